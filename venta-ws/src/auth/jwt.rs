@@ -1,0 +1,436 @@
+//! JSON Web Token verification with `jsonwebtoken`.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::Arc;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use super::{AuthError, AuthRegistry, Authenticator, ConnectRequest, Identity};
+
+/// The leeway allowed for clock skew when checking `exp` and `nbf`, in seconds.
+pub const DEFAULT_LEEWAY_SECS: u64 = 5;
+
+/// How tokens are verified: one key with the one algorithm it is for, and the claims required.
+///
+/// ```
+/// use venta_ws::auth::JwtConfig;
+///
+/// let config = JwtConfig::hs256("a long random development secret")
+///     .issuer("https://auth.example.com")
+///     .audience("location-api")
+///     .leeway_secs(2);
+/// ```
+#[derive(Clone)]
+pub struct JwtConfig {
+    key: DecodingKey,
+    algorithm: Algorithm,
+    issuer: Option<String>,
+    audience: Option<String>,
+    leeway: u64,
+    required_claims: Vec<String>,
+    entity_claim: String,
+}
+
+/// Why a [`JwtConfig`] could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwtConfigError {
+    /// The environment variable is not set or not valid UTF-8.
+    #[error("environment variable `{0}` is not set; set it to the token signing secret or key")]
+    MissingEnv(String),
+    /// An HMAC secret is empty.
+    #[error("the JWT secret is empty")]
+    EmptySecret,
+    /// The key file could not be read.
+    #[error("cannot read key file `{path}`: {source}")]
+    KeyFile {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The PEM does not hold a key of the kind the algorithm needs.
+    #[error("invalid {algorithm:?} public key: {source}")]
+    InvalidKey {
+        /// The algorithm the key was meant for.
+        algorithm: Algorithm,
+        /// What `jsonwebtoken` reported.
+        source: jsonwebtoken::errors::Error,
+    },
+    /// The algorithm is not one of the public-key algorithms.
+    #[error("{0:?} is not a public-key algorithm; use `JwtConfig::hmac` for HS256, HS384 and HS512")]
+    NotAPublicKeyAlgorithm(Algorithm),
+}
+
+impl JwtConfig {
+    fn with_key(key: DecodingKey, algorithm: Algorithm) -> Self {
+        Self {
+            key,
+            algorithm,
+            issuer: None,
+            audience: None,
+            leeway: DEFAULT_LEEWAY_SECS,
+            required_claims: vec!["exp".to_owned()],
+            entity_claim: "sub".to_owned(),
+        }
+    }
+
+    /// HS256 with a shared secret.
+    pub fn hs256(secret: impl AsRef<[u8]>) -> Self {
+        Self::with_key(DecodingKey::from_secret(secret.as_ref()), Algorithm::HS256)
+    }
+
+    /// HS256 with the secret in the environment variable `var`.
+    pub fn hs256_from_env(var: &str) -> Result<Self, JwtConfigError> {
+        let secret = std::env::var(var).map_err(|_| JwtConfigError::MissingEnv(var.to_owned()))?;
+        Self::hmac(Algorithm::HS256, secret)
+    }
+
+    /// HS256, HS384 or HS512 with a shared secret; an empty secret is refused.
+    pub fn hmac(algorithm: Algorithm, secret: impl AsRef<[u8]>) -> Result<Self, JwtConfigError> {
+        if secret.as_ref().is_empty() {
+            return Err(JwtConfigError::EmptySecret);
+        }
+        Ok(Self::with_key(DecodingKey::from_secret(secret.as_ref()), algorithm))
+    }
+
+    /// An asymmetric algorithm (RS256..RS512, PS256..PS512, ES256, ES384, EdDSA) with its
+    /// public key in PEM form.
+    pub fn public_key_pem(algorithm: Algorithm, pem: impl AsRef<[u8]>) -> Result<Self, JwtConfigError> {
+        use Algorithm::*;
+        let pem = pem.as_ref();
+        let key = match algorithm {
+            RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => DecodingKey::from_rsa_pem(pem),
+            ES256 | ES384 => DecodingKey::from_ec_pem(pem),
+            EdDSA => DecodingKey::from_ed_pem(pem),
+            _ => return Err(JwtConfigError::NotAPublicKeyAlgorithm(algorithm)),
+        }
+        .map_err(|source| JwtConfigError::InvalidKey { algorithm, source })?;
+        Ok(Self::with_key(key, algorithm))
+    }
+
+    /// RS256 with an RSA public key in PEM form.
+    pub fn rs256_pem(pem: impl AsRef<[u8]>) -> Result<Self, JwtConfigError> {
+        Self::public_key_pem(Algorithm::RS256, pem)
+    }
+
+    /// EdDSA (Ed25519) with a public key in PEM form.
+    pub fn eddsa_pem(pem: impl AsRef<[u8]>) -> Result<Self, JwtConfigError> {
+        Self::public_key_pem(Algorithm::EdDSA, pem)
+    }
+
+    /// An asymmetric algorithm with its public key read from a PEM file.
+    pub fn public_key_pem_file(algorithm: Algorithm, path: impl AsRef<Path>) -> Result<Self, JwtConfigError> {
+        let path = path.as_ref();
+        let pem = std::fs::read(path)
+            .map_err(|source| JwtConfigError::KeyFile { path: path.display().to_string(), source })?;
+        Self::public_key_pem(algorithm, pem)
+    }
+
+    /// Requires `iss` to equal `issuer`.
+    #[must_use]
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Requires `aud` to contain `audience`.
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// The clock skew allowed for `exp` and `nbf` (default 5 seconds).
+    #[must_use]
+    pub fn leeway_secs(mut self, seconds: u64) -> Self {
+        self.leeway = seconds;
+        self
+    }
+
+    /// Requires these registered claims to be present (`exp` always is); any of `exp`, `nbf`,
+    /// `iss`, `aud`, `sub`.
+    #[must_use]
+    pub fn required_claims<I, S>(mut self, claims: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required_claims.extend(claims.into_iter().map(Into::into));
+        self.required_claims.sort();
+        self.required_claims.dedup();
+        self
+    }
+
+    /// The claim that holds the entity id (default `sub`); a string or a number.
+    #[must_use]
+    pub fn entity_claim(mut self, claim: impl Into<String>) -> Self {
+        self.entity_claim = claim.into();
+        self
+    }
+
+    /// The algorithm tokens must be signed with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    fn validation(&self) -> Validation {
+        let mut validation = Validation::new(self.algorithm);
+        validation.leeway = self.leeway;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&self.required_claims);
+        if let Some(issuer) = &self.issuer {
+            validation.set_issuer(&[issuer]);
+        }
+        match &self.audience {
+            Some(audience) => validation.set_audience(&[audience]),
+            None => validation.validate_aud = false,
+        }
+        validation
+    }
+}
+
+impl fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("algorithm", &self.algorithm)
+            .field("key", &"<redacted>")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("leeway", &self.leeway)
+            .field("required_claims", &self.required_claims)
+            .field("entity_claim", &self.entity_claim)
+            .finish()
+    }
+}
+
+/// The registered claims of a token, plus every other claim in `extra`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StandardClaims {
+    /// Subject: by default the entity id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Expiry, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+    /// Not before, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// Issued at, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Audience: one string or an array of strings in the token.
+    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    pub aud: Vec<String>,
+    /// Every other claim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
+}
+
+/// The JWT authenticator: `#[gateway(auth = Jwt)]` for [`StandardClaims`], or
+/// `#[gateway(auth = Jwt<MyClaims>)]` for a claims type of your own.
+///
+/// Configured once per module with
+/// [`WebSocketModuleBuilder::jwt`](crate::WebSocketModuleBuilder::jwt).
+pub struct Jwt<C = StandardClaims> {
+    key: DecodingKey,
+    validation: Validation,
+    entity_claim: String,
+    claims: PhantomData<fn() -> C>,
+}
+
+impl<C> Jwt<C> {
+    /// An authenticator verifying tokens as `config` says.
+    pub fn new(config: &JwtConfig) -> Self {
+        Self {
+            key: config.key.clone(),
+            validation: config.validation(),
+            entity_claim: config.entity_claim.clone(),
+            claims: PhantomData,
+        }
+    }
+}
+
+impl<C> fmt::Debug for Jwt<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jwt")
+            .field("algorithms", &self.validation.algorithms)
+            .field("entity_claim", &self.entity_claim)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> Jwt<C>
+where
+    C: DeserializeOwned,
+{
+    /// Verifies `token` and reads its claims.
+    pub fn verify(&self, token: &str) -> Result<Identity<C>, AuthError> {
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
+            .map_err(|err| map_error(err.kind()))?;
+        let claims = Value::Object(data.claims);
+        let entity_id = match claims.get(&self.entity_claim) {
+            Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
+            Some(Value::Number(id)) => Some(id.to_string()),
+            _ => None,
+        };
+        let expires_at = claims.get("exp").and_then(Value::as_u64);
+        let claims = C::deserialize(&claims).map_err(|_| AuthError::InvalidClaims)?;
+        Ok(Identity { entity_id, claims, expires_at })
+    }
+}
+
+fn map_error(kind: &ErrorKind) -> AuthError {
+    match kind {
+        ErrorKind::InvalidSignature => AuthError::InvalidSignature,
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            AuthError::AlgorithmNotAllowed
+        }
+        ErrorKind::ExpiredSignature => AuthError::Expired,
+        ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+        ErrorKind::InvalidIssuer => AuthError::InvalidIssuer,
+        ErrorKind::InvalidAudience => AuthError::InvalidAudience,
+        ErrorKind::MissingRequiredClaim(claim) => AuthError::MissingClaim(claim.clone()),
+        _ => AuthError::Malformed,
+    }
+}
+
+impl<C> Authenticator for Jwt<C>
+where
+    C: DeserializeOwned + Send + Sync + 'static,
+{
+    type Claims = C;
+
+    const SETUP_HINT: &'static str =
+        "call `.jwt(JwtConfig::hs256_from_env(\"JWT_SECRET\")?)` (or another `JwtConfig`) on the module builder";
+
+    async fn authenticate(&self, request: &ConnectRequest) -> Result<Identity<C>, AuthError> {
+        let token = request.token().ok_or(AuthError::MissingToken)?;
+        self.verify(token.expose())
+    }
+
+    fn from_registry(registry: &AuthRegistry) -> Option<Arc<Self>> {
+        registry.jwt().map(|config| Arc::new(Self::new(config)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use serde_json::json;
+
+    use super::*;
+
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    fn sign(claims: &Value, secret: &str) -> String {
+        encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes()))
+            .expect("signs")
+    }
+
+    #[test]
+    fn a_valid_token_yields_its_subject_and_expiry() {
+        let jwt: Jwt = Jwt::new(&JwtConfig::hs256("s3cret"));
+        let exp = now() + 60;
+        let identity = jwt.verify(&sign(&json!({"sub": "u1", "exp": exp, "role": "admin"}), "s3cret")).expect("valid");
+        assert_eq!(identity.entity_id.as_deref(), Some("u1"));
+        assert_eq!(identity.expires_at, Some(exp));
+        assert_eq!(identity.claims.extra.get("role"), Some(&json!("admin")));
+    }
+
+    #[test]
+    fn each_kind_of_bad_token_is_named() {
+        let jwt: Jwt = Jwt::new(&JwtConfig::hs256("s3cret").issuer("me").audience("api"));
+        let good = json!({"sub": "u1", "exp": now() + 60, "iss": "me", "aud": "api"});
+        let mut expired = good.clone();
+        expired["exp"] = json!(now() - 60);
+        let mut early = good.clone();
+        early["nbf"] = json!(now() + 60);
+        let mut other_issuer = good.clone();
+        other_issuer["iss"] = json!("them");
+        let mut other_audience = good.clone();
+        other_audience["aud"] = json!(["web"]);
+        let mut no_exp = good.clone();
+        no_exp.as_object_mut().expect("object").remove("exp");
+
+        assert_eq!(jwt.verify(&sign(&good, "other")).err(), Some(AuthError::InvalidSignature));
+        assert_eq!(jwt.verify(&sign(&expired, "s3cret")).err(), Some(AuthError::Expired));
+        assert_eq!(jwt.verify(&sign(&early, "s3cret")).err(), Some(AuthError::NotYetValid));
+        assert_eq!(jwt.verify(&sign(&other_issuer, "s3cret")).err(), Some(AuthError::InvalidIssuer));
+        assert_eq!(jwt.verify(&sign(&other_audience, "s3cret")).err(), Some(AuthError::InvalidAudience));
+        assert_eq!(jwt.verify(&sign(&no_exp, "s3cret")).err(), Some(AuthError::MissingClaim("exp".into())));
+        assert_eq!(jwt.verify("not-a-jwt").err(), Some(AuthError::Malformed));
+        assert!(jwt.verify(&sign(&good, "s3cret")).is_ok());
+    }
+
+    #[test]
+    fn another_hmac_algorithm_and_the_none_algorithm_are_refused() {
+        let jwt: Jwt = Jwt::new(&JwtConfig::hs256("s3cret"));
+        let claims = json!({"sub": "u1", "exp": now() + 60});
+        let hs512 = encode(&Header::new(Algorithm::HS512), &claims, &EncodingKey::from_secret(b"s3cret")).expect("signs");
+        assert_eq!(jwt.verify(&hs512).err(), Some(AuthError::AlgorithmNotAllowed));
+
+        // {"alg":"none"} over {"sub":"u1","exp":4102444800}, with an empty signature.
+        let unsigned = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ1MSIsImV4cCI6NDEwMjQ0NDgwMH0.";
+        assert_eq!(jwt.verify(unsigned).err(), Some(AuthError::Malformed), "`none` is no algorithm at all");
+    }
+
+    #[test]
+    fn the_entity_claim_can_be_another_claim_holding_a_number() {
+        let jwt: Jwt = Jwt::new(&JwtConfig::hs256("s3cret").entity_claim("vendor_id"));
+        let identity = jwt.verify(&sign(&json!({"vendor_id": 42, "exp": now() + 60}), "s3cret")).expect("valid");
+        assert_eq!(identity.entity_id.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn custom_claims_types_are_deserialized_and_checked() {
+        #[derive(Deserialize)]
+        struct VendorClaims {
+            sub: String,
+            shop: u32,
+        }
+        let jwt: Jwt<VendorClaims> = Jwt::new(&JwtConfig::hs256("s3cret"));
+        let identity = jwt.verify(&sign(&json!({"sub": "v1", "shop": 7, "exp": now() + 60}), "s3cret")).expect("valid");
+        assert_eq!((identity.claims.sub.as_str(), identity.claims.shop), ("v1", 7));
+        let missing_shop = sign(&json!({"sub": "v1", "exp": now() + 60}), "s3cret");
+        assert_eq!(jwt.verify(&missing_shop).err(), Some(AuthError::InvalidClaims));
+    }
+
+    #[test]
+    fn an_empty_secret_or_a_missing_variable_is_a_configuration_error() {
+        assert!(matches!(JwtConfig::hmac(Algorithm::HS256, ""), Err(JwtConfigError::EmptySecret)));
+        assert!(matches!(
+            JwtConfig::hs256_from_env("VENTA_WS_TEST_UNSET_VARIABLE"),
+            Err(JwtConfigError::MissingEnv(_))
+        ));
+        assert!(matches!(
+            JwtConfig::public_key_pem(Algorithm::HS256, "x"),
+            Err(JwtConfigError::NotAPublicKeyAlgorithm(_))
+        ));
+        assert!(matches!(JwtConfig::rs256_pem("not a pem"), Err(JwtConfigError::InvalidKey { .. })));
+    }
+}

@@ -1,0 +1,181 @@
+//! Errors: what handlers return, and what building a module can fail with.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::close::CloseCode;
+
+/// An error from a hook or an event handler, answered to the client as an `error` envelope.
+///
+/// `code` and `message` are sent to the client; `source` is only logged. The socket stays
+/// open unless the error carries a close code ([`GatewayError::closing`]). Any
+/// [`std::error::Error`] converts into an `internal` error with `?`, so its text never
+/// reaches the client.
+///
+/// ```
+/// use venta_ws::{CloseCode, GatewayError};
+///
+/// let err = GatewayError::bad_request("latitude must be within -90..=90");
+/// assert_eq!(err.code(), "bad_request");
+///
+/// let err = GatewayError::forbidden("vendors only").closing(CloseCode::Forbidden);
+/// assert_eq!(err.close_code(), Some(CloseCode::Forbidden));
+/// ```
+pub struct GatewayError {
+    code: Cow<'static, str>,
+    message: Cow<'static, str>,
+    close: Option<CloseCode>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl GatewayError {
+    /// An error with an application-defined code and message, both sent to the client.
+    pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
+        Self { code: code.into(), message: message.into(), close: None, source: None }
+    }
+
+    /// The client sent something the handler cannot accept (code `bad_request`).
+    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new("bad_request", message)
+    }
+
+    /// The client may not do this (code `forbidden`).
+    pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new("forbidden", message)
+    }
+
+    /// What the client asked for does not exist (code `not_found`).
+    pub fn not_found(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new("not_found", message)
+    }
+
+    /// A failure on the server's side (code `internal`); `source` is logged, not sent.
+    pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self { source: Some(source.into()), ..Self::new("internal", "internal error") }
+    }
+
+    /// Close the socket with `code` after sending this error.
+    #[must_use]
+    pub fn closing(mut self, code: CloseCode) -> Self {
+        self.close = Some(code);
+        self
+    }
+
+    /// The machine-readable code sent in the `error` envelope.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The human-readable message sent in the `error` envelope.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The close code the socket is closed with after this error, if any.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        self.close
+    }
+
+    /// The underlying error, logged but never sent to the client.
+    pub fn source(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.source.as_deref()
+    }
+}
+
+impl<E> From<E> for GatewayError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn from(error: E) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)?;
+        if let Some(source) = &self.source {
+            write!(f, " ({source})")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for GatewayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayError")
+            .field("code", &self.code)
+            .field("message", &self.message)
+            .field("close", &self.close)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+/// Why [`WebSocketModuleBuilder::build`](crate::WebSocketModuleBuilder::build) refused a
+/// configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModuleError {
+    /// Two gateways declare the same namespace.
+    #[error("gateways `{first}` and `{second}` both use namespace `{namespace}`; give each gateway its own `#[gateway(namespace = \"...\")]`")]
+    DuplicateNamespace {
+        /// The namespace both declare.
+        namespace: String,
+        /// The gateway registered first.
+        first: &'static str,
+        /// The gateway registered second.
+        second: &'static str,
+    },
+    /// Two gateways would be mounted at the same path.
+    #[error("gateways `{first}` and `{second}` are both mounted at `{path}`; set a distinct `#[gateway(path = \"...\")]`")]
+    DuplicatePath {
+        /// The path both use.
+        path: String,
+        /// The gateway registered first.
+        first: &'static str,
+        /// The gateway registered second.
+        second: &'static str,
+    },
+    /// A gateway's authenticator was not configured on the builder.
+    #[error("gateway `{gateway}` uses `auth = {auth}`, but the module has no configuration for it; {hint}")]
+    MissingAuth {
+        /// The gateway type.
+        gateway: &'static str,
+        /// The authenticator type.
+        auth: &'static str,
+        /// What to call on the builder.
+        hint: &'static str,
+    },
+    /// An allowed origin is not of the form `scheme://host[:port]`.
+    #[error("allowed origin `{origin}` is not of the form `scheme://host[:port]` (for example `https://app.example.com`)")]
+    InvalidOrigin {
+        /// The origin as given.
+        origin: String,
+    },
+    /// A limit was set to a value that cannot work.
+    #[error("invalid limit `{name}`: {reason}")]
+    InvalidLimit {
+        /// The limit's name.
+        name: &'static str,
+        /// Why the value cannot work.
+        reason: &'static str,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_converted_with_question_mark_hide_their_text_from_the_client() {
+        fn parse(input: &str) -> Result<u32, GatewayError> {
+            Ok(input.parse::<u32>()?)
+        }
+        let err = parse("not a number").expect_err("must fail");
+        assert_eq!(err.code(), "internal");
+        assert_eq!(err.message(), "internal error");
+        assert!(err.source().is_some());
+        assert_eq!(err.close_code(), None);
+    }
+}

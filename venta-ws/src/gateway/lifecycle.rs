@@ -1,0 +1,370 @@
+//! One socket's life: origin check, authentication, upgrade, presence, hooks, the read loop,
+//! the write loop, and cleanup that happens however the socket ends.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tracing::{Instrument, Span};
+
+use super::{Dispatch, GatewayHandlers, OriginPolicy, Operation, SocketOf};
+use crate::auth::{Authenticator, ConnectRequest, Identity, SUBPROTOCOL};
+use crate::close::{CloseCode, DisconnectReason};
+use crate::error::GatewayError;
+use crate::logging;
+use crate::module::SocketConfig;
+use crate::namespace::Namespace;
+use crate::presence::PresenceEntry;
+use crate::protocol::{self, Request as Envelope};
+use crate::socket::{AuthenticatedSocket, SocketCore, SocketId};
+
+/// The longest close reason a close frame can carry, in bytes.
+const MAX_CLOSE_REASON: usize = 123;
+
+/// Everything one mounted gateway needs at run time.
+pub(crate) struct GatewayRuntime<G: GatewayHandlers> {
+    pub(crate) gateway: G,
+    pub(crate) auth: Arc<G::Auth>,
+    pub(crate) namespace: Namespace,
+    pub(crate) origins: OriginPolicy,
+    pub(crate) config: SocketConfig,
+}
+
+/// A connection refused after authentication, closed with a code.
+struct Refusal {
+    code: CloseCode,
+    reason: Cow<'static, str>,
+}
+
+struct Admitted<C> {
+    identity: Identity<C>,
+    entity_id: String,
+}
+
+/// A panic caught in a hook or handler, kept as an error for logging.
+#[derive(Debug, thiserror::Error)]
+#[error("panicked: {0}")]
+struct Panicked(String);
+
+impl Panicked {
+    fn from_payload(payload: &(dyn Any + Send)) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".to_owned());
+        Self(message)
+    }
+}
+
+/// Runs a user future, turning a panic into an `internal` error.
+async fn guarded<T>(future: impl Future<Output = T>) -> Result<T, GatewayError> {
+    AssertUnwindSafe(future)
+        .catch_unwind()
+        .await
+        .map_err(|payload| GatewayError::internal(Panicked::from_payload(payload.as_ref())))
+}
+
+/// The axum handler of a gateway's path.
+pub(crate) async fn handshake<G: GatewayHandlers>(
+    State(runtime): State<Arc<GatewayRuntime<G>>>,
+    request: Request,
+) -> Response {
+    let namespace = &runtime.namespace;
+    let span = tracing::info_span!(
+        "socket",
+        namespace = namespace.name(),
+        socket_id = tracing::field::Empty,
+        entity_type = namespace.entity_type(),
+        entity_id = tracing::field::Empty,
+    );
+    let (mut parts, _body) = request.into_parts();
+    if let Err(origin) = runtime.origins.check(&parts.headers) {
+        span.in_scope(|| tracing::warn!(origin, "handshake refused: origin not allowed"));
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let remote_addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
+    let request = ConnectRequest::new(parts.headers, parts.uri, remote_addr);
+    let verdict = runtime.admit(&request).instrument(span.clone()).await;
+
+    let config = &runtime.config;
+    let mut upgrade = upgrade
+        .max_message_size(config.max_message_size)
+        .max_frame_size(config.max_message_size)
+        .on_failed_upgrade({
+            let span = span.clone();
+            move |error| span.in_scope(|| tracing::debug!(%error, "upgrade failed"))
+        });
+    if request.offers_subprotocol() {
+        upgrade = upgrade.protocols([SUBPROTOCOL]);
+    }
+    upgrade.on_upgrade(move |socket| {
+        async move {
+            match verdict {
+                Ok(admitted) => runtime.run(socket, admitted).await,
+                Err(refusal) => refuse(socket, refusal, runtime.config.close_timeout).await,
+            }
+        }
+        .instrument(span)
+    })
+}
+
+/// Closes a refused socket with its code, then waits briefly for the client's close frame.
+async fn refuse(mut socket: WebSocket, refusal: Refusal, close_timeout: std::time::Duration) {
+    logging::connection_rejected(refusal.code, &refusal.reason);
+    let frame = close_frame(refusal.code, &refusal.reason);
+    let _ = tokio::time::timeout(close_timeout, async {
+        if socket.send(Message::Close(Some(frame))).await.is_err() {
+            return;
+        }
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
+    let mut end = reason.len().min(MAX_CLOSE_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    CloseFrame { code: code.code(), reason: Utf8Bytes::from(&reason[..end]) }
+}
+
+impl<G: GatewayHandlers> GatewayRuntime<G> {
+    /// Authenticates and validates a handshake, before the upgrade completes.
+    async fn admit(&self, request: &ConnectRequest) -> Result<Admitted<<G::Auth as Authenticator>::Claims>, Refusal> {
+        let refused = |code: CloseCode, reason: String| Refusal { code, reason: Cow::Owned(reason) };
+        let identity = match guarded(self.auth.authenticate(request)).await {
+            Ok(Ok(identity)) => identity,
+            Ok(Err(error)) => return Err(refused(error.close_code(), error.to_string())),
+            Err(panic) => {
+                tracing::error!(reason = %panic, "authenticator panicked");
+                return Err(refused(CloseCode::InternalError, "authentication failed".into()));
+            }
+        };
+        let Some(entity_id) = self.gateway.get_entity_id(&identity) else {
+            return Err(refused(CloseCode::Unauthorized, "token names no entity".into()));
+        };
+        Span::current().record("entity_id", entity_id.as_str());
+        match guarded(self.gateway.validate_connection(request, &identity)).await {
+            Ok(Ok(())) => Ok(Admitted { identity, entity_id }),
+            Ok(Err(error)) => {
+                Err(refused(error.close_code().unwrap_or(CloseCode::Forbidden), error.message().to_owned()))
+            }
+            Err(panic) => {
+                tracing::error!(reason = %panic, "validate_connection panicked");
+                Err(refused(CloseCode::InternalError, "internal error".into()))
+            }
+        }
+    }
+
+    /// Serves one admitted socket until it closes, then cleans up after it.
+    async fn run(&self, socket: WebSocket, admitted: Admitted<<G::Auth as Authenticator>::Claims>) {
+        let socket_id = SocketId::next();
+        Span::current().record("socket_id", tracing::field::display(socket_id));
+        let (sink, mut stream) = socket.split();
+        let (outbox, queue) = mpsc::channel(self.config.send_queue_capacity);
+        let core = Arc::new(SocketCore::new(socket_id, Arc::from(admitted.entity_id), outbox));
+        let writer = tokio::spawn(write_loop(sink, queue, Arc::clone(&core), self.config.close_timeout).in_current_span());
+        let socket = AuthenticatedSocket::new(
+            Arc::clone(&core),
+            self.namespace.clone(),
+            admitted.identity.claims,
+            admitted.identity.expires_at,
+        );
+
+        let attachment = self.namespace.attach(Arc::clone(&core));
+        let entry = PresenceEntry { namespace: self.namespace.name(), socket_id, entity_id: &core.entity_id };
+        let presence = self.namespace.presence();
+        match presence.register(entry).await {
+            Ok(_) => {
+                self.connected(&socket, &mut stream).await;
+                drop(attachment);
+                if let Err(error) = presence.unregister(entry).await {
+                    tracing::error!(reason = %error, "could not remove socket from presence");
+                }
+            }
+            Err(error) => {
+                drop(attachment);
+                let error = GatewayError::internal(error).closing(CloseCode::InternalError);
+                self.gateway.handle_connection_error(&socket, Operation::RegisterPresence, &error);
+                core.close(CloseCode::InternalError, Cow::Borrowed("presence unavailable"), true);
+            }
+        }
+        core.close(CloseCode::Normal, Cow::Borrowed(""), true);
+        let _ = writer.await;
+        // Wait for the client's close frame, so the TCP connection is not reset under it.
+        let _ = tokio::time::timeout(self.config.close_timeout, async {
+            while let Some(Ok(message)) = stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+
+    /// From `on_connect` to `on_disconnect`.
+    async fn connected(&self, socket: &SocketOf<G>, stream: &mut SplitStream<WebSocket>) {
+        let connected = match guarded(self.gateway.on_connect(socket)).await {
+            Ok(result) => result,
+            Err(panic) => Err(panic.closing(CloseCode::InternalError)),
+        };
+        if let Err(error) = connected {
+            let code = error.close_code().unwrap_or(CloseCode::InternalError);
+            self.gateway.handle_connection_error(socket, Operation::Connect, &error);
+            socket.core().close(code, Cow::Owned(error.message().to_owned()), true);
+            return;
+        }
+        self.gateway.log_connection_success(socket);
+        let reason = self.read_loop(socket, stream).await;
+        if let Err(panic) = guarded(self.gateway.on_disconnect(socket, &reason)).await {
+            self.gateway.handle_connection_error(socket, Operation::Disconnect, &panic);
+        }
+        self.gateway.log_disconnection_success(socket, &reason);
+    }
+
+    async fn read_loop(&self, socket: &SocketOf<G>, stream: &mut SplitStream<WebSocket>) -> DisconnectReason {
+        let core = socket.core();
+        loop {
+            let message = tokio::select! {
+                biased;
+                () = core.closing().cancelled() => return server_closed(core),
+                message = stream.next() => message,
+            };
+            match message {
+                None => return DisconnectReason::ConnectionLost,
+                Some(Err(error)) => {
+                    if is_capacity_error(&error) {
+                        core.close(CloseCode::MessageTooBig, Cow::Borrowed("message too big"), true);
+                        return server_closed(core);
+                    }
+                    tracing::debug!(%error, "read failed");
+                    return DisconnectReason::ConnectionLost;
+                }
+                Some(Ok(Message::Text(text))) => self.on_text(socket, text.as_str()).await,
+                Some(Ok(Message::Binary(_))) => {
+                    let error = GatewayError::new("unsupported_frame", "binary frames are not supported; send JSON text frames");
+                    self.fail(socket, Operation::Decode, &error, None);
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    core.close(CloseCode::Normal, Cow::Borrowed(""), true);
+                    return DisconnectReason::ClientClosed { code: frame.map(|frame| frame.code) };
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            }
+        }
+    }
+
+    async fn on_text(&self, socket: &SocketOf<G>, text: &str) {
+        let request = match Envelope::decode(text) {
+            Ok(request) => request,
+            Err(error) => {
+                let id = error.id;
+                let error = GatewayError::new("malformed_envelope", error.message);
+                self.fail(socket, Operation::Decode, &error, id.as_ref());
+                return;
+            }
+        };
+        let result = match guarded(self.gateway.dispatch(socket, &request)).await {
+            Ok(Dispatch::Handled(result)) => result,
+            Ok(Dispatch::UnknownEvent) => Err(GatewayError::new(
+                "unknown_event",
+                format!("no handler for event `{}`", request.event().chars().take(100).collect::<String>()),
+            )),
+            Err(panic) => Err(panic),
+        };
+        match result {
+            Ok(Some(frame)) => {
+                socket.core().deliver(frame);
+            }
+            Ok(None) => {}
+            Err(error) => self.fail(socket, Operation::Event(request.event()), &error, request.id()),
+        }
+    }
+
+    /// Logs an error once, answers it with an `error` envelope, and closes when it says so.
+    fn fail(&self, socket: &SocketOf<G>, operation: Operation<'_>, error: &GatewayError, id: Option<&protocol::MessageId>) {
+        self.gateway.handle_connection_error(socket, operation, error);
+        socket.core().deliver(protocol::encode_error(error.code(), error.message(), id));
+        if let Some(code) = error.close_code() {
+            socket.core().close(code, Cow::Owned(error.message().to_owned()), true);
+        }
+    }
+}
+
+fn server_closed(core: &SocketCore) -> DisconnectReason {
+    match core.close_request() {
+        Some(request) => DisconnectReason::ServerClosed { code: request.code, reason: request.reason.clone() },
+        None => DisconnectReason::ConnectionLost,
+    }
+}
+
+fn is_capacity_error(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(tungstenite::Error::Capacity(_)) = current.downcast_ref::<tungstenite::Error>() {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
+/// Writes queued frames until a close is requested, then sends the close frame (after the
+/// frames already queued, unless the socket is a slow consumer) within `close_timeout`.
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queue: mpsc::Receiver<Utf8Bytes>,
+    core: Arc<SocketCore>,
+    close_timeout: std::time::Duration,
+) {
+    loop {
+        let frame = tokio::select! {
+            biased;
+            () = core.closing().cancelled() => break,
+            frame = queue.recv() => frame,
+        };
+        let Some(frame) = frame else { break };
+        let sent = tokio::select! {
+            biased;
+            () = core.closing().cancelled() => break,
+            sent = sink.send(Message::Text(frame)) => sent,
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+    let Some(request) = core.close_request().cloned() else { return };
+    let _ = tokio::time::timeout(close_timeout, async {
+        if request.flush {
+            while let Ok(frame) = queue.try_recv() {
+                if sink.feed(Message::Text(frame)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = sink.send(Message::Close(Some(close_frame(request.code, &request.reason)))).await;
+        let _ = sink.close().await;
+    })
+    .await;
+}

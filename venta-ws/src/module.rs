@@ -1,0 +1,288 @@
+//! The module builder (the NestJS `WebSocketModule` analog): auth, presence, limits and
+//! gateways in, an `axum::Router` out.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::auth::{AuthRegistry, Authenticator, JwtConfig};
+use crate::error::ModuleError;
+use crate::gateway::{GatewayHandlers, GatewayRuntime, OriginPolicy, lifecycle_handshake};
+use crate::namespace::{Hub, Namespace};
+use crate::presence::{InMemoryPresence, PresenceStore};
+
+/// Per-socket limits, the same for every gateway of a module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SocketConfig {
+    /// The largest message (and frame) a client may send, in bytes; larger ones close the
+    /// socket with 1009. Default 64 KiB.
+    pub max_message_size: usize,
+    /// How many outgoing frames may wait for a slow client before it is closed with 4429.
+    /// Default 256.
+    pub send_queue_capacity: usize,
+    /// How long a closing socket may take to flush and finish the close handshake. Default 5 s.
+    pub close_timeout: Duration,
+}
+
+impl Default for SocketConfig {
+    fn default() -> Self {
+        Self { max_message_size: 64 * 1024, send_queue_capacity: 256, close_timeout: Duration::from_secs(5) }
+    }
+}
+
+type Mount = Box<dyn FnOnce(&MountContext<'_>) -> Result<MountedGateway, ModuleError> + Send>;
+
+struct PendingGateway {
+    type_name: &'static str,
+    namespace: &'static str,
+    path: &'static str,
+    mount: Mount,
+}
+
+struct MountContext<'a> {
+    auth: &'a AuthRegistry,
+    presence: &'a Arc<dyn PresenceStore>,
+    origins: &'a OriginPolicy,
+    config: SocketConfig,
+}
+
+struct MountedGateway {
+    namespace: Namespace,
+    router: Router,
+}
+
+/// Builds a [`WebSocketModule`]; see [`WebSocketModule::builder`].
+#[must_use]
+pub struct WebSocketModuleBuilder {
+    auth: AuthRegistry,
+    presence: Option<Arc<dyn PresenceStore>>,
+    origins: Option<Vec<String>>,
+    config: SocketConfig,
+    gateways: Vec<PendingGateway>,
+}
+
+/// The gateways of an application, mounted on an `axum::Router`, with a [`Hub`] to reach
+/// their sockets from anywhere.
+///
+/// ```
+/// use venta_ws::prelude::*;
+///
+/// #[derive(WebSocketGateway)]
+/// #[gateway(namespace = "user", auth = Jwt)]
+/// struct UserGateway;
+///
+/// #[venta_ws::messages]
+/// impl UserGateway {
+///     #[subscribe("ping")]
+///     async fn ping(&self, data: serde_json::Value) -> Reply<serde_json::Value> {
+///         Reply::new("pong", data)
+///     }
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let module = WebSocketModule::builder()
+///     .jwt(JwtConfig::hs256("a development secret"))
+///     .allowed_origins(["http://localhost:3000"])
+///     .gateway(UserGateway)
+///     .build()?;
+/// let hub = module.hub();            // emit from HTTP routes, jobs, ...
+/// let app: axum::Router = module.into_router();
+/// # let _ = (hub, app);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct WebSocketModule {
+    router: Router,
+    hub: Hub,
+}
+
+impl WebSocketModule {
+    /// A builder with in-memory presence, any origin, and default limits.
+    pub fn builder() -> WebSocketModuleBuilder {
+        WebSocketModuleBuilder {
+            auth: AuthRegistry::default(),
+            presence: None,
+            origins: None,
+            config: SocketConfig::default(),
+            gateways: Vec::new(),
+        }
+    }
+
+    /// The router serving every gateway at its path; merge it into your application.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// The router, consuming the module.
+    pub fn into_router(self) -> Router {
+        self.router
+    }
+
+    /// The handle to every namespace and the presence store.
+    pub fn hub(&self) -> Hub {
+        self.hub.clone()
+    }
+}
+
+impl From<WebSocketModule> for Router {
+    fn from(module: WebSocketModule) -> Self {
+        module.router
+    }
+}
+
+impl fmt::Debug for WebSocketModule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocketModule").field("hub", &self.hub).finish_non_exhaustive()
+    }
+}
+
+impl WebSocketModuleBuilder {
+    /// Verifies tokens of `auth = Jwt` gateways with this configuration.
+    pub fn jwt(mut self, config: JwtConfig) -> Self {
+        self.auth.set_jwt(config);
+        self
+    }
+
+    /// Registers a custom authenticator for gateways declaring `auth = A`.
+    pub fn auth<A: Authenticator>(mut self, authenticator: A) -> Self {
+        self.auth.insert(authenticator);
+        self
+    }
+
+    /// Keeps presence in `store` (default: [`InMemoryPresence`]).
+    pub fn presence(mut self, store: impl PresenceStore) -> Self {
+        self.presence = Some(Arc::new(store));
+        self
+    }
+
+    /// Keeps presence in a store already shared elsewhere.
+    pub fn shared_presence(mut self, store: Arc<dyn PresenceStore>) -> Self {
+        self.presence = Some(store);
+        self
+    }
+
+    /// The browser origins allowed by gateways that do not list their own (`"*"` allows any;
+    /// default: any). Each must be `scheme://host[:port]`; `build` refuses others.
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.origins = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sets every per-socket limit at once.
+    pub fn socket_config(mut self, config: SocketConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The largest message a client may send, in bytes (default 64 KiB).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.config.max_message_size = bytes;
+        self
+    }
+
+    /// How many frames may wait for a slow client (default 256).
+    pub fn send_queue_capacity(mut self, frames: usize) -> Self {
+        self.config.send_queue_capacity = frames;
+        self
+    }
+
+    /// How long a close may take (default 5 s).
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.config.close_timeout = timeout;
+        self
+    }
+
+    /// Adds a gateway, mounted at its path.
+    pub fn gateway<G: GatewayHandlers>(mut self, gateway: G) -> Self {
+        let descriptor = G::DESCRIPTOR;
+        let mount: Mount = Box::new(move |context: &MountContext<'_>| {
+            let auth = G::Auth::from_registry(context.auth).ok_or(ModuleError::MissingAuth {
+                gateway: descriptor.type_name,
+                auth: std::any::type_name::<G::Auth>(),
+                hint: <G::Auth as Authenticator>::SETUP_HINT,
+            })?;
+            let origins = match descriptor.origins {
+                Some(origins) => OriginPolicy::from_list(origins.iter())?,
+                None => context.origins.clone(),
+            };
+            let namespace = Namespace::new(
+                descriptor.namespace,
+                descriptor.path.to_owned(),
+                descriptor.entity_type,
+                Arc::clone(context.presence),
+            );
+            let runtime = GatewayRuntime { gateway, auth, namespace: namespace.clone(), origins, config: context.config };
+            let router = Router::new().route(descriptor.path, get(lifecycle_handshake::<G>)).with_state(Arc::new(runtime));
+            Ok(MountedGateway { namespace, router })
+        });
+        self.gateways.push(PendingGateway {
+            type_name: descriptor.type_name,
+            namespace: descriptor.namespace,
+            path: descriptor.path,
+            mount,
+        });
+        self
+    }
+
+    /// Checks the configuration and mounts every gateway.
+    pub fn build(self) -> Result<WebSocketModule, ModuleError> {
+        if self.config.max_message_size == 0 {
+            return Err(ModuleError::InvalidLimit { name: "max_message_size", reason: "must be at least 1 byte" });
+        }
+        if self.config.send_queue_capacity == 0 {
+            return Err(ModuleError::InvalidLimit { name: "send_queue_capacity", reason: "must be at least 1 frame" });
+        }
+        for (index, later) in self.gateways.iter().enumerate() {
+            if let Some(earlier) = self.gateways[..index].iter().find(|earlier| earlier.namespace == later.namespace) {
+                return Err(ModuleError::DuplicateNamespace {
+                    namespace: later.namespace.to_owned(),
+                    first: earlier.type_name,
+                    second: later.type_name,
+                });
+            }
+            if let Some(earlier) = self.gateways[..index].iter().find(|earlier| earlier.path == later.path) {
+                return Err(ModuleError::DuplicatePath {
+                    path: later.path.to_owned(),
+                    first: earlier.type_name,
+                    second: later.type_name,
+                });
+            }
+        }
+        let origins = match &self.origins {
+            Some(origins) => OriginPolicy::from_list(origins)?,
+            None => OriginPolicy::Any,
+        };
+        let presence: Arc<dyn PresenceStore> =
+            self.presence.unwrap_or_else(|| Arc::new(InMemoryPresence::default()));
+        let context = MountContext { auth: &self.auth, presence: &presence, origins: &origins, config: self.config };
+        let mut router = Router::new();
+        let mut namespaces = BTreeMap::new();
+        for pending in self.gateways {
+            let mounted = (pending.mount)(&context)?;
+            namespaces.insert(pending.namespace.to_owned(), mounted.namespace);
+            router = router.merge(mounted.router);
+        }
+        Ok(WebSocketModule { router, hub: Hub::new(namespaces, presence) })
+    }
+}
+
+impl fmt::Debug for WebSocketModuleBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocketModuleBuilder")
+            .field("auth", &self.auth)
+            .field("origins", &self.origins)
+            .field("config", &self.config)
+            .field("gateways", &self.gateways.iter().map(|g| g.type_name).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,207 @@
+//! The wire protocol: JSON envelopes `{"event", "data", "id"?}` in text frames.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use axum::extract::ws::Utf8Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::error::GatewayError;
+
+/// The event name of error envelopes, reserved for the server.
+pub const ERROR_EVENT: &str = "error";
+
+/// The id a client attaches to a message to ask for an acknowledgement.
+///
+/// Either a non-negative integer or a string; the ack carries it back unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MessageId {
+    /// A numeric id, such as `7`.
+    Number(u64),
+    /// A string id, such as `"a1b2"`.
+    Text(String),
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Number(n) => write!(f, "{n}"),
+            Self::Text(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+/// One decoded client message, borrowing from the frame it came in.
+#[derive(Debug)]
+pub struct Request<'a> {
+    event: Cow<'a, str>,
+    data: Option<&'a RawValue>,
+    id: Option<MessageId>,
+}
+
+#[derive(Deserialize)]
+struct WireRequest<'a> {
+    #[serde(borrow)]
+    event: Cow<'a, str>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(default)]
+    id: Option<MessageId>,
+}
+
+/// Why a frame could not be read as an envelope.
+#[derive(Debug)]
+pub struct DecodeError {
+    /// The id found in the frame, when it was readable, so the error can still be acked.
+    pub id: Option<MessageId>,
+    /// What was wrong, as sent to the client.
+    pub message: String,
+}
+
+impl<'a> Request<'a> {
+    /// Reads one text frame.
+    pub fn decode(text: &'a str) -> Result<Self, DecodeError> {
+        match serde_json::from_str::<WireRequest<'a>>(text) {
+            Ok(wire) => {
+                if wire.event.is_empty() {
+                    return Err(DecodeError {
+                        id: wire.id,
+                        message: "`event` must not be empty".to_owned(),
+                    });
+                }
+                Ok(Self { event: wire.event, data: wire.data, id: wire.id })
+            }
+            Err(err) => Err(DecodeError { id: salvage_id(text), message: envelope_error(&err) }),
+        }
+    }
+
+    /// The event name.
+    pub fn event(&self) -> &str {
+        &self.event
+    }
+
+    /// The id that asks for an acknowledgement, if the client sent one.
+    pub fn id(&self) -> Option<&MessageId> {
+        self.id.as_ref()
+    }
+
+    /// The raw JSON of `data`, if present.
+    pub fn raw_data(&self) -> Option<&'a RawValue> {
+        self.data
+    }
+
+    /// Deserializes `data` into the handler's payload type; a missing `data` reads as `null`.
+    pub fn payload<T: DeserializeOwned>(&self) -> Result<T, GatewayError> {
+        let raw = self.data.map_or("null", RawValue::get);
+        serde_json::from_str(raw).map_err(|err| {
+            GatewayError::new(
+                "invalid_payload",
+                format!("`data` of event `{}` is invalid: {err}", self.event),
+            )
+        })
+    }
+}
+
+/// Finds a usable `id` in a frame that is not a valid envelope, so the error still reaches
+/// the request that caused it.
+fn salvage_id(text: &str) -> Option<MessageId> {
+    #[derive(Deserialize)]
+    struct IdOnly {
+        id: Option<MessageId>,
+    }
+    serde_json::from_str::<IdOnly>(text).ok().and_then(|found| found.id)
+}
+
+fn envelope_error(err: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match err.classify() {
+        Category::Syntax | Category::Eof => format!("malformed JSON: {err}"),
+        Category::Data | Category::Io => format!(
+            "expected an envelope {{\"event\": string, \"data\"?: any, \"id\"?: integer or string}}: {err}"
+        ),
+    }
+}
+
+#[derive(Serialize)]
+struct WireEvent<'a, T: ?Sized> {
+    event: &'a str,
+    data: &'a T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a MessageId>,
+}
+
+/// Encodes one envelope into a text frame. Encoding happens once per event, however many
+/// sockets receive the frame.
+pub fn encode<T: Serialize + ?Sized>(
+    event: &str,
+    data: &T,
+    id: Option<&MessageId>,
+) -> Result<Utf8Bytes, serde_json::Error> {
+    serde_json::to_string(&WireEvent { event, data, id }).map(Utf8Bytes::from)
+}
+
+#[derive(Serialize)]
+struct WireError<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+/// Encodes an `error` envelope.
+pub fn encode_error(code: &str, message: &str, id: Option<&MessageId>) -> Utf8Bytes {
+    let body = WireError { code, message };
+    // Two strings and an id always serialize.
+    encode(ERROR_EVENT, &body, id).unwrap_or_else(|_| Utf8Bytes::from_static(
+        r#"{"event":"error","data":{"code":"internal","message":"internal error"}}"#,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_event_data_and_numeric_or_string_ids() {
+        let req = Request::decode(r#"{"event":"ping","data":{"a":1},"id":7}"#).expect("valid");
+        assert_eq!(req.event(), "ping");
+        assert_eq!(req.id(), Some(&MessageId::Number(7)));
+        assert_eq!(req.raw_data().map(RawValue::get), Some(r#"{"a":1}"#));
+
+        let req = Request::decode(r#"{"event":"ping","id":"x1"}"#).expect("valid");
+        assert_eq!(req.id(), Some(&MessageId::Text("x1".into())));
+        assert_eq!(req.payload::<Option<u8>>().expect("null payload"), None);
+    }
+
+    #[test]
+    fn a_broken_envelope_keeps_its_id_when_the_id_is_readable() {
+        let err = Request::decode(r#"{"data":1,"id":9}"#).expect_err("no event");
+        assert_eq!(err.id, Some(MessageId::Number(9)));
+        assert!(err.message.contains("event"), "{}", err.message);
+
+        let err = Request::decode("{not json").expect_err("syntax");
+        assert_eq!(err.id, None);
+        assert!(err.message.starts_with("malformed JSON"), "{}", err.message);
+
+        let err = Request::decode(r#"{"event":"","id":1}"#).expect_err("empty event");
+        assert_eq!(err.id, Some(MessageId::Number(1)));
+    }
+
+    #[test]
+    fn negative_or_fractional_ids_are_rejected() {
+        assert!(Request::decode(r#"{"event":"a","id":-1}"#).is_err());
+        assert!(Request::decode(r#"{"event":"a","id":1.5}"#).is_err());
+    }
+
+    #[test]
+    fn encodes_envelopes_with_and_without_ids() {
+        let frame = encode("pong", &serde_json::json!({"n": 1}), None).expect("encodes");
+        assert_eq!(frame.as_str(), r#"{"event":"pong","data":{"n":1}}"#);
+        let frame = encode_error("unknown_event", "no handler", Some(&MessageId::Number(3)));
+        assert_eq!(
+            frame.as_str(),
+            r#"{"event":"error","data":{"code":"unknown_event","message":"no handler"},"id":3}"#
+        );
+    }
+}

@@ -1,0 +1,284 @@
+//! Sockets: ids, the per-socket send queue, and the [`AuthenticatedSocket`] handed to hooks
+//! and handlers.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::StandardClaims;
+use crate::close::CloseCode;
+use crate::namespace::Namespace;
+use crate::protocol;
+
+/// A socket's id, unique across processes: a random per-process prefix and a counter.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketId(u128);
+
+impl SocketId {
+    /// A fresh id, never returned before by this process.
+    pub fn next() -> Self {
+        static PREFIX: OnceLock<u64> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(1);
+        let prefix = *PREFIX.get_or_init(|| {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u32(std::process::id());
+            if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+                hasher.write_u128(now.as_nanos());
+            }
+            hasher.finish()
+        });
+        Self((u128::from(prefix) << 64) | u128::from(COUNTER.fetch_add(1, Ordering::Relaxed)))
+    }
+
+    /// The id as a number.
+    pub fn as_u128(self) -> u128 {
+        self.0
+    }
+}
+
+impl fmt::Display for SocketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for SocketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SocketId({self})")
+    }
+}
+
+/// The text is not a socket id (32 hexadecimal digits).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid socket id: expected 32 hexadecimal digits")]
+pub struct ParseSocketIdError;
+
+impl FromStr for SocketId {
+    type Err = ParseSocketIdError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.len() != 32 {
+            return Err(ParseSocketIdError);
+        }
+        u128::from_str_radix(text, 16).map(Self).map_err(|_| ParseSocketIdError)
+    }
+}
+
+/// Sending an event failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The data could not be serialized to JSON.
+    #[error("cannot serialize event data: {0}")]
+    Serialize(#[from] serde_json::Error),
+    /// The socket is closed or closing.
+    #[error("socket is closed")]
+    Closed,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CloseRequest {
+    pub(crate) code: CloseCode,
+    pub(crate) reason: Cow<'static, str>,
+    /// Whether frames already queued are sent before the close frame.
+    pub(crate) flush: bool,
+}
+
+/// The part of a socket shared between its connection task, its namespace and its handles.
+#[derive(Debug)]
+pub(crate) struct SocketCore {
+    pub(crate) id: SocketId,
+    pub(crate) entity_id: Arc<str>,
+    outbox: mpsc::Sender<Utf8Bytes>,
+    close: OnceLock<CloseRequest>,
+    closing: CancellationToken,
+    pub(crate) rooms: Mutex<HashSet<Arc<str>>>,
+}
+
+impl SocketCore {
+    pub(crate) fn new(id: SocketId, entity_id: Arc<str>, outbox: mpsc::Sender<Utf8Bytes>) -> Self {
+        Self {
+            id,
+            entity_id,
+            outbox,
+            close: OnceLock::new(),
+            closing: CancellationToken::new(),
+            rooms: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Queues a frame; a full queue closes the socket as a slow consumer.
+    pub(crate) fn deliver(&self, frame: Utf8Bytes) -> bool {
+        if self.closing.is_cancelled() {
+            return false;
+        }
+        match self.outbox.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.close(CloseCode::SlowConsumer, Cow::Borrowed("send queue full"), false);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Asks the connection to close; the first request wins.
+    pub(crate) fn close(&self, code: CloseCode, reason: Cow<'static, str>, flush: bool) {
+        let _ = self.close.set(CloseRequest { code, reason, flush });
+        self.closing.cancel();
+    }
+
+    pub(crate) fn close_request(&self) -> Option<&CloseRequest> {
+        self.close.get()
+    }
+
+    pub(crate) fn closing(&self) -> &CancellationToken {
+        &self.closing
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.is_cancelled()
+    }
+
+    pub(crate) fn rooms(&self) -> std::sync::MutexGuard<'_, HashSet<Arc<str>>> {
+        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A connected, authenticated socket, as passed to hooks and handlers.
+///
+/// `C` is the claims type of the gateway's authenticator ([`StandardClaims`] for `auth = Jwt`).
+pub struct AuthenticatedSocket<C = StandardClaims> {
+    core: Arc<SocketCore>,
+    namespace: Namespace,
+    claims: C,
+    expires_at: Option<u64>,
+}
+
+impl<C> AuthenticatedSocket<C> {
+    pub(crate) fn new(core: Arc<SocketCore>, namespace: Namespace, claims: C, expires_at: Option<u64>) -> Self {
+        Self { core, namespace, claims, expires_at }
+    }
+
+    pub(crate) fn core(&self) -> &Arc<SocketCore> {
+        &self.core
+    }
+
+    /// The socket's id.
+    pub fn id(&self) -> SocketId {
+        self.core.id
+    }
+
+    /// The entity (user, vendor) the socket belongs to.
+    pub fn entity_id(&self) -> &str {
+        &self.core.entity_id
+    }
+
+    /// The gateway's entity type, such as `User`.
+    pub fn entity_type(&self) -> &'static str {
+        self.namespace.entity_type()
+    }
+
+    /// The verified claims.
+    pub fn claims(&self) -> &C {
+        &self.claims
+    }
+
+    /// When the socket's credentials expire, in seconds since the Unix epoch.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.expires_at
+    }
+
+    /// The namespace the socket is connected to, for emitting to other sockets and reading
+    /// presence.
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    /// Sends an event to this socket.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        let frame = protocol::encode(event, data, None)?;
+        if self.core.deliver(frame) { Ok(()) } else { Err(EmitError::Closed) }
+    }
+
+    /// Sends an event to every other socket of the namespace; returns how many were reached.
+    pub fn broadcast<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<usize, EmitError> {
+        self.namespace.emit_except(self.core.id, event, data)
+    }
+
+    /// Joins a room of this namespace.
+    pub fn join(&self, room: &str) {
+        self.namespace.join(&self.core, room);
+    }
+
+    /// Leaves a room of this namespace.
+    pub fn leave(&self, room: &str) {
+        self.namespace.leave(&self.core, room);
+    }
+
+    /// The rooms this socket is in, sorted.
+    pub fn rooms(&self) -> Vec<String> {
+        let mut rooms: Vec<String> = self.core.rooms().iter().map(|room| room.to_string()).collect();
+        rooms.sort_unstable();
+        rooms
+    }
+
+    /// Closes the socket with `code` and its default reason, after the frames already queued.
+    pub fn close(&self, code: CloseCode) {
+        self.close_with_reason(code, code.default_reason());
+    }
+
+    /// Closes the socket with `code` and `reason` (at most 123 bytes are sent).
+    pub fn close_with_reason(&self, code: CloseCode, reason: impl Into<Cow<'static, str>>) {
+        self.core.close(code, reason.into(), true);
+    }
+
+    /// Whether the socket is still open (no close was requested or received).
+    pub fn is_connected(&self) -> bool {
+        !self.core.is_closing()
+    }
+}
+
+impl<C> fmt::Debug for AuthenticatedSocket<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticatedSocket")
+            .field("id", &self.core.id)
+            .field("namespace", &self.namespace.name())
+            .field("entity_type", &self.entity_type())
+            .field("entity_id", &self.entity_id())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_ids_are_unique_and_round_trip_through_text() {
+        let (a, b) = (SocketId::next(), SocketId::next());
+        assert_ne!(a, b);
+        assert_eq!(a.to_string().parse::<SocketId>(), Ok(a));
+        assert_eq!("xyz".parse::<SocketId>(), Err(ParseSocketIdError));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_closes_the_socket_as_a_slow_consumer() {
+        let (tx, _rx) = mpsc::channel(1);
+        let core = SocketCore::new(SocketId::next(), Arc::from("u1"), tx);
+        assert!(core.deliver(Utf8Bytes::from_static("a")));
+        assert!(!core.deliver(Utf8Bytes::from_static("b")));
+        let request = core.close_request().expect("closed");
+        assert_eq!((request.code, request.flush), (CloseCode::SlowConsumer, false));
+        assert!(!core.deliver(Utf8Bytes::from_static("c")), "nothing is queued after close");
+    }
+}
