@@ -1,1 +1,50 @@
-fn main(){}
+//! The main example: `cargo run --example location`.
+//!
+//! Serves the `user` and `vendor` gateways on `VENTA_ADDR` (default `127.0.0.1:3000`) with
+//! in-memory presence. Get a token with `cargo run --example token -- user-1`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpSocket;
+use tracing_subscriber::EnvFilter;
+use venta_ws_examples::{Config, LocationService, module};
+
+/// Connections waiting to be accepted; tokio's default is too small for a connect storm.
+const LISTEN_BACKLOG: u32 = 1024;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+
+    let config = Config::from_env()?;
+    if config.development_secret {
+        tracing::warn!(
+            "JWT_SECRET is not set: using the built-in development secret. Anyone can mint tokens for it; \
+             set JWT_SECRET before exposing this server"
+        );
+    }
+    let locations = Arc::new(LocationService::default());
+    let router = module(&config, &locations)?.into_router();
+
+    let socket = if config.addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(config.addr)?;
+    let listener = socket.listen(LISTEN_BACKLOG)?;
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        origins = ?config.allowed_origins,
+        "serving ws://{}/user and ws://{}/vendor",
+        config.addr,
+        config.addr
+    );
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        })
+        .await?;
+    Ok(())
+}

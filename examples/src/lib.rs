@@ -1,1 +1,315 @@
-//! x
+//! The main example: the user and vendor location gateways in one server.
+//!
+//! Users and vendors (food trucks, couriers) connect with a JWT whose `sub` is their id. Both
+//! share a [`LocationService`]; when a vendor moves, every connected user is told. Every
+//! gateway answers `ping` with `pong` and `presence.online` with the ids online in its
+//! namespace.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use venta_ws::prelude::*;
+use venta_ws::{Hub, ModuleError};
+
+/// The development secret used when `JWT_SECRET` is not set. Never use it in production.
+pub const DEVELOPMENT_SECRET: &str = "venta-ws-development-secret-do-not-use-in-production";
+
+/// The example's configuration, read from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `VENTA_ADDR`: where to listen (default `127.0.0.1:3000`).
+    pub addr: SocketAddr,
+    /// `JWT_SECRET`: the HS256 secret (default: [`DEVELOPMENT_SECRET`], with a warning).
+    pub jwt_secret: String,
+    /// Whether `JWT_SECRET` was unset and the development secret is in use.
+    pub development_secret: bool,
+    /// `JWT_ISSUER`: the required `iss`, if set.
+    pub jwt_issuer: Option<String>,
+    /// `JWT_AUDIENCE`: the required `aud`, if set.
+    pub jwt_audience: Option<String>,
+    /// `ALLOWED_ORIGINS`: comma-separated browser origins (default `http://localhost:3000`).
+    pub allowed_origins: Vec<String>,
+    /// `REDIS_URL`: presence and fan-out across nodes, when set.
+    pub redis_url: Option<String>,
+}
+
+/// A configuration or start-up error of the example.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// An environment variable holds a value that cannot work.
+    #[error("invalid {name}: {reason}")]
+    InvalidEnv {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The module refused the configuration.
+    #[error(transparent)]
+    Module(#[from] ModuleError),
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, AppError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests need not touch the environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, AppError> {
+        let non_empty = |name: &str| lookup(name).map(|value| value.trim().to_owned()).filter(|v| !v.is_empty());
+        let addr = match non_empty("VENTA_ADDR") {
+            Some(addr) => addr.parse().map_err(|err| AppError::InvalidEnv {
+                name: "VENTA_ADDR",
+                reason: format!("`{addr}` is not a socket address such as 127.0.0.1:3000 ({err})"),
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
+        };
+        let secret = non_empty("JWT_SECRET");
+        let allowed_origins = match non_empty("ALLOWED_ORIGINS") {
+            Some(list) => list.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect(),
+            None => vec!["http://localhost:3000".to_owned()],
+        };
+        Ok(Self {
+            addr,
+            development_secret: secret.is_none(),
+            jwt_secret: secret.unwrap_or_else(|| DEVELOPMENT_SECRET.to_owned()),
+            jwt_issuer: non_empty("JWT_ISSUER"),
+            jwt_audience: non_empty("JWT_AUDIENCE"),
+            allowed_origins,
+            redis_url: non_empty("REDIS_URL"),
+        })
+    }
+
+    /// The JWT verification this configuration asks for.
+    pub fn jwt(&self) -> JwtConfig {
+        let mut jwt = JwtConfig::hs256(&self.jwt_secret);
+        if let Some(issuer) = &self.jwt_issuer {
+            jwt = jwt.issuer(issuer);
+        }
+        if let Some(audience) = &self.jwt_audience {
+            jwt = jwt.audience(audience);
+        }
+        jwt
+    }
+}
+
+/// A position reported by a user or a vendor.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    /// Latitude in degrees, `-90..=90`.
+    pub lat: f64,
+    /// Longitude in degrees, `-180..=180`.
+    pub lng: f64,
+}
+
+impl Location {
+    fn validate(self) -> Result<Self, GatewayError> {
+        if !(-90.0..=90.0).contains(&self.lat) {
+            return Err(GatewayError::bad_request("`lat` must be within -90..=90"));
+        }
+        if !(-180.0..=180.0).contains(&self.lng) {
+            return Err(GatewayError::bad_request("`lng` must be within -180..=180"));
+        }
+        Ok(self)
+    }
+}
+
+/// A vendor's position, as pushed to users in `vendor.location` events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VendorLocation {
+    /// The vendor's id.
+    pub vendor_id: String,
+    /// Where the vendor is.
+    #[serde(flatten)]
+    pub location: Location,
+}
+
+/// The last known location of every user and vendor; shared by both gateways.
+#[derive(Debug, Default)]
+pub struct LocationService {
+    users: Mutex<HashMap<String, Location>>,
+    vendors: Mutex<HashMap<String, Location>>,
+    hub: OnceLock<Hub>,
+}
+
+impl LocationService {
+    /// Gives the service the module's hub, so vendor moves reach users.
+    pub fn attach(&self, hub: Hub) {
+        let _ = self.hub.set(hub);
+    }
+
+    /// The last location a user reported.
+    pub fn user(&self, user_id: &str) -> Option<Location> {
+        self.users.lock().unwrap_or_else(PoisonError::into_inner).get(user_id).copied()
+    }
+
+    /// The last location a vendor reported.
+    pub fn vendor(&self, vendor_id: &str) -> Option<Location> {
+        self.vendors.lock().unwrap_or_else(PoisonError::into_inner).get(vendor_id).copied()
+    }
+
+    fn set_user(&self, user_id: &str, location: Location) {
+        self.users.lock().unwrap_or_else(PoisonError::into_inner).insert(user_id.to_owned(), location);
+    }
+
+    fn forget_user(&self, user_id: &str) {
+        self.users.lock().unwrap_or_else(PoisonError::into_inner).remove(user_id);
+    }
+
+    /// Stores a vendor's location and pushes it to every connected user; returns how many
+    /// user sockets were reached.
+    fn set_vendor(&self, vendor_id: &str, location: Location) -> Result<usize, GatewayError> {
+        self.vendors.lock().unwrap_or_else(PoisonError::into_inner).insert(vendor_id.to_owned(), location);
+        let Some(users) = self.hub.get().and_then(|hub| hub.namespace(UserLocationGateway::NAMESPACE)) else {
+            return Ok(0);
+        };
+        let update = VendorLocation { vendor_id: vendor_id.to_owned(), location };
+        Ok(users.emit("vendor.location", &update)?)
+    }
+}
+
+/// `pong` carrying the `data` of the `ping`.
+fn pong(data: Value) -> Reply<Value> {
+    Reply::new("pong", data)
+}
+
+/// `presence.online` with the entity ids online in the socket's namespace.
+async fn online(socket: &AuthenticatedSocket) -> Result<Reply<Vec<String>>, GatewayError> {
+    Ok(Reply::new("presence.online", socket.namespace().online().await?))
+}
+
+/// The seed's gateway: users sharing their location and watching vendors move.
+#[derive(WebSocketGateway)]
+#[gateway(namespace = "user", auth = Jwt, entity = "User")]
+pub struct UserLocationGateway {
+    locations: Arc<LocationService>,
+}
+
+impl UserLocationGateway {
+    /// The namespace, as declared in `#[gateway]`.
+    pub const NAMESPACE: &'static str = "user";
+
+    /// A user gateway sharing `locations`.
+    pub fn new(locations: Arc<LocationService>) -> Self {
+        Self { locations }
+    }
+}
+
+#[venta_ws::messages]
+impl UserLocationGateway {
+    async fn on_disconnect(&self, socket: &AuthenticatedSocket, _reason: &DisconnectReason) {
+        // Another tab or device may still be sharing; forget the user once the last one leaves.
+        let others = socket.namespace().local_sockets_of(socket.entity_id());
+        if others.iter().all(|id| *id == socket.id()) {
+            self.locations.forget_user(socket.entity_id());
+        }
+    }
+
+    #[subscribe("ping")]
+    async fn ping(&self, data: Value) -> Reply<Value> {
+        pong(data)
+    }
+
+    #[subscribe("presence.online")]
+    async fn online(&self, socket: &AuthenticatedSocket) -> Result<Reply<Vec<String>>, GatewayError> {
+        online(socket).await
+    }
+
+    #[subscribe("location.update")]
+    async fn update_location(
+        &self,
+        socket: &AuthenticatedSocket,
+        location: Location,
+    ) -> Result<Ack<Location>, GatewayError> {
+        let location = location.validate()?;
+        self.locations.set_user(socket.entity_id(), location);
+        Ok(Ack(location))
+    }
+
+    #[subscribe("vendor.location")]
+    async fn vendor_location(&self, vendor_id: String) -> Result<Ack<Location>, GatewayError> {
+        self.locations
+            .vendor(&vendor_id)
+            .map(Ack)
+            .ok_or_else(|| GatewayError::not_found(format!("no location for vendor `{vendor_id}`")))
+    }
+}
+
+/// Vendors publishing where they are; every move is pushed to connected users.
+#[derive(WebSocketGateway)]
+#[gateway(namespace = "vendor", auth = Jwt, entity = "Vendor")]
+pub struct VendorGateway {
+    locations: Arc<LocationService>,
+}
+
+impl VendorGateway {
+    /// A vendor gateway sharing `locations`.
+    pub fn new(locations: Arc<LocationService>) -> Self {
+        Self { locations }
+    }
+}
+
+#[venta_ws::messages]
+impl VendorGateway {
+    #[subscribe("ping")]
+    async fn ping(&self, data: Value) -> Reply<Value> {
+        pong(data)
+    }
+
+    #[subscribe("presence.online")]
+    async fn online(&self, socket: &AuthenticatedSocket) -> Result<Reply<Vec<String>>, GatewayError> {
+        online(socket).await
+    }
+
+    #[subscribe("location.update")]
+    async fn update_location(
+        &self,
+        socket: &AuthenticatedSocket,
+        location: Location,
+    ) -> Result<Ack<Location>, GatewayError> {
+        let location = location.validate()?;
+        self.locations.set_vendor(socket.entity_id(), location)?;
+        Ok(Ack(location))
+    }
+}
+
+/// Signs an HS256 token for `subject`, valid for `ttl_secs`, as an identity provider would.
+pub fn mint_token(config: &Config, subject: &str, ttl_secs: u64) -> String {
+    let mut claims = serde_json::json!({
+        "sub": subject,
+        "iat": jsonwebtoken::get_current_timestamp(),
+        "exp": jsonwebtoken::get_current_timestamp() + ttl_secs,
+    });
+    if let Some(issuer) = &config.jwt_issuer {
+        claims["iss"] = issuer.as_str().into();
+    }
+    if let Some(audience) = &config.jwt_audience {
+        claims["aud"] = audience.as_str().into();
+    }
+    let key = jsonwebtoken::EncodingKey::from_secret(config.jwt_secret.as_bytes());
+    // HS256 over a JSON object with a valid key cannot fail.
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap_or_default()
+}
+
+/// The example's module: both gateways, JWT auth, origins, in-memory presence.
+pub fn module(config: &Config, locations: &Arc<LocationService>) -> Result<WebSocketModule, AppError> {
+    if config.redis_url.is_some() {
+        return Err(AppError::InvalidEnv {
+            name: "REDIS_URL",
+            reason: "this build keeps presence in memory; unset REDIS_URL to run a single node".to_owned(),
+        });
+    }
+    let module = WebSocketModule::builder()
+        .jwt(config.jwt())
+        .allowed_origins(config.allowed_origins.iter().cloned())
+        .gateway(UserLocationGateway::new(Arc::clone(locations)))
+        .gateway(VendorGateway::new(Arc::clone(locations)))
+        .build()?;
+    locations.attach(module.hub());
+    Ok(module)
+}

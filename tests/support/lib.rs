@@ -1,1 +1,261 @@
-//! x
+//! Test support: start a server on a loopback port, mint tokens, and talk to it with a real
+//! WebSocket client (tokio-tungstenite).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WireCloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use venta_ws::{Hub, WebSocketModule};
+use venta_ws_examples::{Config, LocationService};
+
+/// The secret the test servers verify tokens with.
+pub const SECRET: &str = "integration-test-secret";
+
+/// How long a test waits for any one frame before failing.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A server listening on a loopback port.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The module's hub, to look at presence and namespaces from the test.
+    pub hub: Hub,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The example's configuration with the test secret and an allowed test origin.
+pub fn example_config() -> Config {
+    Config::from_lookup(|name| match name {
+        "JWT_SECRET" => Some(SECRET.to_owned()),
+        "ALLOWED_ORIGINS" => Some("http://localhost:3000,https://app.example.com".to_owned()),
+        _ => None,
+    })
+    .expect("valid test configuration")
+}
+
+impl TestServer {
+    /// Starts the main example, as `cargo run --example location` would, on a free port.
+    pub async fn example() -> Self {
+        let locations = Arc::new(LocationService::default());
+        let module = venta_ws_examples::module(&example_config(), &locations).expect("example module builds");
+        Self::start(module).await
+    }
+
+    /// Serves a module on a free loopback port.
+    pub async fn start(module: WebSocketModule) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let hub = module.hub();
+        let router = module.into_router();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+                .expect("server runs");
+        });
+        Self { addr, hub, task }
+    }
+
+    /// `ws://addr/path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+
+    /// Waits until `namespace` reports exactly `expected` online.
+    pub async fn wait_online(&self, namespace: &str, expected: &[&str]) {
+        let ns = self.hub.namespace(namespace).expect("namespace exists");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let online = ns.online().await.expect("presence answers");
+            if online == expected {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{namespace} online is {online:?}, expected {expected:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Signs `claims` with `secret` and `algorithm`.
+pub fn sign(claims: &Value, secret: &str, algorithm: Algorithm) -> String {
+    jsonwebtoken::encode(&Header::new(algorithm), claims, &EncodingKey::from_secret(secret.as_bytes())).expect("signs")
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    jsonwebtoken::get_current_timestamp()
+}
+
+/// A valid token for `sub`, good for an hour.
+pub fn token(sub: &str) -> String {
+    sign(&json!({"sub": sub, "exp": now() + 3600}), SECRET, Algorithm::HS256)
+}
+
+/// Where a client puts its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// `Authorization: Bearer <token>`.
+    Header,
+    /// `?token=<token>`.
+    Query,
+    /// `Sec-WebSocket-Protocol: venta-ws, bearer.<token>`.
+    Subprotocol,
+}
+
+/// A connected test client.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The subprotocol the server selected, if any.
+    pub protocol: Option<String>,
+}
+
+/// How a connection ended, as the client saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    /// The close code, `None` when the connection dropped without a close frame.
+    pub code: Option<u16>,
+    /// The close reason.
+    pub reason: String,
+}
+
+impl Client {
+    /// Connects to `url` with `token` placed as `placement`.
+    pub async fn connect(url: &str, token: Option<&str>, placement: Placement) -> Client {
+        Self::try_connect(url, token, placement, None).await.expect("handshake succeeds")
+    }
+
+    /// Connects with a valid token for `sub` in the Authorization header.
+    pub async fn user(server: &TestServer, path: &str, sub: &str) -> Client {
+        Self::connect(&server.url(path), Some(&token(sub)), Placement::Header).await
+    }
+
+    /// Connects, returning the handshake error instead of panicking.
+    pub async fn try_connect(
+        url: &str,
+        token: Option<&str>,
+        placement: Placement,
+        origin: Option<&str>,
+    ) -> Result<Client, tungstenite::Error> {
+        let url = match (token, placement) {
+            (Some(token), Placement::Query) => format!("{url}?token={token}"),
+            _ => url.to_owned(),
+        };
+        let mut request = url.into_client_request()?;
+        let headers = request.headers_mut();
+        match (token, placement) {
+            (Some(token), Placement::Header) => {
+                headers.insert("authorization", HeaderValue::from_str(&format!("Bearer {token}")).expect("header"));
+            }
+            (Some(token), Placement::Subprotocol) => {
+                headers.insert(
+                    "sec-websocket-protocol",
+                    HeaderValue::from_str(&format!("venta-ws, bearer.{token}")).expect("header"),
+                );
+            }
+            _ => {}
+        }
+        if let Some(origin) = origin {
+            headers.insert("origin", HeaderValue::from_str(origin).expect("header"));
+        }
+        let (ws, response) =
+            tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request)).await.expect("handshake in time")?;
+        let protocol =
+            response.headers().get("sec-websocket-protocol").and_then(|value| value.to_str().ok()).map(str::to_owned);
+        Ok(Client { ws, protocol })
+    }
+
+    /// Sends raw text.
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    /// Sends a binary frame.
+    pub async fn send_binary(&mut self, bytes: &[u8]) {
+        self.ws.send(Message::binary(bytes.to_vec())).await.expect("send");
+    }
+
+    /// Sends an envelope.
+    pub async fn send(&mut self, event: &str, data: Value, id: Option<u64>) {
+        let mut envelope = json!({"event": event, "data": data});
+        if let Some(id) = id {
+            envelope["id"] = json!(id);
+        }
+        self.send_text(&envelope.to_string()).await;
+    }
+
+    /// The next text frame as JSON; fails on a close or after [`WAIT`].
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("connection open")
+                .expect("frame reads");
+            match message {
+                Message::Text(text) => return serde_json::from_str(text.as_str()).expect("frames are JSON"),
+                Message::Close(frame) => panic!("closed unexpectedly: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Sends an envelope and returns the next frame.
+    pub async fn request(&mut self, event: &str, data: Value, id: Option<u64>) -> Value {
+        self.send(event, data, id).await;
+        self.recv().await
+    }
+
+    /// Pings through the gateway and checks the pong carries the same data.
+    pub async fn assert_answers_ping(&mut self) {
+        let reply = self.request("ping", json!({"n": 42}), None).await;
+        assert_eq!(reply, json!({"event": "pong", "data": {"n": 42}}));
+    }
+
+    /// Reads until the server closes; returns the code and reason.
+    pub async fn closed(&mut self) -> Closed {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next()).await.expect("close in time");
+            match message {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return Closed { code: Some(u16::from(frame.code)), reason: frame.reason.to_string() };
+                }
+                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => {
+                    return Closed { code: None, reason: String::new() };
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Closes from the client side with 1000 and waits for the server's answer.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(WAIT, self.ws.next()).await {}
+    }
+
+    /// Closes with a specific code.
+    pub async fn close_with(mut self, code: u16) {
+        let frame = tungstenite::protocol::CloseFrame { code: WireCloseCode::from(code), reason: "bye".into() };
+        let _ = self.ws.close(Some(frame)).await;
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(WAIT, self.ws.next()).await {}
+    }
+
+    /// Drops the TCP connection without a close frame.
+    pub fn drop_connection(self) {
+        drop(self.ws);
+    }
+}

@@ -73,7 +73,10 @@ fn parse_entry(input: ParseStream<'_>, cx: &mut Ctxt, out: &mut GatewayAttr) -> 
                 match input.parse::<Type>() {
                     Ok(ty) => set(cx, &mut out.auth, key, ty),
                     Err(_) => {
-                        cx.error_spanned_by(&key, "`auth` takes a type: write `auth = Jwt`, `auth = Jwt<MyClaims>` or `auth = Anonymous`");
+                        cx.error_spanned_by(
+                            &key,
+                            "`auth` takes a type: write `auth = Jwt`, `auth = Jwt<MyClaims>` or `auth = Anonymous`",
+                        );
                         skip_value(input);
                     }
                 }
@@ -82,7 +85,10 @@ fn parse_entry(input: ParseStream<'_>, cx: &mut Ctxt, out: &mut GatewayAttr) -> 
         "origins" => match parse_origins(input) {
             Some(origins) => set(cx, &mut out.origins, key, origins),
             None => {
-                cx.error_spanned_by(&key, format!("`origins` takes an array of strings: write `{}`", example("origins")));
+                cx.error_spanned_by(
+                    &key,
+                    format!("`origins` takes an array of strings: write `{}`", example("origins")),
+                );
                 skip_value(input);
             }
         },

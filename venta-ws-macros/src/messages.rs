@@ -62,7 +62,9 @@ impl Hook {
             Self::OnDisconnect | Self::LogDisconnectionSuccess => {
                 "socket: &AuthenticatedSocket, reason: &DisconnectReason"
             }
-            Self::HandleConnectionError => "socket: &AuthenticatedSocket, operation: Operation<'_>, error: &GatewayError",
+            Self::HandleConnectionError => {
+                "socket: &AuthenticatedSocket, operation: Operation<'_>, error: &GatewayError"
+            }
         }
     }
 
@@ -81,37 +83,29 @@ impl Hook {
         let socket = quote!(&#lt #krate::SocketOf<Self>);
         let identity = quote!(&#lt #krate::auth::Identity<#krate::ClaimsOf<Self>>);
         let (params, args, output) = match self {
-            Self::GetEntityId => (
-                quote!(identity: #identity),
-                quote!(identity),
-                quote!(::core::option::Option<::std::string::String>),
-            ),
+            Self::GetEntityId => {
+                (quote!(identity: #identity), quote!(identity), quote!(::core::option::Option<::std::string::String>))
+            }
             Self::ValidateConnection => (
                 quote!(request: &#lt #krate::auth::ConnectRequest, identity: #identity),
                 quote!(request, identity),
                 quote!(::core::result::Result<(), #krate::GatewayError>),
             ),
-            Self::OnConnect => (
-                quote!(socket: #socket),
-                quote!(socket),
-                quote!(::core::result::Result<(), #krate::GatewayError>),
-            ),
-            Self::OnDisconnect => (
-                quote!(socket: #socket, reason: &#lt #krate::DisconnectReason),
-                quote!(socket, reason),
-                quote!(()),
-            ),
+            Self::OnConnect => {
+                (quote!(socket: #socket), quote!(socket), quote!(::core::result::Result<(), #krate::GatewayError>))
+            }
+            Self::OnDisconnect => {
+                (quote!(socket: #socket, reason: &#lt #krate::DisconnectReason), quote!(socket, reason), quote!(()))
+            }
             Self::HandleConnectionError => (
                 quote!(socket: #socket, operation: #krate::Operation<'_>, error: &#lt #krate::GatewayError),
                 quote!(socket, operation, error),
                 quote!(()),
             ),
             Self::LogConnectionSuccess => (quote!(socket: #socket), quote!(socket), quote!(())),
-            Self::LogDisconnectionSuccess => (
-                quote!(socket: #socket, reason: &#lt #krate::DisconnectReason),
-                quote!(socket, reason),
-                quote!(()),
-            ),
+            Self::LogDisconnectionSuccess => {
+                (quote!(socket: #socket, reason: &#lt #krate::DisconnectReason), quote!(socket, reason), quote!(()))
+            }
         };
         let call = quote_spanned!(user.sig.ident.span()=> Self::#name(self, #args));
         if self.is_async() {
@@ -160,17 +154,20 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemImpl) -> TokenStream {
                 if let Some(hook) = Hook::from_ident(&method.sig.ident) {
                     cx.error_spanned_by(
                         &method.sig.ident,
-                        format!("`{}` is a lifecycle hook, so it cannot handle an event: rename the handler", hook.name()),
+                        format!(
+                            "`{}` is a lifecycle hook, so it cannot handle an event: rename the handler",
+                            hook.name()
+                        ),
                     );
                 } else if let Some(handler) = check_handler(method, event, &mut cx) {
                     handlers.push(handler);
                 }
             }
             None => {
-                if let Some(hook) = Hook::from_ident(&method.sig.ident) {
-                    if check_hook(method, hook, &mut cx) {
-                        hooks.push(hook.delegate(&krate, method));
-                    }
+                if let Some(hook) = Hook::from_ident(&method.sig.ident)
+                    && check_hook(method, hook, &mut cx)
+                {
+                    hooks.push(hook.delegate(&krate, method));
                 }
             }
         }
@@ -218,11 +215,15 @@ fn parse_args(args: TokenStream, cx: &mut Ctxt) -> Path {
     let parser = |input: syn::parse::ParseStream<'_>| -> syn::Result<Path> {
         let key: Ident = syn::ext::IdentExt::parse_any(input)?;
         if key != "crate" {
-            return Err(syn::Error::new(key.span(), format!("unknown `messages` argument `{key}`, expected `crate = \"...\"`")));
+            return Err(syn::Error::new(
+                key.span(),
+                format!("unknown `messages` argument `{key}`, expected `crate = \"...\"`"),
+            ));
         }
         input.parse::<syn::Token![=]>()?;
         let lit: LitStr = input.parse()?;
-        lit.parse::<Path>().map_err(|_| syn::Error::new(lit.span(), "`crate` must be a path, such as `crate = \"my_app::venta_ws\"`"))
+        lit.parse::<Path>()
+            .map_err(|_| syn::Error::new(lit.span(), "`crate` must be a path, such as `crate = \"my_app::venta_ws\"`"))
     };
     match parser.parse2(args) {
         Ok(path) => path,
@@ -247,7 +248,9 @@ fn take_subscribe(method: &mut ImplItemFn, cx: &mut Ctxt) -> Option<LitStr> {
                 cx.error_spanned_by(&attr, "a method handles one event: remove the second `#[subscribe]`");
             }
             Ok(lit) => event = Some(lit),
-            Err(_) => cx.error_spanned_by(&attr, "write the event name as a string: `#[subscribe(\"location.update\")]`"),
+            Err(_) => {
+                cx.error_spanned_by(&attr, "write the event name as a string: `#[subscribe(\"location.update\")]`")
+            }
         }
     }
     method.attrs = kept;
@@ -262,7 +265,10 @@ fn check_handler(method: &ImplItemFn, event: LitStr, cx: &mut Ctxt) -> Option<Ha
         ok = false;
     }
     if !sig.generics.params.is_empty() {
-        cx.error_spanned_by(&sig.generics, "event handlers cannot be generic: the payload type must be known to read `data`");
+        cx.error_spanned_by(
+            &sig.generics,
+            "event handlers cannot be generic: the payload type must be known to read `data`",
+        );
         ok = false;
     }
     let mut inputs = sig.inputs.iter();
@@ -284,7 +290,10 @@ fn check_handler(method: &ImplItemFn, event: LitStr, cx: &mut Ctxt) -> Option<Ha
         match socket_param(&arg.ty) {
             Some(true) if position == 0 => takes_socket = true,
             Some(true) => {
-                cx.error_spanned_by(&arg.ty, "the socket comes right after `&self`: `(&self, socket: &AuthenticatedSocket, payload: T)`");
+                cx.error_spanned_by(
+                    &arg.ty,
+                    "the socket comes right after `&self`: `(&self, socket: &AuthenticatedSocket, payload: T)`",
+                );
                 ok = false;
             }
             Some(false) => {
@@ -292,11 +301,17 @@ fn check_handler(method: &ImplItemFn, event: LitStr, cx: &mut Ctxt) -> Option<Ha
                 ok = false;
             }
             None if payload.is_some() => {
-                cx.error_spanned_by(arg, "a handler takes at most one payload: gather the values in one `#[derive(Deserialize)]` struct");
+                cx.error_spanned_by(
+                    arg,
+                    "a handler takes at most one payload: gather the values in one `#[derive(Deserialize)]` struct",
+                );
                 ok = false;
             }
             None if matches!(*arg.ty, Type::Reference(_)) => {
-                cx.error_spanned_by(&arg.ty, "the payload must be an owned type (`String`, not `&str`): it is deserialized from `data`");
+                cx.error_spanned_by(
+                    &arg.ty,
+                    "the payload must be an owned type (`String`, not `&str`): it is deserialized from `data`",
+                );
                 ok = false;
             }
             None => payload = Some((*arg.ty).clone()),
@@ -326,7 +341,10 @@ fn check_hook(method: &ImplItemFn, hook: Hook, cx: &mut Ctxt) -> bool {
     let mut ok = true;
     match (hook.is_async(), sig.asyncness.is_some()) {
         (true, false) => {
-            cx.error_spanned_by(sig.fn_token, format!("`{}` is awaited: write `async fn {}`", hook.name(), hook.name()));
+            cx.error_spanned_by(
+                sig.fn_token,
+                format!("`{}` is awaited: write `async fn {}`", hook.name(), hook.name()),
+            );
             ok = false;
         }
         (false, true) => {
@@ -341,10 +359,7 @@ fn check_hook(method: &ImplItemFn, hook: Hook, cx: &mut Ctxt) -> bool {
     );
     let params = sig.inputs.iter().filter(|arg| matches!(arg, FnArg::Typed(_))).count();
     if !receiver_ok || params != hook.arity() {
-        cx.error_spanned_by(
-            &sig.inputs,
-            format!("`{}` takes `(&self, {})`", hook.name(), hook.params()),
-        );
+        cx.error_spanned_by(&sig.inputs, format!("`{}` takes `(&self, {})`", hook.name(), hook.params()));
         ok = false;
     }
     ok
@@ -358,7 +373,10 @@ fn check_events(handlers: &[Handler], cx: &mut Ctxt) {
         } else if RESERVED_EVENTS.contains(&name.as_str()) {
             cx.error_spanned_by(
                 &handler.event,
-                format!("`{name}` is reserved for the server's error envelopes; reserved names: {}", backticked(RESERVED_EVENTS)),
+                format!(
+                    "`{name}` is reserved for the server's error envelopes; reserved names: {}",
+                    backticked(RESERVED_EVENTS)
+                ),
             );
         }
         if let Some(first) = handlers[..index].iter().find(|earlier| earlier.event.value() == name) {

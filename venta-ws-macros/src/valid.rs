@@ -94,19 +94,16 @@ fn check_namespace(lit: &LitStr, cx: &mut Ctxt) -> Option<String> {
     let problem = if value.is_empty() {
         Some("`namespace` must not be empty: write `namespace = \"user\"`".to_owned())
     } else if value.starts_with('/') || value.ends_with('/') {
-        Some(format!(
-            "`namespace` must not start or end with `/`: write `namespace = \"{}\"`",
-            value.trim_matches('/')
-        ))
+        Some(format!("`namespace` must not start or end with `/`: write `namespace = \"{}\"`", value.trim_matches('/')))
     } else if value.split('/').any(str::is_empty) {
         Some("`namespace` segments must not be empty: remove the doubled `/`".to_owned())
-    } else if let Some(bad) = value.chars().find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '_' | '-' | '/')) {
-        Some(format!(
-            "`namespace` may only hold lowercase letters, digits, `_` and `-`, with `/` between segments; `{bad}` is not allowed (try `namespace = \"{}\"`)",
-            suggest_namespace(&value)
-        ))
     } else {
-        None
+        value.chars().find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '_' | '-' | '/')).map(|bad| {
+            format!(
+                "`namespace` may only hold lowercase letters, digits, `_` and `-`, with `/` between segments; `{bad}` is not allowed (try `namespace = \"{}\"`)",
+                suggest_namespace(&value)
+            )
+        })
     };
     match problem {
         Some(message) => {
@@ -137,7 +134,10 @@ fn check_path(lit: &LitStr, cx: &mut Ctxt) -> Option<String> {
         Some(format!("`path` must not end with `/`: write `path = \"{}\"`", value.trim_end_matches('/')))
     } else if value.len() > 1 && value[1..].split('/').any(str::is_empty) {
         Some("`path` segments must not be empty: remove the doubled `/`".to_owned())
-    } else if value.chars().any(|c| matches!(c, '{' | '}' | '*' | ':' | '?' | '#') || c.is_whitespace() || c.is_control()) {
+    } else if value
+        .chars()
+        .any(|c| matches!(c, '{' | '}' | '*' | ':' | '?' | '#') || c.is_whitespace() || c.is_control())
+    {
         Some("`path` must be a literal path without captures, wildcards, a query or a fragment, such as `path = \"/ws/user\"`".to_owned())
     } else {
         None
@@ -167,7 +167,10 @@ fn check_origins(list: &[LitStr], cx: &mut Ctxt) -> Option<Vec<String>> {
         let value = lit.value();
         if value == "*" {
             if list.len() > 1 {
-                cx.error_spanned_by(lit, "`\"*\"` allows every origin, so it must be the only one: write `origins = [\"*\"]`");
+                cx.error_spanned_by(
+                    lit,
+                    "`\"*\"` allows every origin, so it must be the only one: write `origins = [\"*\"]`",
+                );
                 failed = true;
             }
             origins.push(value);
@@ -205,8 +208,8 @@ fn normalize_origin(origin: &str) -> Option<String> {
         Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => (host, Some(port)),
         _ => (authority, None),
     };
-    let host_ok = !host.is_empty()
-        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '[' | ']' | ':'));
+    let host_ok =
+        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '[' | ']' | ':'));
     let port_ok = port.is_none_or(|port| !port.is_empty() && port.parse::<u16>().is_ok());
     (scheme_ok && host_ok && port_ok).then(|| trimmed.to_ascii_lowercase())
 }

@@ -118,7 +118,9 @@ impl fmt::Debug for GatewayError {
 #[non_exhaustive]
 pub enum ModuleError {
     /// Two gateways declare the same namespace.
-    #[error("gateways `{first}` and `{second}` both use namespace `{namespace}`; give each gateway its own `#[gateway(namespace = \"...\")]`")]
+    #[error(
+        "gateways `{first}` and `{second}` both use namespace `{namespace}`; give each gateway its own `#[gateway(namespace = \"...\")]`"
+    )]
     DuplicateNamespace {
         /// The namespace both declare.
         namespace: String,
@@ -128,7 +130,9 @@ pub enum ModuleError {
         second: &'static str,
     },
     /// Two gateways would be mounted at the same path.
-    #[error("gateways `{first}` and `{second}` are both mounted at `{path}`; set a distinct `#[gateway(path = \"...\")]`")]
+    #[error(
+        "gateways `{first}` and `{second}` are both mounted at `{path}`; set a distinct `#[gateway(path = \"...\")]`"
+    )]
     DuplicatePath {
         /// The path both use.
         path: String,
@@ -148,7 +152,9 @@ pub enum ModuleError {
         hint: &'static str,
     },
     /// An allowed origin is not of the form `scheme://host[:port]`.
-    #[error("allowed origin `{origin}` is not of the form `scheme://host[:port]` (for example `https://app.example.com`)")]
+    #[error(
+        "allowed origin `{origin}` is not of the form `scheme://host[:port]` (for example `https://app.example.com`)"
+    )]
     InvalidOrigin {
         /// The origin as given.
         origin: String,

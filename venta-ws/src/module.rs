@@ -221,8 +221,10 @@ impl WebSocketModuleBuilder {
                 descriptor.entity_type,
                 Arc::clone(context.presence),
             );
-            let runtime = GatewayRuntime { gateway, auth, namespace: namespace.clone(), origins, config: context.config };
-            let router = Router::new().route(descriptor.path, get(lifecycle_handshake::<G>)).with_state(Arc::new(runtime));
+            let runtime =
+                GatewayRuntime { gateway, auth, namespace: namespace.clone(), origins, config: context.config };
+            let router =
+                Router::new().route(descriptor.path, get(lifecycle_handshake::<G>)).with_state(Arc::new(runtime));
             Ok(MountedGateway { namespace, router })
         });
         self.gateways.push(PendingGateway {
@@ -262,8 +264,7 @@ impl WebSocketModuleBuilder {
             Some(origins) => OriginPolicy::from_list(origins)?,
             None => OriginPolicy::Any,
         };
-        let presence: Arc<dyn PresenceStore> =
-            self.presence.unwrap_or_else(|| Arc::new(InMemoryPresence::default()));
+        let presence: Arc<dyn PresenceStore> = self.presence.unwrap_or_else(|| Arc::new(InMemoryPresence::default()));
         let context = MountContext { auth: &self.auth, presence: &presence, origins: &origins, config: self.config };
         let mut router = Router::new();
         let mut namespaces = BTreeMap::new();

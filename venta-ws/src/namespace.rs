@@ -53,12 +53,7 @@ impl Drop for Attachment {
 }
 
 impl Namespace {
-    pub(crate) fn new(
-        name: &str,
-        path: String,
-        entity_type: &'static str,
-        presence: Arc<dyn PresenceStore>,
-    ) -> Self {
+    pub(crate) fn new(name: &str, path: String, entity_type: &'static str, presence: Arc<dyn PresenceStore>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 name: Arc::from(name),
@@ -119,6 +114,11 @@ impl Namespace {
         self.read().sockets.len()
     }
 
+    /// The sockets of one entity connected to this namespace on this node.
+    pub fn local_sockets_of(&self, entity_id: &str) -> Vec<SocketId> {
+        self.read().entities.get(entity_id).cloned().unwrap_or_default()
+    }
+
     /// Sends an event to every socket of the namespace; returns how many were reached.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<usize, EmitError> {
         let frame = protocol::encode(event, data, None)?;
@@ -135,11 +135,7 @@ impl Namespace {
     ) -> Result<usize, EmitError> {
         let frame = protocol::encode(event, data, None)?;
         let registry = self.read();
-        Ok(registry
-            .sockets
-            .values()
-            .filter(|core| core.id != except && core.deliver(frame.clone()))
-            .count())
+        Ok(registry.sockets.values().filter(|core| core.id != except && core.deliver(frame.clone())).count())
     }
 
     /// Sends an event to every socket of one entity (all its tabs and devices).

@@ -67,10 +67,7 @@ impl<'a> Request<'a> {
         match serde_json::from_str::<WireRequest<'a>>(text) {
             Ok(wire) => {
                 if wire.event.is_empty() {
-                    return Err(DecodeError {
-                        id: wire.id,
-                        message: "`event` must not be empty".to_owned(),
-                    });
+                    return Err(DecodeError { id: wire.id, message: "`event` must not be empty".to_owned() });
                 }
                 Ok(Self { event: wire.event, data: wire.data, id: wire.id })
             }
@@ -97,10 +94,7 @@ impl<'a> Request<'a> {
     pub fn payload<T: DeserializeOwned>(&self) -> Result<T, GatewayError> {
         let raw = self.data.map_or("null", RawValue::get);
         serde_json::from_str(raw).map_err(|err| {
-            GatewayError::new(
-                "invalid_payload",
-                format!("`data` of event `{}` is invalid: {err}", self.event),
-            )
+            GatewayError::new("invalid_payload", format!("`data` of event `{}` is invalid: {err}", self.event))
         })
     }
 }
@@ -119,9 +113,9 @@ fn envelope_error(err: &serde_json::Error) -> String {
     use serde_json::error::Category;
     match err.classify() {
         Category::Syntax | Category::Eof => format!("malformed JSON: {err}"),
-        Category::Data | Category::Io => format!(
-            "expected an envelope {{\"event\": string, \"data\"?: any, \"id\"?: integer or string}}: {err}"
-        ),
+        Category::Data | Category::Io => {
+            format!("expected an envelope {{\"event\": string, \"data\"?: any, \"id\"?: integer or string}}: {err}")
+        }
     }
 }
 
@@ -153,9 +147,9 @@ struct WireError<'a> {
 pub fn encode_error(code: &str, message: &str, id: Option<&MessageId>) -> Utf8Bytes {
     let body = WireError { code, message };
     // Two strings and an id always serialize.
-    encode(ERROR_EVENT, &body, id).unwrap_or_else(|_| Utf8Bytes::from_static(
-        r#"{"event":"error","data":{"code":"internal","message":"internal error"}}"#,
-    ))
+    encode(ERROR_EVENT, &body, id).unwrap_or_else(|_| {
+        Utf8Bytes::from_static(r#"{"event":"error","data":{"code":"internal","message":"internal error"}}"#)
+    })
 }
 
 #[cfg(test)]

@@ -348,8 +348,7 @@ mod tests {
     }
 
     fn sign(claims: &Value, secret: &str) -> String {
-        encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes()))
-            .expect("signs")
+        encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes())).expect("signs")
     }
 
     #[test]
@@ -391,7 +390,8 @@ mod tests {
     fn another_hmac_algorithm_and_the_none_algorithm_are_refused() {
         let jwt: Jwt = Jwt::new(&JwtConfig::hs256("s3cret"));
         let claims = json!({"sub": "u1", "exp": now() + 60});
-        let hs512 = encode(&Header::new(Algorithm::HS512), &claims, &EncodingKey::from_secret(b"s3cret")).expect("signs");
+        let hs512 =
+            encode(&Header::new(Algorithm::HS512), &claims, &EncodingKey::from_secret(b"s3cret")).expect("signs");
         assert_eq!(jwt.verify(&hs512).err(), Some(AuthError::AlgorithmNotAllowed));
 
         // {"alg":"none"} over {"sub":"u1","exp":4102444800}, with an empty signature.

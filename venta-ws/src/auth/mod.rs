@@ -232,9 +232,6 @@ impl AuthRegistry {
 
 impl fmt::Debug for AuthRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthRegistry")
-            .field("jwt", &self.jwt.is_some())
-            .field("custom", &self.custom.len())
-            .finish()
+        f.debug_struct("AuthRegistry").field("jwt", &self.jwt.is_some()).field("custom", &self.custom.len()).finish()
     }
 }

@@ -18,7 +18,7 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tracing::{Instrument, Span};
 
-use super::{Dispatch, GatewayHandlers, OriginPolicy, Operation, SocketOf};
+use super::{Dispatch, GatewayHandlers, Operation, OriginPolicy, SocketOf};
 use crate::auth::{Authenticator, ConnectRequest, Identity, SUBPROTOCOL};
 use crate::close::{CloseCode, DisconnectReason};
 use crate::error::GatewayError;
@@ -103,10 +103,8 @@ pub(crate) async fn handshake<G: GatewayHandlers>(
     let verdict = runtime.admit(&request).instrument(span.clone()).await;
 
     let config = &runtime.config;
-    let mut upgrade = upgrade
-        .max_message_size(config.max_message_size)
-        .max_frame_size(config.max_message_size)
-        .on_failed_upgrade({
+    let mut upgrade =
+        upgrade.max_message_size(config.max_message_size).max_frame_size(config.max_message_size).on_failed_upgrade({
             let span = span.clone();
             move |error| span.in_scope(|| tracing::debug!(%error, "upgrade failed"))
         });
@@ -184,7 +182,8 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         let (sink, mut stream) = socket.split();
         let (outbox, queue) = mpsc::channel(self.config.send_queue_capacity);
         let core = Arc::new(SocketCore::new(socket_id, Arc::from(admitted.entity_id), outbox));
-        let writer = tokio::spawn(write_loop(sink, queue, Arc::clone(&core), self.config.close_timeout).in_current_span());
+        let writer =
+            tokio::spawn(write_loop(sink, queue, Arc::clone(&core), self.config.close_timeout).in_current_span());
         let socket = AuthenticatedSocket::new(
             Arc::clone(&core),
             self.namespace.clone(),
@@ -263,7 +262,10 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
                 }
                 Some(Ok(Message::Text(text))) => self.on_text(socket, text.as_str()).await,
                 Some(Ok(Message::Binary(_))) => {
-                    let error = GatewayError::new("unsupported_frame", "binary frames are not supported; send JSON text frames");
+                    let error = GatewayError::new(
+                        "unsupported_frame",
+                        "binary frames are not supported; send JSON text frames",
+                    );
                     self.fail(socket, Operation::Decode, &error, None);
                 }
                 Some(Ok(Message::Close(frame))) => {
@@ -303,7 +305,13 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
     }
 
     /// Logs an error once, answers it with an `error` envelope, and closes when it says so.
-    fn fail(&self, socket: &SocketOf<G>, operation: Operation<'_>, error: &GatewayError, id: Option<&protocol::MessageId>) {
+    fn fail(
+        &self,
+        socket: &SocketOf<G>,
+        operation: Operation<'_>,
+        error: &GatewayError,
+        id: Option<&protocol::MessageId>,
+    ) {
         self.gateway.handle_connection_error(socket, operation, error);
         socket.core().deliver(protocol::encode_error(error.code(), error.message(), id));
         if let Some(code) = error.close_code() {

@@ -145,7 +145,10 @@ pub trait GatewayHandlers: WebSocketGateway {
 
     /// Runs after the socket is registered in presence. An error closes the socket with its
     /// close code (1011 when it has none).
-    fn on_connect<'a>(&'a self, socket: &'a SocketOf<Self>) -> impl Future<Output = Result<(), GatewayError>> + Send + 'a {
+    fn on_connect<'a>(
+        &'a self,
+        socket: &'a SocketOf<Self>,
+    ) -> impl Future<Output = Result<(), GatewayError>> + Send + 'a {
         let _ = socket;
         async { Ok(()) }
     }

@@ -60,14 +60,10 @@ pub fn validate_origin(origin: &str) -> Result<String, ModuleError> {
         Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => (host, Some(port)),
         _ => (authority, None),
     };
-    let host_ok = !host.is_empty()
-        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '[' | ']' | ':'));
+    let host_ok =
+        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '[' | ']' | ':'));
     let port_ok = port.is_none_or(|port| !port.is_empty() && port.parse::<u16>().is_ok());
-    if scheme_ok && host_ok && port_ok {
-        Ok(trimmed.to_ascii_lowercase())
-    } else {
-        Err(invalid())
-    }
+    if scheme_ok && host_ok && port_ok { Ok(trimmed.to_ascii_lowercase()) } else { Err(invalid()) }
 }
 
 #[cfg(test)]

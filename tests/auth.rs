@@ -1,0 +1,139 @@
+//! Authentication over real sockets: every token placement, every kind of bad token, origins.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+use venta_ws::{JwtConfig, WebSocketModule};
+use venta_ws_examples::UserLocationGateway;
+use venta_ws_tests::{Client, Placement, SECRET, TestServer, now, sign, token};
+
+#[tokio::test]
+async fn a_valid_token_connects_and_gets_pong() {
+    let server = TestServer::example().await;
+    let mut client = Client::user(&server, "/user", "u1").await;
+    client.assert_answers_ping().await;
+    server.wait_online("user", &["u1"]).await;
+}
+
+#[tokio::test]
+async fn the_token_works_from_each_of_the_three_places() {
+    let server = TestServer::example().await;
+    let mut clients = Vec::new();
+    for (placement, sub) in [(Placement::Header, "h"), (Placement::Query, "q"), (Placement::Subprotocol, "p")] {
+        let mut client = Client::connect(&server.url("/user"), Some(&token(sub)), placement).await;
+        client.assert_answers_ping().await;
+        let expected_protocol = (placement == Placement::Subprotocol).then(|| "venta-ws".to_owned());
+        assert_eq!(client.protocol, expected_protocol, "{placement:?}: the token is never echoed");
+        clients.push(client);
+    }
+    server.wait_online("user", &["h", "p", "q"]).await;
+}
+
+#[tokio::test]
+async fn bad_tokens_are_closed_with_4401_and_leave_nothing_in_presence() {
+    let server = TestServer::example().await;
+    let claims = json!({"sub": "mallory", "exp": now() + 3600});
+    let cases = [
+        ("missing", None),
+        ("malformed", Some("not.a.jwt".to_owned())),
+        ("wrongly signed", Some(sign(&claims, "another-secret", Algorithm::HS256))),
+        ("expired", Some(sign(&json!({"sub": "mallory", "exp": now() - 120}), SECRET, Algorithm::HS256))),
+        ("wrong algorithm", Some(sign(&claims, SECRET, Algorithm::HS512))),
+        ("no expiry", Some(sign(&json!({"sub": "mallory"}), SECRET, Algorithm::HS256))),
+        ("no subject", Some(sign(&json!({"exp": now() + 3600}), SECRET, Algorithm::HS256))),
+        (
+            "not yet valid",
+            Some(sign(&json!({"sub": "mallory", "exp": now() + 3600, "nbf": now() + 600}), SECRET, Algorithm::HS256)),
+        ),
+    ];
+    for (case, bad) in cases {
+        let mut client = Client::connect(&server.url("/user"), bad.as_deref(), Placement::Header).await;
+        let closed = client.closed().await;
+        assert_eq!(closed.code, Some(4401), "{case}: {closed:?}");
+        assert!(!closed.reason.is_empty(), "{case}: the reason says what was wrong");
+        assert!(!closed.reason.contains("mallory"), "{case}: the reason leaks nothing of the token");
+    }
+    let user = server.hub.namespace("user").expect("user namespace");
+    assert_eq!(user.online().await.expect("presence"), Vec::<String>::new());
+    assert_eq!(user.local_socket_count(), 0);
+}
+
+#[tokio::test]
+async fn the_close_reason_names_the_problem() {
+    let server = TestServer::example().await;
+    let expired = sign(&json!({"sub": "u1", "exp": now() - 120}), SECRET, Algorithm::HS256);
+    let mut client = Client::connect(&server.url("/user"), Some(&expired), Placement::Query).await;
+    assert_eq!(client.closed().await.reason, "token expired");
+    let mut client = Client::connect(&server.url("/user"), None, Placement::Header).await;
+    assert_eq!(client.closed().await.reason, "missing token");
+}
+
+#[tokio::test]
+async fn browser_origins_outside_the_allow_list_are_refused_before_the_upgrade() {
+    let server = TestServer::example().await;
+    let url = server.url("/user");
+    let refused = Client::try_connect(&url, Some(&token("u1")), Placement::Header, Some("https://evil.example")).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        Err(other) => panic!("expected HTTP 403, got {other}"),
+        Ok(_) => panic!("a foreign origin must not connect"),
+    }
+    for origin in [Some("http://localhost:3000"), Some("https://app.example.com"), None] {
+        let mut client = Client::try_connect(&url, Some(&token("u1")), Placement::Header, origin)
+            .await
+            .unwrap_or_else(|err| panic!("{origin:?} must connect: {err}"));
+        client.assert_answers_ping().await;
+    }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).expect("fixture exists")
+}
+
+async fn server_with(jwt: JwtConfig) -> TestServer {
+    let module = WebSocketModule::builder()
+        .jwt(jwt)
+        .gateway(UserLocationGateway::new(std::sync::Arc::default()))
+        .build()
+        .expect("module builds");
+    TestServer::start(module).await
+}
+
+#[tokio::test]
+async fn asymmetric_keys_verify_their_own_algorithm_only() {
+    let claims = json!({"sub": "u1", "exp": now() + 3600});
+    for (algorithm, public, private) in [
+        (Algorithm::EdDSA, "ed25519-public.pem", "ed25519-private.pem"),
+        (Algorithm::RS256, "rsa-public.pem", "rsa-private.pem"),
+    ] {
+        let server = server_with(JwtConfig::public_key_pem(algorithm, fixture(public)).expect("valid key")).await;
+        let key = match algorithm {
+            Algorithm::EdDSA => EncodingKey::from_ed_pem(&fixture(private)),
+            _ => EncodingKey::from_rsa_pem(&fixture(private)),
+        }
+        .expect("private key");
+        let good = jsonwebtoken::encode(&Header::new(algorithm), &claims, &key).expect("signs");
+        let mut client = Client::connect(&server.url("/user"), Some(&good), Placement::Header).await;
+        client.assert_answers_ping().await;
+
+        // An HMAC token "signed" with the public key must not pass (algorithm confusion).
+        let public_pem = String::from_utf8(fixture(public)).expect("utf-8");
+        let confused = sign(&claims, &public_pem, Algorithm::HS256);
+        let mut client = Client::connect(&server.url("/user"), Some(&confused), Placement::Header).await;
+        assert_eq!(client.closed().await.code, Some(4401), "{algorithm:?}");
+    }
+}
+
+#[tokio::test]
+async fn issuer_and_audience_are_enforced_when_configured() {
+    let server = server_with(JwtConfig::hs256(SECRET).issuer("https://auth.venta").audience("location")).await;
+    let url = server.url("/user");
+    let base = json!({"sub": "u1", "exp": now() + 3600, "iss": "https://auth.venta", "aud": "location"});
+    let mut good = Client::connect(&url, Some(&sign(&base, SECRET, Algorithm::HS256)), Placement::Header).await;
+    good.assert_answers_ping().await;
+    for (field, value) in [("iss", json!("https://other")), ("aud", json!("billing"))] {
+        let mut claims = base.clone();
+        claims[field] = value;
+        let mut client = Client::connect(&url, Some(&sign(&claims, SECRET, Algorithm::HS256)), Placement::Header).await;
+        assert_eq!(client.closed().await.code, Some(4401), "wrong {field}");
+    }
+}

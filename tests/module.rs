@@ -1,0 +1,130 @@
+//! The module builder: configuration mistakes are refused with errors that say what to do.
+
+use std::sync::Arc;
+
+use venta_ws::auth::{AuthError, Authenticator, ConnectRequest, Identity};
+use venta_ws::prelude::*;
+use venta_ws::{ModuleError, validate_origin};
+use venta_ws_examples::{LocationService, UserLocationGateway, VendorGateway};
+use venta_ws_tests::{Client, Placement, SECRET, TestServer};
+
+#[derive(WebSocketGateway)]
+#[gateway(namespace = "user", auth = Jwt)]
+struct AnotherUserGateway;
+
+#[venta_ws::messages]
+impl AnotherUserGateway {}
+
+#[derive(WebSocketGateway)]
+#[gateway(namespace = "rider", path = "/user", auth = Jwt)]
+struct SamePathGateway;
+
+#[venta_ws::messages]
+impl SamePathGateway {}
+
+fn locations() -> Arc<LocationService> {
+    Arc::default()
+}
+
+#[test]
+fn two_gateways_with_one_namespace_or_path_are_refused() {
+    let err = WebSocketModule::builder()
+        .jwt(JwtConfig::hs256(SECRET))
+        .gateway(UserLocationGateway::new(locations()))
+        .gateway(AnotherUserGateway)
+        .build()
+        .expect_err("duplicate namespace");
+    assert!(matches!(err, ModuleError::DuplicateNamespace { .. }), "{err:?}");
+    assert!(err.to_string().contains("both use namespace `user`"), "{err}");
+
+    let err = WebSocketModule::builder()
+        .jwt(JwtConfig::hs256(SECRET))
+        .gateway(UserLocationGateway::new(locations()))
+        .gateway(SamePathGateway)
+        .build()
+        .expect_err("duplicate path");
+    assert!(err.to_string().contains("both mounted at `/user`"), "{err}");
+}
+
+#[test]
+fn a_jwt_gateway_without_jwt_configuration_is_refused_with_the_call_to_add() {
+    let err = WebSocketModule::builder().gateway(VendorGateway::new(locations())).build().expect_err("no jwt");
+    let message = err.to_string();
+    assert!(message.contains("VendorGateway") && message.contains(".jwt("), "{message}");
+}
+
+#[test]
+fn bad_origins_and_limits_are_refused() {
+    let err = WebSocketModule::builder()
+        .jwt(JwtConfig::hs256(SECRET))
+        .allowed_origins(["localhost:3000"])
+        .gateway(UserLocationGateway::new(locations()))
+        .build()
+        .expect_err("origin without scheme");
+    assert!(matches!(err, ModuleError::InvalidOrigin { ref origin } if origin == "localhost:3000"), "{err:?}");
+    assert!(validate_origin("https://app.example.com").is_ok());
+
+    let err = WebSocketModule::builder().max_message_size(0).build().expect_err("zero limit");
+    assert!(matches!(err, ModuleError::InvalidLimit { name: "max_message_size", .. }));
+}
+
+/// Accepts `Authorization: Bearer key-<vendor>` only.
+struct ApiKey;
+
+impl Authenticator for ApiKey {
+    type Claims = String;
+
+    async fn authenticate(&self, request: &ConnectRequest) -> Result<Identity<String>, AuthError> {
+        let token = request.token().ok_or(AuthError::MissingToken)?;
+        let vendor = token.expose().strip_prefix("key-").ok_or(AuthError::Rejected("unknown key".into()))?;
+        Ok(Identity { entity_id: Some(vendor.to_owned()), claims: token.expose().to_owned(), expires_at: None })
+    }
+}
+
+#[derive(WebSocketGateway)]
+#[gateway(namespace = "partner", auth = ApiKey)]
+struct PartnerGateway;
+
+#[venta_ws::messages]
+impl PartnerGateway {
+    #[subscribe("ping")]
+    async fn ping(&self, socket: &AuthenticatedSocket<String>, data: serde_json::Value) -> Reply<serde_json::Value> {
+        assert!(socket.claims().starts_with("key-"));
+        Reply::new("pong", data)
+    }
+}
+
+#[derive(WebSocketGateway)]
+#[gateway(namespace = "public", auth = Anonymous)]
+struct PublicGateway;
+
+#[venta_ws::messages]
+impl PublicGateway {
+    #[subscribe("ping")]
+    async fn ping(&self, data: serde_json::Value) -> Reply<serde_json::Value> {
+        Reply::new("pong", data)
+    }
+}
+
+#[tokio::test]
+async fn custom_and_anonymous_authenticators_plug_in() {
+    let missing = WebSocketModule::builder().gateway(PartnerGateway).build().expect_err("ApiKey not registered");
+    assert!(missing.to_string().contains(".auth("), "{missing}");
+
+    let module =
+        WebSocketModule::builder().auth(ApiKey).gateway(PartnerGateway).gateway(PublicGateway).build().expect("builds");
+    let server = TestServer::start(module).await;
+    let mut partner = Client::connect(&server.url("/partner"), Some("key-acme"), Placement::Header).await;
+    partner.assert_answers_ping().await;
+    server.wait_online("partner", &["acme"]).await;
+    let mut refused = Client::connect(&server.url("/partner"), Some("nope"), Placement::Header).await;
+    let closed = refused.closed().await;
+    assert_eq!((closed.code, closed.reason.as_str()), (Some(4401), "unknown key"));
+
+    let mut anyone = Client::connect(&server.url("/public"), None, Placement::Header).await;
+    let mut someone_else = Client::connect(&server.url("/public"), None, Placement::Header).await;
+    anyone.assert_answers_ping().await;
+    someone_else.assert_answers_ping().await;
+    let online = server.hub.namespace("public").expect("ns").online_count().await.expect("count");
+    assert_eq!(online, 2, "each anonymous socket is an entity of its own");
+}
