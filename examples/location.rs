@@ -3,6 +3,7 @@
 //! Serves the `user` and `vendor` gateways on `VENTA_ADDR` (default `127.0.0.1:3000`) with
 //! in-memory presence. Get a token with `cargo run --example token -- user-1`.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ const LISTEN_BACKLOG: u32 = 1024;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
 
     let config = Config::from_env()?;

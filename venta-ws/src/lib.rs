@@ -104,6 +104,11 @@ pub mod prelude {
     };
 }
 
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 #[doc(hidden)]
 pub mod __private {
     //! Used by the code the macros generate; not public API.
