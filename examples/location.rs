@@ -4,7 +4,6 @@
 //! in-memory presence. Get a token with `cargo run --example token -- user-1`.
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpSocket;
@@ -29,7 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let locations = Arc::new(LocationService::default());
-    let router = module(&config, &locations)?.into_router();
+    let module = module(&config, &locations)?;
 
     let socket = if config.addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
@@ -42,10 +41,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         config.addr,
         config.addr
     );
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+    venta_ws::serve(listener, module.router())
+        .with_hub(module.hub())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
+            tracing::info!("shutting down: closing every socket with 1001");
         })
         .await?;
     Ok(())

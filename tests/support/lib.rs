@@ -30,6 +30,7 @@ pub struct TestServer {
     /// The module's hub, to look at presence and namespaces from the test.
     pub hub: Hub,
     task: tokio::task::JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Drop for TestServer {
@@ -56,18 +57,38 @@ impl TestServer {
         Self::start(module).await
     }
 
-    /// Serves a module on a free loopback port.
+    /// Serves a module on a free loopback port with `venta_ws::serve`.
     pub async fn start(module: WebSocketModule) -> Self {
+        Self::start_with(module, |serve| serve).await
+    }
+
+    /// Serves a module, letting the test configure the server.
+    pub async fn start_with(
+        module: WebSocketModule,
+        configure: impl FnOnce(venta_ws::Serve) -> venta_ws::Serve,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let hub = module.hub();
-        let router = module.into_router();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serve =
+            venta_ws::serve(listener, module.into_router()).with_hub(hub.clone()).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+        let serve = configure(serve);
         let task = tokio::spawn(async move {
-            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .await
-                .expect("server runs");
+            serve.await.expect("server runs");
         });
-        Self { addr, hub, task }
+        Self { addr, hub, task, stop: Some(stop) }
+    }
+
+    /// Triggers a graceful shutdown and waits until the server has finished.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = std::mem::replace(&mut self.task, tokio::spawn(async {}));
+        tokio::time::timeout(Duration::from_secs(30), task).await.expect("shutdown in time").expect("server task");
     }
 
     /// `ws://addr/path`.
@@ -223,6 +244,16 @@ impl Client {
     pub async fn assert_answers_ping(&mut self) {
         let reply = self.request("ping", json!({"n": 42}), None).await;
         assert_eq!(reply, json!({"event": "pong", "data": {"n": 42}}));
+    }
+
+    /// Keeps reading (and so answering pings) until `until`; fails if the server closes.
+    pub async fn read_until(&mut self, until: tokio::time::Instant) {
+        while let Ok(message) = tokio::time::timeout_at(until, self.ws.next()).await {
+            match message {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                other => panic!("expected only pings, got {other:?}"),
+            }
+        }
     }
 
     /// Reads until the server closes; returns the code and reason.

@@ -14,12 +14,14 @@ pub enum CloseCode {
     Normal,
     /// 1001: the server is going away (shutdown or drain).
     GoingAway,
-    /// 1008: a policy was violated (rate limit, origin).
+    /// 1008: a policy was violated (message rate, connections per entity, unanswered pings).
     PolicyViolation,
     /// 1009: a message was larger than the configured maximum.
     MessageTooBig,
     /// 1011: the server hit an internal error.
     InternalError,
+    /// 1013: the server is at its connection limit; try again later.
+    TryAgainLater,
     /// 4401: the token was missing, invalid or rejected.
     Unauthorized,
     /// 4403: authenticated, but not allowed on this gateway.
@@ -54,6 +56,7 @@ impl CloseCode {
             Self::PolicyViolation => 1008,
             Self::MessageTooBig => 1009,
             Self::InternalError => 1011,
+            Self::TryAgainLater => 1013,
             Self::Unauthorized => 4401,
             Self::Forbidden => 4403,
             Self::TokenExpired => 4408,
@@ -71,6 +74,7 @@ impl CloseCode {
             1008 => Self::PolicyViolation,
             1009 => Self::MessageTooBig,
             1011 => Self::InternalError,
+            1013 => Self::TryAgainLater,
             4401 => Self::Unauthorized,
             4403 => Self::Forbidden,
             4408 => Self::TokenExpired,
@@ -87,6 +91,7 @@ impl CloseCode {
             Self::GoingAway
             | Self::PolicyViolation
             | Self::InternalError
+            | Self::TryAgainLater
             | Self::SlowConsumer
             | Self::Application(_) => Reconnect::WithBackoff,
             Self::TokenExpired => Reconnect::WithFreshToken,
@@ -102,6 +107,7 @@ impl CloseCode {
             Self::PolicyViolation => "policy violation",
             Self::MessageTooBig => "message too big",
             Self::InternalError => "internal error",
+            Self::TryAgainLater => "try again later",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::TokenExpired => "token expired",
@@ -162,6 +168,7 @@ mod tests {
             CloseCode::PolicyViolation,
             CloseCode::MessageTooBig,
             CloseCode::InternalError,
+            CloseCode::TryAgainLater,
             CloseCode::Unauthorized,
             CloseCode::Forbidden,
             CloseCode::TokenExpired,

@@ -61,6 +61,7 @@ mod module;
 mod namespace;
 pub mod presence;
 pub mod protocol;
+mod serve;
 mod socket;
 
 pub use auth::{Anonymous, Jwt, JwtConfig, StandardClaims};
@@ -70,8 +71,9 @@ pub use gateway::{
     Ack, ClaimsOf, Dispatch, GatewayDescriptor, GatewayHandlers, IntoReply, Operation, Reply, SocketOf,
     WebSocketGateway, validate_origin,
 };
-pub use module::{SocketConfig, WebSocketModule, WebSocketModuleBuilder};
-pub use namespace::{Hub, Namespace};
+pub use module::{RateLimit, SocketConfig, WebSocketModule, WebSocketModuleBuilder};
+pub use namespace::{Hub, Namespace, ShutdownReport};
+pub use serve::{Serve, serve};
 pub use socket::{AuthenticatedSocket, EmitError, ParseSocketIdError, SocketId};
 /// Derives [`WebSocketGateway`](trait@WebSocketGateway) from `#[gateway(...)]`.
 ///

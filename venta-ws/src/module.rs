@@ -4,10 +4,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::{AuthRegistry, Authenticator, JwtConfig};
 use crate::error::ModuleError;
@@ -15,7 +18,9 @@ use crate::gateway::{GatewayHandlers, GatewayRuntime, OriginPolicy, lifecycle_ha
 use crate::namespace::{Hub, Namespace};
 use crate::presence::{InMemoryPresence, PresenceStore};
 
-/// Per-socket limits, the same for every gateway of a module.
+/// Per-socket and per-module limits, the same for every gateway of a module.
+///
+/// Every limit is on by default; the README's "Security and limits" section lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SocketConfig {
@@ -27,12 +32,68 @@ pub struct SocketConfig {
     pub send_queue_capacity: usize,
     /// How long a closing socket may take to flush and finish the close handshake. Default 5 s.
     pub close_timeout: Duration,
+    /// How often the server pings an idle client. Default 25 s.
+    pub ping_interval: Duration,
+    /// How long a client may take to answer a ping (with a pong or any frame) before it is
+    /// closed with 1008. Default 20 s.
+    pub pong_timeout: Duration,
+    /// How long before its token expires a socket is sent `auth.expiring`. Default 30 s.
+    pub expiry_warning: Duration,
+    /// The per-socket message rate limit; `None` turns it off. Default 100/s, bursts of 200.
+    pub rate_limit: Option<RateLimit>,
+    /// The most sockets one entity may hold in one namespace on this node; more are closed
+    /// with 1008. Default 64.
+    pub max_connections_per_entity: usize,
+    /// The most sockets the module holds in all; more are closed with 1013. Default 100,000.
+    pub max_connections: usize,
 }
 
 impl Default for SocketConfig {
     fn default() -> Self {
-        Self { max_message_size: 64 * 1024, send_queue_capacity: 256, close_timeout: Duration::from_secs(5) }
+        Self {
+            max_message_size: 64 * 1024,
+            send_queue_capacity: 256,
+            close_timeout: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(25),
+            pong_timeout: Duration::from_secs(20),
+            expiry_warning: Duration::from_secs(30),
+            rate_limit: Some(RateLimit::default()),
+            max_connections_per_entity: 64,
+            max_connections: 100_000,
+        }
     }
+}
+
+/// A token bucket per socket: `burst` messages at once, refilled at `per_second`.
+///
+/// A message over the limit is answered with a `rate_limited` error envelope and not handled;
+/// after `max_violations` such messages in a row the socket is closed with 1008.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Sustained messages per second.
+    pub per_second: u32,
+    /// Messages allowed at once.
+    pub burst: u32,
+    /// Consecutive refused messages before the socket is closed.
+    pub max_violations: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self { per_second: 100, burst: 200, max_violations: 20 }
+    }
+}
+
+/// What every gateway of a module shares at run time.
+#[derive(Debug)]
+pub(crate) struct ModuleState {
+    pub(crate) config: SocketConfig,
+    /// Every connection task, so shutdown can wait for them.
+    pub(crate) tasks: TaskTracker,
+    /// Cancelled when shutdown starts: no new socket is admitted.
+    pub(crate) shutdown: CancellationToken,
+    /// Sockets attached to any namespace of the module.
+    pub(crate) connections: AtomicUsize,
 }
 
 type Mount = Box<dyn FnOnce(&MountContext<'_>) -> Result<MountedGateway, ModuleError> + Send>;
@@ -48,7 +109,7 @@ struct MountContext<'a> {
     auth: &'a AuthRegistry,
     presence: &'a Arc<dyn PresenceStore>,
     origins: &'a OriginPolicy,
-    config: SocketConfig,
+    state: &'a Arc<ModuleState>,
 }
 
 struct MountedGateway {
@@ -202,6 +263,26 @@ impl WebSocketModuleBuilder {
         self
     }
 
+    /// How often idle clients are pinged, and how long they have to answer (defaults 25 s, 20 s).
+    pub fn ping(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.config.ping_interval = interval;
+        self.config.pong_timeout = timeout;
+        self
+    }
+
+    /// The per-socket message rate limit (default 100/s, bursts of 200); `None` turns it off.
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.config.rate_limit = limit;
+        self
+    }
+
+    /// The most sockets per entity per namespace (default 64) and in all (default 100,000).
+    pub fn max_connections(mut self, per_entity: usize, total: usize) -> Self {
+        self.config.max_connections_per_entity = per_entity;
+        self.config.max_connections = total;
+        self
+    }
+
     /// Adds a gateway, mounted at its path.
     pub fn gateway<G: GatewayHandlers>(mut self, gateway: G) -> Self {
         let descriptor = G::DESCRIPTOR;
@@ -220,9 +301,15 @@ impl WebSocketModuleBuilder {
                 descriptor.path.to_owned(),
                 descriptor.entity_type,
                 Arc::clone(context.presence),
+                Arc::clone(context.state),
             );
-            let runtime =
-                GatewayRuntime { gateway, auth, namespace: namespace.clone(), origins, config: context.config };
+            let runtime = GatewayRuntime {
+                gateway,
+                auth,
+                namespace: namespace.clone(),
+                origins,
+                state: Arc::clone(context.state),
+            };
             let router =
                 Router::new().route(descriptor.path, get(lifecycle_handshake::<G>)).with_state(Arc::new(runtime));
             Ok(MountedGateway { namespace, router })
@@ -243,6 +330,20 @@ impl WebSocketModuleBuilder {
         }
         if self.config.send_queue_capacity == 0 {
             return Err(ModuleError::InvalidLimit { name: "send_queue_capacity", reason: "must be at least 1 frame" });
+        }
+        if self.config.max_connections == 0 || self.config.max_connections_per_entity == 0 {
+            return Err(ModuleError::InvalidLimit { name: "max_connections", reason: "must allow at least 1 socket" });
+        }
+        if self.config.ping_interval.is_zero() || self.config.pong_timeout.is_zero() {
+            return Err(ModuleError::InvalidLimit { name: "ping_interval", reason: "must be longer than zero" });
+        }
+        if let Some(limit) = self.config.rate_limit
+            && (limit.per_second == 0 || limit.burst == 0)
+        {
+            return Err(ModuleError::InvalidLimit {
+                name: "rate_limit",
+                reason: "must allow at least 1 message per second and a burst of 1; use `None` to turn it off",
+            });
         }
         for (index, later) in self.gateways.iter().enumerate() {
             if let Some(earlier) = self.gateways[..index].iter().find(|earlier| earlier.namespace == later.namespace) {
@@ -265,7 +366,13 @@ impl WebSocketModuleBuilder {
             None => OriginPolicy::Any,
         };
         let presence: Arc<dyn PresenceStore> = self.presence.unwrap_or_else(|| Arc::new(InMemoryPresence::default()));
-        let context = MountContext { auth: &self.auth, presence: &presence, origins: &origins, config: self.config };
+        let state = Arc::new(ModuleState {
+            config: self.config,
+            tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+            connections: AtomicUsize::new(0),
+        });
+        let context = MountContext { auth: &self.auth, presence: &presence, origins: &origins, state: &state };
         let mut router = Router::new();
         let mut namespaces = BTreeMap::new();
         for pending in self.gateways {
@@ -273,7 +380,7 @@ impl WebSocketModuleBuilder {
             namespaces.insert(pending.namespace.to_owned(), mounted.namespace);
             router = router.merge(mounted.router);
         }
-        Ok(WebSocketModule { router, hub: Hub::new(namespaces, presence) })
+        Ok(WebSocketModule { router, hub: Hub::new(namespaces, presence, state) })
     }
 }
 

@@ -3,11 +3,14 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::close::CloseCode;
+use crate::module::ModuleState;
 use crate::presence::{PresenceError, PresenceStore};
 use crate::protocol;
 use crate::socket::{EmitError, SocketCore, SocketId};
@@ -29,6 +32,7 @@ struct Inner {
     path: String,
     entity_type: &'static str,
     presence: Arc<dyn PresenceStore>,
+    state: Arc<ModuleState>,
     registry: RwLock<Registry>,
 }
 
@@ -49,17 +53,32 @@ pub(crate) struct Attachment {
 impl Drop for Attachment {
     fn drop(&mut self) {
         self.namespace.detach(&self.core);
+        self.namespace.inner.state.connections.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
+/// A socket over one of the module's connection limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LimitExceeded {
+    pub(crate) code: CloseCode,
+    pub(crate) reason: &'static str,
+}
+
 impl Namespace {
-    pub(crate) fn new(name: &str, path: String, entity_type: &'static str, presence: Arc<dyn PresenceStore>) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        path: String,
+        entity_type: &'static str,
+        presence: Arc<dyn PresenceStore>,
+        state: Arc<ModuleState>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 name: Arc::from(name),
                 path,
                 entity_type,
                 presence,
+                state,
                 registry: RwLock::new(Registry::default()),
             }),
         }
@@ -203,13 +222,40 @@ impl Namespace {
         self.read().rooms.iter().map(|(room, members)| (room.to_string(), members.len())).collect()
     }
 
-    pub(crate) fn attach(&self, core: Arc<SocketCore>) -> Attachment {
-        {
-            let mut registry = self.write();
-            registry.entities.entry(Arc::clone(&core.entity_id)).or_default().push(core.id);
-            registry.sockets.insert(core.id, Arc::clone(&core));
+    /// Registers a socket here, within the module's connection limits.
+    pub(crate) fn attach(&self, core: Arc<SocketCore>) -> Result<Attachment, LimitExceeded> {
+        let config = &self.inner.state.config;
+        let mut registry = self.write();
+        let entity_sockets = registry.entities.get(&core.entity_id).map_or(0, Vec::len);
+        if entity_sockets >= config.max_connections_per_entity {
+            return Err(LimitExceeded {
+                code: CloseCode::PolicyViolation,
+                reason: "too many connections for this entity",
+            });
         }
-        Attachment { namespace: self.clone(), core }
+        let connections = &self.inner.state.connections;
+        if connections.fetch_add(1, Ordering::AcqRel) >= config.max_connections {
+            connections.fetch_sub(1, Ordering::AcqRel);
+            return Err(LimitExceeded { code: CloseCode::TryAgainLater, reason: "server at its connection limit" });
+        }
+        registry.entities.entry(Arc::clone(&core.entity_id)).or_default().push(core.id);
+        registry.sockets.insert(core.id, Arc::clone(&core));
+        drop(registry);
+        Ok(Attachment { namespace: self.clone(), core })
+    }
+
+    /// Closes every socket with `code`, a batch at a time so a very large namespace does not
+    /// hold its lock or the runtime for long; returns how many were asked to close.
+    pub(crate) async fn close_all(&self, code: CloseCode) -> usize {
+        const BATCH: usize = 1024;
+        let sockets: Vec<Arc<SocketCore>> = self.read().sockets.values().cloned().collect();
+        for batch in sockets.chunks(BATCH) {
+            for core in batch {
+                core.close(code, Cow::Borrowed(code.default_reason()), true);
+            }
+            tokio::task::yield_now().await;
+        }
+        sockets.len()
     }
 
     fn detach(&self, core: &SocketCore) {
@@ -272,16 +318,58 @@ impl fmt::Debug for Namespace {
     }
 }
 
-/// Every namespace of a module, for emitting from outside a handler (an HTTP route, a job).
+/// Every namespace of a module, for emitting from outside a handler (an HTTP route, a job),
+/// and for shutting the module down.
 #[derive(Clone, Debug)]
 pub struct Hub {
     namespaces: Arc<BTreeMap<String, Namespace>>,
     presence: Arc<dyn PresenceStore>,
+    state: Arc<ModuleState>,
+}
+
+/// What [`Hub::shutdown`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Sockets sent a 1001 close.
+    pub closed: usize,
+    /// Whether every socket finished (handlers, `on_disconnect`, presence) within the timeout.
+    pub completed: bool,
 }
 
 impl Hub {
-    pub(crate) fn new(namespaces: BTreeMap<String, Namespace>, presence: Arc<dyn PresenceStore>) -> Self {
-        Self { namespaces: Arc::new(namespaces), presence }
+    pub(crate) fn new(
+        namespaces: BTreeMap<String, Namespace>,
+        presence: Arc<dyn PresenceStore>,
+        state: Arc<ModuleState>,
+    ) -> Self {
+        Self { namespaces: Arc::new(namespaces), presence, state }
+    }
+
+    /// Shuts every gateway down: refuses new sockets (closing them with 1001), closes every
+    /// socket with 1001 in batches, and waits up to `timeout` for in-flight handlers, the
+    /// `on_disconnect` hooks and presence cleanup to finish.
+    ///
+    /// An HTTP server's own graceful shutdown does not close upgraded sockets; call this (or
+    /// serve with [`crate::serve`], which does) when the process is asked to stop.
+    pub async fn shutdown(&self, timeout: Duration) -> ShutdownReport {
+        self.state.shutdown.cancel();
+        let mut closed = 0;
+        for namespace in self.namespaces.values() {
+            closed += namespace.close_all(CloseCode::GoingAway).await;
+        }
+        self.state.tasks.close();
+        let completed = tokio::time::timeout(timeout, self.state.tasks.wait()).await.is_ok();
+        ShutdownReport { closed, completed }
+    }
+
+    /// Whether [`Hub::shutdown`] has started.
+    pub fn is_shutting_down(&self) -> bool {
+        self.state.shutdown.is_cancelled()
+    }
+
+    /// How many sockets the module holds on this node.
+    pub fn connection_count(&self) -> usize {
+        self.state.connections.load(Ordering::Acquire)
     }
 
     /// The namespace called `name`, if a gateway declares it.

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use axum::extract::ws::Utf8Bytes;
+use axum::extract::ws::{Message, Utf8Bytes};
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -98,30 +98,52 @@ pub(crate) struct CloseRequest {
 pub(crate) struct SocketCore {
     pub(crate) id: SocketId,
     pub(crate) entity_id: Arc<str>,
-    outbox: mpsc::Sender<Utf8Bytes>,
+    outbox: mpsc::Sender<Message>,
+    /// When the credentials expire, in Unix seconds; 0 for never. Moved by `auth.refresh`.
+    expires_at: AtomicU64,
     close: OnceLock<CloseRequest>,
+    /// Cancelled when a close is requested: the read loop stops after the handler in flight.
     closing: CancellationToken,
+    /// Cancelled when the writer must send the close frame: after the read loop ended, or at
+    /// once for a close that does not flush (a slow consumer, a dead client).
+    finished: CancellationToken,
     pub(crate) rooms: Mutex<HashSet<Arc<str>>>,
 }
 
 impl SocketCore {
-    pub(crate) fn new(id: SocketId, entity_id: Arc<str>, outbox: mpsc::Sender<Utf8Bytes>) -> Self {
+    pub(crate) fn new(
+        id: SocketId,
+        entity_id: Arc<str>,
+        outbox: mpsc::Sender<Message>,
+        expires_at: Option<u64>,
+    ) -> Self {
         Self {
             id,
             entity_id,
             outbox,
+            expires_at: AtomicU64::new(expires_at.unwrap_or(0)),
             close: OnceLock::new(),
             closing: CancellationToken::new(),
+            finished: CancellationToken::new(),
             rooms: Mutex::new(HashSet::new()),
         }
     }
 
     /// Queues a frame; a full queue closes the socket as a slow consumer.
     pub(crate) fn deliver(&self, frame: Utf8Bytes) -> bool {
-        if self.closing.is_cancelled() {
+        self.enqueue(Message::Text(frame))
+    }
+
+    /// Queues a ping; a full queue closes the socket as a slow consumer.
+    pub(crate) fn ping(&self) -> bool {
+        self.enqueue(Message::Ping(Default::default()))
+    }
+
+    fn enqueue(&self, message: Message) -> bool {
+        if self.finished.is_cancelled() {
             return false;
         }
-        match self.outbox.try_send(frame) {
+        match self.outbox.try_send(message) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.close(CloseCode::SlowConsumer, Cow::Borrowed("send queue full"), false);
@@ -131,10 +153,24 @@ impl SocketCore {
         }
     }
 
-    /// Asks the connection to close; the first request wins.
+    /// Asks the connection to close; the first request wins. With `flush`, the handler in
+    /// flight finishes and what it queued is sent before the close frame.
     pub(crate) fn close(&self, code: CloseCode, reason: Cow<'static, str>, flush: bool) {
         let _ = self.close.set(CloseRequest { code, reason, flush });
         self.closing.cancel();
+        if !flush {
+            self.finished.cancel();
+        }
+    }
+
+    /// Tells the writer to send the close frame now; nothing more is queued.
+    pub(crate) fn finish(&self) {
+        self.close(CloseCode::Normal, Cow::Borrowed(""), true);
+        self.finished.cancel();
+    }
+
+    pub(crate) fn finished(&self) -> &CancellationToken {
+        &self.finished
     }
 
     pub(crate) fn close_request(&self) -> Option<&CloseRequest> {
@@ -149,6 +185,14 @@ impl SocketCore {
         self.closing.is_cancelled()
     }
 
+    pub(crate) fn expires_at(&self) -> Option<u64> {
+        Some(self.expires_at.load(Ordering::Acquire)).filter(|at| *at != 0)
+    }
+
+    pub(crate) fn set_expires_at(&self, expires_at: Option<u64>) {
+        self.expires_at.store(expires_at.unwrap_or(0), Ordering::Release);
+    }
+
     pub(crate) fn rooms(&self) -> std::sync::MutexGuard<'_, HashSet<Arc<str>>> {
         self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -161,12 +205,11 @@ pub struct AuthenticatedSocket<C = StandardClaims> {
     core: Arc<SocketCore>,
     namespace: Namespace,
     claims: C,
-    expires_at: Option<u64>,
 }
 
 impl<C> AuthenticatedSocket<C> {
-    pub(crate) fn new(core: Arc<SocketCore>, namespace: Namespace, claims: C, expires_at: Option<u64>) -> Self {
-        Self { core, namespace, claims, expires_at }
+    pub(crate) fn new(core: Arc<SocketCore>, namespace: Namespace, claims: C) -> Self {
+        Self { core, namespace, claims }
     }
 
     pub(crate) fn core(&self) -> &Arc<SocketCore> {
@@ -188,14 +231,16 @@ impl<C> AuthenticatedSocket<C> {
         self.namespace.entity_type()
     }
 
-    /// The verified claims.
+    /// The claims verified when the socket connected (an `auth.refresh` moves the expiry,
+    /// not the claims).
     pub fn claims(&self) -> &C {
         &self.claims
     }
 
-    /// When the socket's credentials expire, in seconds since the Unix epoch.
+    /// When the socket's credentials expire, in seconds since the Unix epoch; the socket is
+    /// closed with 4408 then unless the client refreshed its token.
     pub fn expires_at(&self) -> Option<u64> {
-        self.expires_at
+        self.core.expires_at()
     }
 
     /// The namespace the socket is connected to, for emitting to other sockets and reading
@@ -274,11 +319,11 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_closes_the_socket_as_a_slow_consumer() {
         let (tx, _rx) = mpsc::channel(1);
-        let core = SocketCore::new(SocketId::next(), Arc::from("u1"), tx);
+        let core = SocketCore::new(SocketId::next(), Arc::from("u1"), tx, None);
         assert!(core.deliver(Utf8Bytes::from_static("a")));
         assert!(!core.deliver(Utf8Bytes::from_static("b")));
         let request = core.close_request().expect("closed");
         assert_eq!((request.code, request.flush), (CloseCode::SlowConsumer, false));
-        assert!(!core.deliver(Utf8Bytes::from_static("c")), "nothing is queued after close");
+        assert!(!core.deliver(Utf8Bytes::from_static("c")), "nothing is queued after a close without flush");
     }
 }

@@ -331,6 +331,10 @@ where
         self.verify(token.expose())
     }
 
+    async fn reauthenticate(&self, token: &super::Token) -> Result<Identity<C>, AuthError> {
+        self.verify(token.expose())
+    }
+
     fn from_registry(registry: &AuthRegistry) -> Option<Arc<Self>> {
         registry.jwt().map(|config| Arc::new(Self::new(config)))
     }

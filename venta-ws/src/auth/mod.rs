@@ -173,6 +173,14 @@ pub trait Authenticator: Send + Sync + 'static {
         request: &ConnectRequest,
     ) -> impl Future<Output = Result<Identity<Self::Claims>, AuthError>> + Send;
 
+    /// Verifies a fresh token sent in-band with `auth.refresh` while the socket is connected.
+    /// The default refuses: an authenticator whose credentials never expire has nothing to
+    /// refresh.
+    fn reauthenticate(&self, token: &Token) -> impl Future<Output = Result<Identity<Self::Claims>, AuthError>> + Send {
+        let _ = token;
+        async { Err(AuthError::Rejected(Cow::Borrowed("this gateway does not refresh tokens"))) }
+    }
+
     /// Finds this authenticator in the module's configuration; `None` makes `build` fail with
     /// [`ModuleError::MissingAuth`](crate::ModuleError::MissingAuth) and [`Self::SETUP_HINT`].
     fn from_registry(registry: &AuthRegistry) -> Option<Arc<Self>>

@@ -20,6 +20,8 @@ pub enum TokenSource {
     Subprotocol,
     /// `?token=<token>`.
     QueryParameter,
+    /// The `data` of an `auth.refresh` event on an open socket.
+    Refresh,
 }
 
 /// A credential presented by a client. Its `Debug` output never shows the secret.

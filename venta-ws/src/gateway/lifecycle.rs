@@ -13,20 +13,21 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::stream::SplitStream;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 use tracing::{Instrument, Span};
 
-use super::{Dispatch, GatewayHandlers, Operation, OriginPolicy, SocketOf};
+use super::read::read_loop;
+use super::write::write_loop;
+use super::{GatewayHandlers, Operation, OriginPolicy, SocketOf};
 use crate::auth::{Authenticator, ConnectRequest, Identity, SUBPROTOCOL};
-use crate::close::{CloseCode, DisconnectReason};
+use crate::close::CloseCode;
 use crate::error::GatewayError;
 use crate::logging;
-use crate::module::SocketConfig;
+use crate::module::ModuleState;
 use crate::namespace::Namespace;
 use crate::presence::PresenceEntry;
-use crate::protocol::{self, Request as Envelope};
 use crate::socket::{AuthenticatedSocket, SocketCore, SocketId};
 
 /// The longest close reason a close frame can carry, in bytes.
@@ -38,7 +39,7 @@ pub(crate) struct GatewayRuntime<G: GatewayHandlers> {
     pub(crate) auth: Arc<G::Auth>,
     pub(crate) namespace: Namespace,
     pub(crate) origins: OriginPolicy,
-    pub(crate) config: SocketConfig,
+    pub(crate) state: Arc<ModuleState>,
 }
 
 /// A connection refused after authentication, closed with a code.
@@ -69,7 +70,7 @@ impl Panicked {
 }
 
 /// Runs a user future, turning a panic into an `internal` error.
-async fn guarded<T>(future: impl Future<Output = T>) -> Result<T, GatewayError> {
+pub(super) async fn guarded<T>(future: impl Future<Output = T>) -> Result<T, GatewayError> {
     AssertUnwindSafe(future)
         .catch_unwind()
         .await
@@ -100,9 +101,13 @@ pub(crate) async fn handshake<G: GatewayHandlers>(
     };
     let remote_addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
     let request = ConnectRequest::new(parts.headers, parts.uri, remote_addr);
-    let verdict = runtime.admit(&request).instrument(span.clone()).await;
+    let verdict = if runtime.state.shutdown.is_cancelled() {
+        Err(Refusal { code: CloseCode::GoingAway, reason: Cow::Borrowed("server going away") })
+    } else {
+        runtime.admit(&request).instrument(span.clone()).await
+    };
 
-    let config = &runtime.config;
+    let config = &runtime.state.config;
     let mut upgrade =
         upgrade.max_message_size(config.max_message_size).max_frame_size(config.max_message_size).on_failed_upgrade({
             let span = span.clone();
@@ -111,14 +116,15 @@ pub(crate) async fn handshake<G: GatewayHandlers>(
     if request.offers_subprotocol() {
         upgrade = upgrade.protocols([SUBPROTOCOL]);
     }
+    let tasks = runtime.state.tasks.clone();
     upgrade.on_upgrade(move |socket| {
-        async move {
+        let connection = async move {
             match verdict {
                 Ok(admitted) => runtime.run(socket, admitted).await,
-                Err(refusal) => refuse(socket, refusal, runtime.config.close_timeout).await,
+                Err(refusal) => refuse(socket, refusal, runtime.state.config.close_timeout).await,
             }
-        }
-        .instrument(span)
+        };
+        tasks.track_future(connection.instrument(span))
     })
 }
 
@@ -139,7 +145,7 @@ async fn refuse(mut socket: WebSocket, refusal: Refusal, close_timeout: std::tim
     .await;
 }
 
-fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
+pub(super) fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
     let mut end = reason.len().min(MAX_CLOSE_REASON);
     while !reason.is_char_boundary(end) {
         end -= 1;
@@ -177,21 +183,28 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
 
     /// Serves one admitted socket until it closes, then cleans up after it.
     async fn run(&self, socket: WebSocket, admitted: Admitted<<G::Auth as Authenticator>::Claims>) {
+        let config = &self.state.config;
         let socket_id = SocketId::next();
         Span::current().record("socket_id", tracing::field::display(socket_id));
+        let (outbox, queue) = mpsc::channel(config.send_queue_capacity);
+        let entity_id = Arc::from(admitted.entity_id);
+        let core = Arc::new(SocketCore::new(socket_id, entity_id, outbox, admitted.identity.expires_at));
+        let attachment = match self.namespace.attach(Arc::clone(&core)) {
+            Ok(attachment) => attachment,
+            Err(limit) => {
+                let refusal = Refusal { code: limit.code, reason: Cow::Borrowed(limit.reason) };
+                return refuse(socket, refusal, config.close_timeout).await;
+            }
+        };
+        if self.state.shutdown.is_cancelled() {
+            drop(attachment);
+            let refusal = Refusal { code: CloseCode::GoingAway, reason: Cow::Borrowed("server going away") };
+            return refuse(socket, refusal, config.close_timeout).await;
+        }
         let (sink, mut stream) = socket.split();
-        let (outbox, queue) = mpsc::channel(self.config.send_queue_capacity);
-        let core = Arc::new(SocketCore::new(socket_id, Arc::from(admitted.entity_id), outbox));
-        let writer =
-            tokio::spawn(write_loop(sink, queue, Arc::clone(&core), self.config.close_timeout).in_current_span());
-        let socket = AuthenticatedSocket::new(
-            Arc::clone(&core),
-            self.namespace.clone(),
-            admitted.identity.claims,
-            admitted.identity.expires_at,
-        );
+        let writer = tokio::spawn(write_loop(sink, queue, Arc::clone(&core), config.close_timeout).in_current_span());
+        let socket = AuthenticatedSocket::new(Arc::clone(&core), self.namespace.clone(), admitted.identity.claims);
 
-        let attachment = self.namespace.attach(Arc::clone(&core));
         let entry = PresenceEntry { namespace: self.namespace.name(), socket_id, entity_id: &core.entity_id };
         let presence = self.namespace.presence();
         match presence.register(entry).await {
@@ -209,10 +222,10 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
                 core.close(CloseCode::InternalError, Cow::Borrowed("presence unavailable"), true);
             }
         }
-        core.close(CloseCode::Normal, Cow::Borrowed(""), true);
+        core.finish();
         let _ = writer.await;
         // Wait for the client's close frame, so the TCP connection is not reset under it.
-        let _ = tokio::time::timeout(self.config.close_timeout, async {
+        let _ = tokio::time::timeout(config.close_timeout, async {
             while let Some(Ok(message)) = stream.next().await {
                 if matches!(message, Message::Close(_)) {
                     break;
@@ -235,144 +248,10 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             return;
         }
         self.gateway.log_connection_success(socket);
-        let reason = self.read_loop(socket, stream).await;
+        let reason = read_loop(self, socket, stream).await;
         if let Err(panic) = guarded(self.gateway.on_disconnect(socket, &reason)).await {
             self.gateway.handle_connection_error(socket, Operation::Disconnect, &panic);
         }
         self.gateway.log_disconnection_success(socket, &reason);
     }
-
-    async fn read_loop(&self, socket: &SocketOf<G>, stream: &mut SplitStream<WebSocket>) -> DisconnectReason {
-        let core = socket.core();
-        loop {
-            let message = tokio::select! {
-                biased;
-                () = core.closing().cancelled() => return server_closed(core),
-                message = stream.next() => message,
-            };
-            match message {
-                None => return DisconnectReason::ConnectionLost,
-                Some(Err(error)) => {
-                    if is_capacity_error(&error) {
-                        core.close(CloseCode::MessageTooBig, Cow::Borrowed("message too big"), true);
-                        return server_closed(core);
-                    }
-                    tracing::debug!(%error, "read failed");
-                    return DisconnectReason::ConnectionLost;
-                }
-                Some(Ok(Message::Text(text))) => self.on_text(socket, text.as_str()).await,
-                Some(Ok(Message::Binary(_))) => {
-                    let error = GatewayError::new(
-                        "unsupported_frame",
-                        "binary frames are not supported; send JSON text frames",
-                    );
-                    self.fail(socket, Operation::Decode, &error, None);
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    core.close(CloseCode::Normal, Cow::Borrowed(""), true);
-                    return DisconnectReason::ClientClosed { code: frame.map(|frame| frame.code) };
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-            }
-        }
-    }
-
-    async fn on_text(&self, socket: &SocketOf<G>, text: &str) {
-        let request = match Envelope::decode(text) {
-            Ok(request) => request,
-            Err(error) => {
-                let id = error.id;
-                let error = GatewayError::new("malformed_envelope", error.message);
-                self.fail(socket, Operation::Decode, &error, id.as_ref());
-                return;
-            }
-        };
-        let result = match guarded(self.gateway.dispatch(socket, &request)).await {
-            Ok(Dispatch::Handled(result)) => result,
-            Ok(Dispatch::UnknownEvent) => Err(GatewayError::new(
-                "unknown_event",
-                format!("no handler for event `{}`", request.event().chars().take(100).collect::<String>()),
-            )),
-            Err(panic) => Err(panic),
-        };
-        match result {
-            Ok(Some(frame)) => {
-                socket.core().deliver(frame);
-            }
-            Ok(None) => {}
-            Err(error) => self.fail(socket, Operation::Event(request.event()), &error, request.id()),
-        }
-    }
-
-    /// Logs an error once, answers it with an `error` envelope, and closes when it says so.
-    fn fail(
-        &self,
-        socket: &SocketOf<G>,
-        operation: Operation<'_>,
-        error: &GatewayError,
-        id: Option<&protocol::MessageId>,
-    ) {
-        self.gateway.handle_connection_error(socket, operation, error);
-        socket.core().deliver(protocol::encode_error(error.code(), error.message(), id));
-        if let Some(code) = error.close_code() {
-            socket.core().close(code, Cow::Owned(error.message().to_owned()), true);
-        }
-    }
-}
-
-fn server_closed(core: &SocketCore) -> DisconnectReason {
-    match core.close_request() {
-        Some(request) => DisconnectReason::ServerClosed { code: request.code, reason: request.reason.clone() },
-        None => DisconnectReason::ConnectionLost,
-    }
-}
-
-fn is_capacity_error(error: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = source {
-        if let Some(tungstenite::Error::Capacity(_)) = current.downcast_ref::<tungstenite::Error>() {
-            return true;
-        }
-        source = current.source();
-    }
-    false
-}
-
-/// Writes queued frames until a close is requested, then sends the close frame (after the
-/// frames already queued, unless the socket is a slow consumer) within `close_timeout`.
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Utf8Bytes>,
-    core: Arc<SocketCore>,
-    close_timeout: std::time::Duration,
-) {
-    loop {
-        let frame = tokio::select! {
-            biased;
-            () = core.closing().cancelled() => break,
-            frame = queue.recv() => frame,
-        };
-        let Some(frame) = frame else { break };
-        let sent = tokio::select! {
-            biased;
-            () = core.closing().cancelled() => break,
-            sent = sink.send(Message::Text(frame)) => sent,
-        };
-        if sent.is_err() {
-            return;
-        }
-    }
-    let Some(request) = core.close_request().cloned() else { return };
-    let _ = tokio::time::timeout(close_timeout, async {
-        if request.flush {
-            while let Ok(frame) = queue.try_recv() {
-                if sink.feed(Message::Text(frame)).await.is_err() {
-                    return;
-                }
-            }
-        }
-        let _ = sink.send(Message::Close(Some(close_frame(request.code, &request.reason)))).await;
-        let _ = sink.close().await;
-    })
-    .await;
 }

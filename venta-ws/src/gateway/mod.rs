@@ -3,6 +3,8 @@
 
 mod lifecycle;
 mod origin;
+mod read;
+mod write;
 
 use std::borrow::Cow;
 use std::fmt;

@@ -1,0 +1,222 @@
+//! Hardening over real sockets: expiring tokens and in-band refresh, rate and connection
+//! limits, liveness pings, the handshake deadline, and graceful shutdown.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use venta_ws::prelude::*;
+use venta_ws::{CloseCode, DisconnectReason, RateLimit, WebSocketModuleBuilder};
+use venta_ws_tests::{Client, Placement, SECRET, TestServer, now, sign, token};
+
+type Disconnects = Arc<Mutex<Vec<(String, DisconnectReason)>>>;
+
+#[derive(WebSocketGateway)]
+#[gateway(namespace = "live", auth = Jwt)]
+struct LiveGateway {
+    disconnects: Disconnects,
+}
+
+#[venta_ws::messages]
+impl LiveGateway {
+    async fn on_disconnect(&self, socket: &AuthenticatedSocket, reason: &DisconnectReason) {
+        self.disconnects.lock().expect("lock").push((socket.entity_id().to_owned(), reason.clone()));
+    }
+
+    #[subscribe("ping")]
+    async fn ping(&self, data: Value) -> Reply<Value> {
+        Reply::new("pong", data)
+    }
+
+    #[subscribe("slow")]
+    async fn slow(&self, millis: u64) -> Ack<&'static str> {
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        Ack("done")
+    }
+}
+
+fn builder() -> (WebSocketModuleBuilder, Disconnects) {
+    let disconnects = Disconnects::default();
+    let builder = WebSocketModule::builder()
+        .jwt(JwtConfig::hs256(SECRET))
+        .gateway(LiveGateway { disconnects: Arc::clone(&disconnects) });
+    (builder, disconnects)
+}
+
+async fn server(configure: impl FnOnce(WebSocketModuleBuilder) -> WebSocketModuleBuilder) -> (TestServer, Disconnects) {
+    let (builder, disconnects) = builder();
+    (TestServer::start(configure(builder).build().expect("builds")).await, disconnects)
+}
+
+fn token_expiring_in(sub: &str, seconds: u64) -> String {
+    sign(&json!({"sub": sub, "exp": now() + seconds}), SECRET, Algorithm::HS256)
+}
+
+#[tokio::test]
+async fn a_socket_whose_token_expires_is_warned_then_closed_with_4408() {
+    let (server, disconnects) = server(|b| b).await;
+    let mut client = Client::connect(&server.url("/live"), Some(&token_expiring_in("u1", 2)), Placement::Header).await;
+    let warning = client.recv().await;
+    assert_eq!(warning["event"], "auth.expiring");
+    assert!(warning["data"]["expiresAt"].as_u64().is_some_and(|at| at >= now()), "{warning}");
+    let closed = client.closed().await;
+    assert_eq!((closed.code, closed.reason.as_str()), (Some(4408), "token expired"));
+    server.wait_online("live", &[]).await;
+    assert_eq!(
+        disconnects.lock().expect("lock").clone(),
+        [(
+            "u1".to_owned(),
+            DisconnectReason::ServerClosed { code: CloseCode::TokenExpired, reason: "token expired".into() }
+        )]
+    );
+}
+
+#[tokio::test]
+async fn a_fresh_token_sent_in_band_keeps_the_socket_open() {
+    let (server, _) = server(|b| b).await;
+    let mut client = Client::connect(&server.url("/live"), Some(&token_expiring_in("u1", 2)), Placement::Header).await;
+    assert_eq!(client.recv().await["event"], "auth.expiring");
+
+    let rejected = client.request("auth.refresh", json!(token("someone-else")), Some(1)).await;
+    assert_eq!(rejected["data"]["code"], "refresh_rejected", "{rejected}");
+    let rejected = client.request("auth.refresh", json!("garbage"), Some(2)).await;
+    assert_eq!(rejected["data"]["code"], "refresh_rejected", "{rejected}");
+
+    let fresh = token_expiring_in("u1", 3600);
+    let ack = client.request("auth.refresh", json!(fresh), Some(3)).await;
+    assert_eq!(ack["event"], "auth.refresh");
+    assert_eq!(ack["id"], 3);
+    assert!(ack["data"]["expiresAt"].as_u64().is_some_and(|at| at > now() + 3000), "{ack}");
+
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    client.assert_answers_ping().await;
+    server.wait_online("live", &["u1"]).await;
+}
+
+#[tokio::test]
+async fn a_flooding_client_is_answered_with_rate_limited_then_closed_with_1008() {
+    let limit = RateLimit { per_second: 1, burst: 3, max_violations: 3 };
+    let (server, _) = server(|b| b.rate_limit(Some(limit))).await;
+    let mut client = Client::user(&server, "/live", "u1").await;
+    for _ in 0..3 {
+        client.assert_answers_ping().await;
+    }
+    let limited = client.request("ping", json!(1), Some(9)).await;
+    assert_eq!(
+        limited,
+        json!({"event": "error", "data": {"code": "rate_limited", "message": "too many messages; slow down"}, "id": 9})
+    );
+    client.send("ping", json!(2), None).await;
+    client.send("ping", json!(3), None).await;
+    let closed = loop {
+        let closed = client.closed().await;
+        if closed.code.is_some() {
+            break closed;
+        }
+    };
+    assert_eq!(closed.code, Some(1008));
+    server.wait_online("live", &[]).await;
+
+    let mut polite = Client::user(&server, "/live", "u2").await;
+    polite.assert_answers_ping().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_per_entity_or_total_limit_are_refused() {
+    let (server, _) = server(|b| b.max_connections(2, 3)).await;
+    let mut a = Client::user(&server, "/live", "u1").await;
+    let mut b = Client::user(&server, "/live", "u1").await;
+    a.assert_answers_ping().await;
+    b.assert_answers_ping().await;
+    let mut third = Client::user(&server, "/live", "u1").await;
+    let closed = third.closed().await;
+    assert_eq!((closed.code, closed.reason.as_str()), (Some(1008), "too many connections for this entity"));
+
+    let mut other = Client::user(&server, "/live", "u2").await;
+    other.assert_answers_ping().await;
+    let mut over = Client::user(&server, "/live", "u3").await;
+    let closed = over.closed().await;
+    assert_eq!((closed.code, closed.reason.as_str()), (Some(1013), "server at its connection limit"));
+    assert_eq!(server.hub.connection_count(), 3);
+
+    a.close().await;
+    let mut after = Client::user(&server, "/live", "u3").await;
+    after.assert_answers_ping().await;
+    server.wait_online("live", &["u1", "u2", "u3"]).await;
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_answer_pings_is_closed_and_one_that_does_stays() {
+    let (server, _) = server(|b| b.ping(Duration::from_millis(200), Duration::from_millis(200))).await;
+    // tungstenite answers pings while it reads, so a client that keeps reading stays alive.
+    let mut alive = Client::user(&server, "/live", "alive").await;
+    let mut silent = Client::user(&server, "/live", "silent").await;
+    alive.assert_answers_ping().await;
+    silent.assert_answers_ping().await;
+
+    let reading = tokio::spawn(async move {
+        let until = tokio::time::Instant::now() + Duration::from_millis(1500);
+        alive.read_until(until).await;
+        alive
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let closed = silent.closed().await;
+    assert_eq!((closed.code, closed.reason.as_str()), (Some(1008), "ping timeout"));
+    let mut alive = reading.await.expect("reader");
+    alive.assert_answers_ping().await;
+    server.wait_online("live", &["alive"]).await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_handshake_is_dropped() {
+    let (builder, _) = builder();
+    let module = builder.build().expect("builds");
+    let server = TestServer::start_with(module, |serve| serve.handshake_timeout(Duration::from_millis(300))).await;
+    let mut idle = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    let mut partial = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    partial.write_all(b"GET /live HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n").await.expect("write");
+    for stream in [&mut idle, &mut partial] {
+        let mut buffer = [0u8; 256];
+        let read = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buffer)).await;
+        let read = read.expect("the server hangs up before the test gives up");
+        match read {
+            Ok(0) | Err(_) => {}
+            Ok(n) => {
+                let response = String::from_utf8_lossy(&buffer[..n]);
+                assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+            }
+        }
+    }
+    let mut client = Client::user(&server, "/live", "u1").await;
+    client.assert_answers_ping().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_socket_with_1001_after_in_flight_handlers_and_cleans_presence() {
+    let (server, disconnects) = server(|b| b).await;
+    let mut busy = Client::user(&server, "/live", "busy").await;
+    let mut idle = Client::user(&server, "/live", "idle").await;
+    idle.assert_answers_ping().await;
+    busy.send("slow", json!(300), Some(1)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let hub = server.hub.clone();
+    let addr = server.addr;
+    let stopping = tokio::spawn(server.shutdown());
+    assert_eq!(busy.recv().await, json!({"event": "slow", "data": "done", "id": 1}), "the handler in flight finishes");
+    assert_eq!(busy.closed().await.code, Some(1001));
+    assert_eq!(idle.closed().await.code, Some(1001));
+    stopping.await.expect("shutdown");
+
+    assert!(hub.is_shutting_down());
+    assert_eq!(hub.namespace("live").expect("ns").online().await.expect("presence"), Vec::<String>::new());
+    assert_eq!(hub.connection_count(), 0);
+    let mut recorded: Vec<_> =
+        disconnects.lock().expect("lock").iter().map(|(id, r)| (id.clone(), r.clone())).collect();
+    recorded.sort_by(|a, b| a.0.cmp(&b.0));
+    let going_away = DisconnectReason::ServerClosed { code: CloseCode::GoingAway, reason: "server going away".into() };
+    assert_eq!(recorded, [("busy".to_owned(), going_away.clone()), ("idle".to_owned(), going_away)]);
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
+}

@@ -1,0 +1,307 @@
+//! A socket's read half: frames in, handlers run one at a time, and the timers that watch
+//! the socket between frames (pings, token expiry) and the rate limit on what it sends.
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::lifecycle::{GatewayRuntime, guarded};
+use super::{Dispatch, GatewayHandlers, Operation, SocketOf};
+use crate::auth::{Authenticator, Token, TokenSource};
+use crate::close::{CloseCode, DisconnectReason};
+use crate::error::GatewayError;
+use crate::module::RateLimit;
+use crate::protocol::{self, EXPIRING_EVENT, MessageId, REFRESH_EVENT, Request};
+use crate::socket::SocketCore;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Expiry {
+    expires_at: u64,
+}
+
+/// A token bucket.
+struct Bucket {
+    limit: RateLimit,
+    tokens: f64,
+    refilled: Instant,
+    violations: u32,
+}
+
+impl Bucket {
+    fn new(limit: RateLimit) -> Self {
+        Self { limit, tokens: f64::from(limit.burst), refilled: Instant::now(), violations: 0 }
+    }
+
+    /// Takes one token; `false` when the socket is over its rate.
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        self.tokens = (self.tokens + elapsed * f64::from(self.limit.per_second)).min(f64::from(self.limit.burst));
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            self.violations = 0;
+            true
+        } else {
+            self.violations += 1;
+            false
+        }
+    }
+}
+
+/// The timers of one socket between frames.
+struct Watch {
+    ping_interval: Duration,
+    pong_timeout: Duration,
+    expiry_warning: Duration,
+    next_ping: Instant,
+    pong_deadline: Option<Instant>,
+    /// The expiry the client was last warned about, so a refresh re-arms the warning.
+    warned_for: Option<u64>,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs())
+}
+
+/// The instant a Unix time falls on.
+fn instant_of(unix: u64, now: Instant) -> Instant {
+    now + Duration::from_secs(unix.saturating_sub(unix_now()))
+}
+
+impl Watch {
+    /// When something must happen next.
+    fn next_wake(&self, core: &SocketCore, now: Instant) -> Instant {
+        let liveness = self.pong_deadline.unwrap_or(self.next_ping);
+        match core.expires_at() {
+            Some(expires_at) if self.warned_for != Some(expires_at) => {
+                let warn_at = instant_of(expires_at, now).checked_sub(self.expiry_warning).unwrap_or(now);
+                liveness.min(warn_at)
+            }
+            Some(expires_at) => liveness.min(instant_of(expires_at, now)),
+            None => liveness,
+        }
+    }
+
+    /// Does what is due at `now`.
+    fn on_wake(&mut self, core: &SocketCore, now: Instant) {
+        if let Some(expires_at) = core.expires_at() {
+            if expires_at <= unix_now() {
+                core.close(CloseCode::TokenExpired, Cow::Borrowed("token expired"), true);
+                return;
+            }
+            let warn_at = instant_of(expires_at, now).checked_sub(self.expiry_warning).unwrap_or(now);
+            if self.warned_for != Some(expires_at) && warn_at <= now {
+                self.warned_for = Some(expires_at);
+                if let Ok(frame) = protocol::encode(EXPIRING_EVENT, &Expiry { expires_at }, None) {
+                    core.deliver(frame);
+                }
+            }
+        }
+        if self.pong_deadline.is_some_and(|deadline| deadline <= now) {
+            core.close(CloseCode::PolicyViolation, Cow::Borrowed("ping timeout"), false);
+        } else if self.pong_deadline.is_none() && self.next_ping <= now {
+            core.ping();
+            self.pong_deadline = Some(now + self.pong_timeout);
+            self.next_ping = now + self.ping_interval;
+        }
+    }
+
+    /// Any frame from the client shows it is alive.
+    fn heard(&mut self) {
+        self.pong_deadline = None;
+    }
+}
+
+pub(super) async fn read_loop<G: GatewayHandlers>(
+    runtime: &GatewayRuntime<G>,
+    socket: &SocketOf<G>,
+    stream: &mut SplitStream<WebSocket>,
+) -> DisconnectReason {
+    let core = socket.core();
+    let config = &runtime.state.config;
+    let mut bucket = config.rate_limit.map(Bucket::new);
+    let mut watch = Watch {
+        ping_interval: config.ping_interval,
+        pong_timeout: config.pong_timeout,
+        expiry_warning: config.expiry_warning,
+        next_ping: Instant::now() + config.ping_interval,
+        pong_deadline: None,
+        warned_for: None,
+    };
+    let timer = tokio::time::sleep_until(watch.next_wake(core, Instant::now()));
+    tokio::pin!(timer);
+    loop {
+        let wake = watch.next_wake(core, Instant::now());
+        if timer.deadline() != wake {
+            timer.as_mut().reset(wake);
+        }
+        let message = tokio::select! {
+            biased;
+            () = core.closing().cancelled() => return server_closed(core),
+            () = &mut timer => {
+                watch.on_wake(core, Instant::now());
+                continue;
+            }
+            message = stream.next() => message,
+        };
+        watch.heard();
+        let message = match message {
+            None => return DisconnectReason::ConnectionLost,
+            Some(Err(error)) => {
+                if is_capacity_error(&error) {
+                    core.close(CloseCode::MessageTooBig, Cow::Borrowed("message too big"), true);
+                    return server_closed(core);
+                }
+                tracing::debug!(%error, "read failed");
+                return DisconnectReason::ConnectionLost;
+            }
+            Some(Ok(Message::Close(frame))) => {
+                core.close(CloseCode::Normal, Cow::Borrowed(""), true);
+                return DisconnectReason::ClientClosed { code: frame.map(|frame| frame.code) };
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(message)) => message,
+        };
+        if let Some(bucket) = &mut bucket
+            && !bucket.take(Instant::now())
+        {
+            rate_limited(runtime, socket, bucket, &message);
+            continue;
+        }
+        match message {
+            Message::Text(text) => on_text(runtime, socket, text.as_str()).await,
+            _ => {
+                let error =
+                    GatewayError::new("unsupported_frame", "binary frames are not supported; send JSON text frames");
+                fail(runtime, socket, Operation::Decode, &error, None);
+            }
+        }
+    }
+}
+
+fn rate_limited<G: GatewayHandlers>(
+    runtime: &GatewayRuntime<G>,
+    socket: &SocketOf<G>,
+    bucket: &Bucket,
+    message: &Message,
+) {
+    let id = match message {
+        Message::Text(text) => Request::decode(text.as_str()).ok().and_then(|request| request.id().cloned()),
+        _ => None,
+    };
+    let mut error = GatewayError::new("rate_limited", "too many messages; slow down");
+    if bucket.violations >= bucket.limit.max_violations {
+        error = error.closing(CloseCode::PolicyViolation);
+    }
+    fail(runtime, socket, Operation::Decode, &error, id.as_ref());
+}
+
+async fn on_text<G: GatewayHandlers>(runtime: &GatewayRuntime<G>, socket: &SocketOf<G>, text: &str) {
+    let request = match Request::decode(text) {
+        Ok(request) => request,
+        Err(error) => {
+            let id = error.id;
+            let error = GatewayError::new("malformed_envelope", error.message);
+            fail(runtime, socket, Operation::Decode, &error, id.as_ref());
+            return;
+        }
+    };
+    let result = if request.event() == REFRESH_EVENT {
+        refresh(runtime, socket, &request).await
+    } else {
+        match guarded(runtime.gateway.dispatch(socket, &request)).await {
+            Ok(Dispatch::Handled(result)) => result,
+            Ok(Dispatch::UnknownEvent) => Err(GatewayError::new(
+                "unknown_event",
+                format!("no handler for event `{}`", request.event().chars().take(100).collect::<String>()),
+            )),
+            Err(panic) => Err(panic),
+        }
+    };
+    match result {
+        Ok(Some(frame)) => {
+            socket.core().deliver(frame);
+        }
+        Ok(None) => {}
+        Err(error) => fail(runtime, socket, Operation::Event(request.event()), &error, request.id()),
+    }
+}
+
+/// `auth.refresh`: verifies a fresh token for the same entity and moves the socket's expiry.
+async fn refresh<G: GatewayHandlers>(
+    runtime: &GatewayRuntime<G>,
+    socket: &SocketOf<G>,
+    request: &Request<'_>,
+) -> Result<Option<axum::extract::ws::Utf8Bytes>, GatewayError> {
+    let rejected = |message: String| GatewayError::new("refresh_rejected", message);
+    let token: String = request
+        .payload()
+        .map_err(|_| rejected("`data` of `auth.refresh` must be the new token as a string".to_owned()))?;
+    let token = Token::new(token, TokenSource::Refresh);
+    let identity = match guarded(runtime.auth.reauthenticate(&token)).await? {
+        Ok(identity) => identity,
+        Err(error) => return Err(rejected(error.to_string())),
+    };
+    if runtime.gateway.get_entity_id(&identity).as_deref() != Some(socket.entity_id()) {
+        return Err(rejected("the token belongs to another entity".to_owned()));
+    }
+    socket.core().set_expires_at(identity.expires_at);
+    let expiry = Expiry { expires_at: identity.expires_at.unwrap_or(0) };
+    protocol::encode(REFRESH_EVENT, &expiry, request.id()).map(Some).map_err(GatewayError::internal)
+}
+
+/// Logs an error once, answers it with an `error` envelope, and closes when it says so.
+fn fail<G: GatewayHandlers>(
+    runtime: &GatewayRuntime<G>,
+    socket: &SocketOf<G>,
+    operation: Operation<'_>,
+    error: &GatewayError,
+    id: Option<&MessageId>,
+) {
+    runtime.gateway.handle_connection_error(socket, operation, error);
+    socket.core().deliver(protocol::encode_error(error.code(), error.message(), id));
+    if let Some(code) = error.close_code() {
+        socket.core().close(code, Cow::Owned(error.message().to_owned()), true);
+    }
+}
+
+fn server_closed(core: &SocketCore) -> DisconnectReason {
+    match core.close_request() {
+        Some(request) => DisconnectReason::ServerClosed { code: request.code, reason: request.reason.clone() },
+        None => DisconnectReason::ConnectionLost,
+    }
+}
+
+fn is_capacity_error(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(tungstenite::Error::Capacity(_)) = current.downcast_ref::<tungstenite::Error>() {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_allows_bursts_then_the_sustained_rate() {
+        let start = Instant::now();
+        let mut bucket = Bucket::new(RateLimit { per_second: 10, burst: 3, max_violations: 2 });
+        assert!((0..3).all(|_| bucket.take(start)));
+        assert!(!bucket.take(start));
+        assert_eq!(bucket.violations, 1);
+        assert!(bucket.take(start + Duration::from_millis(100)), "one token refills in 100 ms");
+        assert_eq!(bucket.violations, 0, "an accepted message resets the violations");
+        assert!(!bucket.take(start + Duration::from_millis(100)));
+    }
+}
