@@ -220,3 +220,47 @@ async fn shutdown_closes_every_socket_with_1001_after_in_flight_handlers_and_cle
     assert_eq!(recorded, [("busy".to_owned(), going_away.clone()), ("idle".to_owned(), going_away)]);
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
 }
+
+#[derive(WebSocketGateway)]
+#[gateway(namespace = "strict", auth = Jwt, origins = ["https://strict.example"])]
+struct StrictGateway;
+
+#[venta_ws::messages]
+impl StrictGateway {
+    #[subscribe("ping")]
+    async fn ping(&self, data: Value) -> Reply<Value> {
+        Reply::new("pong", data)
+    }
+}
+
+#[tokio::test]
+async fn each_gateway_can_have_its_own_origins_and_limits() {
+    let (builder, _) = builder();
+    let module = builder
+        .allowed_origins(["http://localhost:3000"])
+        .gateway_with(StrictGateway, |mut config| {
+            config.max_message_size = 512;
+            config
+        })
+        .build()
+        .expect("builds");
+    let server = TestServer::start(module).await;
+    let (live, strict) = (server.url("/live"), server.url("/strict"));
+    let local = Some("http://localhost:3000");
+
+    let mut on_live =
+        Client::try_connect(&live, Some(&token("u1")), Placement::Header, local).await.expect("module origin");
+    assert!(
+        Client::try_connect(&strict, Some(&token("u1")), Placement::Header, local).await.is_err(),
+        "strict lists its own"
+    );
+    let mut on_strict =
+        Client::try_connect(&strict, Some(&token("u1")), Placement::Header, Some("https://strict.example"))
+            .await
+            .expect("the gateway's origin");
+
+    let big = json!("z".repeat(1024));
+    assert_eq!(on_live.request("ping", big.clone(), None).await["data"], big, "the module's 64 KiB limit");
+    on_strict.send("ping", big, None).await;
+    assert_eq!(on_strict.closed().await.code, Some(1009), "the gateway's 512 B limit");
+}

@@ -204,6 +204,11 @@ impl Client {
         self.ws.send(Message::text(text)).await.expect("send");
     }
 
+    /// Sends a frame exactly as given, even one that breaks the protocol.
+    pub async fn send_frame(&mut self, frame: tungstenite::protocol::frame::Frame) {
+        self.ws.send(Message::Frame(frame)).await.expect("send");
+    }
+
     /// Sends a binary frame.
     pub async fn send_binary(&mut self, bytes: &[u8]) {
         self.ws.send(Message::binary(bytes.to_vec())).await.expect("send");

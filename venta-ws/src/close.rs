@@ -14,6 +14,10 @@ pub enum CloseCode {
     Normal,
     /// 1001: the server is going away (shutdown or drain).
     GoingAway,
+    /// 1002: the client broke the WebSocket protocol (bad framing, reserved bits, opcodes).
+    ProtocolError,
+    /// 1007: a text frame was not valid UTF-8.
+    InvalidPayload,
     /// 1008: a policy was violated (message rate, connections per entity, unanswered pings).
     PolicyViolation,
     /// 1009: a message was larger than the configured maximum.
@@ -53,6 +57,8 @@ impl CloseCode {
         match self {
             Self::Normal => 1000,
             Self::GoingAway => 1001,
+            Self::ProtocolError => 1002,
+            Self::InvalidPayload => 1007,
             Self::PolicyViolation => 1008,
             Self::MessageTooBig => 1009,
             Self::InternalError => 1011,
@@ -71,6 +77,8 @@ impl CloseCode {
         Some(match code {
             1000 => Self::Normal,
             1001 => Self::GoingAway,
+            1002 => Self::ProtocolError,
+            1007 => Self::InvalidPayload,
             1008 => Self::PolicyViolation,
             1009 => Self::MessageTooBig,
             1011 => Self::InternalError,
@@ -87,7 +95,7 @@ impl CloseCode {
     /// What a client should do after receiving this code.
     pub const fn reconnect(self) -> Reconnect {
         match self {
-            Self::Normal | Self::MessageTooBig => Reconnect::Immediately,
+            Self::Normal | Self::MessageTooBig | Self::ProtocolError | Self::InvalidPayload => Reconnect::Immediately,
             Self::GoingAway
             | Self::PolicyViolation
             | Self::InternalError
@@ -104,6 +112,8 @@ impl CloseCode {
         match self {
             Self::Normal => "normal closure",
             Self::GoingAway => "server going away",
+            Self::ProtocolError => "protocol error",
+            Self::InvalidPayload => "invalid UTF-8",
             Self::PolicyViolation => "policy violation",
             Self::MessageTooBig => "message too big",
             Self::InternalError => "internal error",
@@ -165,6 +175,8 @@ mod tests {
         for code in [
             CloseCode::Normal,
             CloseCode::GoingAway,
+            CloseCode::ProtocolError,
+            CloseCode::InvalidPayload,
             CloseCode::PolicyViolation,
             CloseCode::MessageTooBig,
             CloseCode::InternalError,

@@ -96,12 +96,14 @@ pub(crate) struct ModuleState {
     pub(crate) connections: AtomicUsize,
 }
 
-type Mount = Box<dyn FnOnce(&MountContext<'_>) -> Result<MountedGateway, ModuleError> + Send>;
+type Mount = Box<dyn FnOnce(&MountContext<'_>, SocketConfig) -> Result<MountedGateway, ModuleError> + Send>;
+type Configure = Box<dyn FnOnce(SocketConfig) -> SocketConfig + Send>;
 
 struct PendingGateway {
     type_name: &'static str,
     namespace: &'static str,
     path: &'static str,
+    configure: Option<Configure>,
     mount: Mount,
 }
 
@@ -283,10 +285,43 @@ impl WebSocketModuleBuilder {
         self
     }
 
-    /// Adds a gateway, mounted at its path.
-    pub fn gateway<G: GatewayHandlers>(mut self, gateway: G) -> Self {
+    /// Adds a gateway, mounted at its path, with the module's limits.
+    pub fn gateway<G: GatewayHandlers>(self, gateway: G) -> Self {
+        self.add_gateway(gateway, None)
+    }
+
+    /// Adds a gateway whose limits differ from the module's: `configure` receives the
+    /// module's [`SocketConfig`] and returns this gateway's. `max_connections` stays the
+    /// module's total.
+    ///
+    /// ```
+    /// # use venta_ws::prelude::*;
+    /// # #[derive(WebSocketGateway)]
+    /// # #[gateway(namespace = "upload", auth = Jwt)]
+    /// # struct UploadGateway;
+    /// # #[venta_ws::messages]
+    /// # impl UploadGateway {}
+    /// let module = WebSocketModule::builder()
+    ///     .jwt(JwtConfig::hs256("secret"))
+    ///     .gateway_with(UploadGateway, |mut config| {
+    ///         config.max_message_size = 1024 * 1024;
+    ///         config.rate_limit = None;
+    ///         config
+    ///     })
+    ///     .build();
+    /// # assert!(module.is_ok());
+    /// ```
+    pub fn gateway_with<G: GatewayHandlers>(
+        self,
+        gateway: G,
+        configure: impl FnOnce(SocketConfig) -> SocketConfig + Send + 'static,
+    ) -> Self {
+        self.add_gateway(gateway, Some(Box::new(configure)))
+    }
+
+    fn add_gateway<G: GatewayHandlers>(mut self, gateway: G, configure: Option<Configure>) -> Self {
         let descriptor = G::DESCRIPTOR;
-        let mount: Mount = Box::new(move |context: &MountContext<'_>| {
+        let mount: Mount = Box::new(move |context: &MountContext<'_>, config: SocketConfig| {
             let auth = G::Auth::from_registry(context.auth).ok_or(ModuleError::MissingAuth {
                 gateway: descriptor.type_name,
                 auth: std::any::type_name::<G::Auth>(),
@@ -302,6 +337,7 @@ impl WebSocketModuleBuilder {
                 descriptor.entity_type,
                 Arc::clone(context.presence),
                 Arc::clone(context.state),
+                config,
             );
             let runtime = GatewayRuntime {
                 gateway,
@@ -318,6 +354,7 @@ impl WebSocketModuleBuilder {
             type_name: descriptor.type_name,
             namespace: descriptor.namespace,
             path: descriptor.path,
+            configure,
             mount,
         });
         self
@@ -325,26 +362,7 @@ impl WebSocketModuleBuilder {
 
     /// Checks the configuration and mounts every gateway.
     pub fn build(self) -> Result<WebSocketModule, ModuleError> {
-        if self.config.max_message_size == 0 {
-            return Err(ModuleError::InvalidLimit { name: "max_message_size", reason: "must be at least 1 byte" });
-        }
-        if self.config.send_queue_capacity == 0 {
-            return Err(ModuleError::InvalidLimit { name: "send_queue_capacity", reason: "must be at least 1 frame" });
-        }
-        if self.config.max_connections == 0 || self.config.max_connections_per_entity == 0 {
-            return Err(ModuleError::InvalidLimit { name: "max_connections", reason: "must allow at least 1 socket" });
-        }
-        if self.config.ping_interval.is_zero() || self.config.pong_timeout.is_zero() {
-            return Err(ModuleError::InvalidLimit { name: "ping_interval", reason: "must be longer than zero" });
-        }
-        if let Some(limit) = self.config.rate_limit
-            && (limit.per_second == 0 || limit.burst == 0)
-        {
-            return Err(ModuleError::InvalidLimit {
-                name: "rate_limit",
-                reason: "must allow at least 1 message per second and a burst of 1; use `None` to turn it off",
-            });
-        }
+        validate(&self.config)?;
         for (index, later) in self.gateways.iter().enumerate() {
             if let Some(earlier) = self.gateways[..index].iter().find(|earlier| earlier.namespace == later.namespace) {
                 return Err(ModuleError::DuplicateNamespace {
@@ -376,11 +394,39 @@ impl WebSocketModuleBuilder {
         let mut router = Router::new();
         let mut namespaces = BTreeMap::new();
         for pending in self.gateways {
-            let mounted = (pending.mount)(&context)?;
+            let config = match pending.configure {
+                Some(configure) => configure(self.config),
+                None => self.config,
+            };
+            validate(&config)?;
+            let mounted = (pending.mount)(&context, config)?;
             namespaces.insert(pending.namespace.to_owned(), mounted.namespace);
             router = router.merge(mounted.router);
         }
         Ok(WebSocketModule { router, hub: Hub::new(namespaces, presence, state) })
+    }
+}
+
+fn validate(config: &SocketConfig) -> Result<(), ModuleError> {
+    let invalid = |name, reason| Err(ModuleError::InvalidLimit { name, reason });
+    if config.max_message_size == 0 {
+        return invalid("max_message_size", "must be at least 1 byte");
+    }
+    if config.send_queue_capacity == 0 {
+        return invalid("send_queue_capacity", "must be at least 1 frame");
+    }
+    if config.max_connections == 0 || config.max_connections_per_entity == 0 {
+        return invalid("max_connections", "must allow at least 1 socket");
+    }
+    if config.ping_interval.is_zero() || config.pong_timeout.is_zero() {
+        return invalid("ping_interval", "must be longer than zero");
+    }
+    match config.rate_limit {
+        Some(limit) if limit.per_second == 0 || limit.burst == 0 => invalid(
+            "rate_limit",
+            "must allow at least 1 message per second and a burst of 1; use `None` to turn it off",
+        ),
+        _ => Ok(()),
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::close::CloseCode;
-use crate::module::ModuleState;
+use crate::module::{ModuleState, SocketConfig};
 use crate::presence::{PresenceError, PresenceStore};
 use crate::protocol;
 use crate::socket::{EmitError, SocketCore, SocketId};
@@ -33,6 +33,8 @@ struct Inner {
     entity_type: &'static str,
     presence: Arc<dyn PresenceStore>,
     state: Arc<ModuleState>,
+    /// This gateway's limits.
+    config: SocketConfig,
     registry: RwLock<Registry>,
 }
 
@@ -71,6 +73,7 @@ impl Namespace {
         entity_type: &'static str,
         presence: Arc<dyn PresenceStore>,
         state: Arc<ModuleState>,
+        config: SocketConfig,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -79,6 +82,7 @@ impl Namespace {
                 entity_type,
                 presence,
                 state,
+                config,
                 registry: RwLock::new(Registry::default()),
             }),
         }
@@ -106,6 +110,11 @@ impl Namespace {
     /// The entity type of the gateway's sockets, such as `User`.
     pub fn entity_type(&self) -> &'static str {
         self.inner.entity_type
+    }
+
+    /// This gateway's limits.
+    pub fn config(&self) -> &SocketConfig {
+        &self.inner.config
     }
 
     /// The presence store behind this namespace.
@@ -224,17 +233,16 @@ impl Namespace {
 
     /// Registers a socket here, within the module's connection limits.
     pub(crate) fn attach(&self, core: Arc<SocketCore>) -> Result<Attachment, LimitExceeded> {
-        let config = &self.inner.state.config;
         let mut registry = self.write();
         let entity_sockets = registry.entities.get(&core.entity_id).map_or(0, Vec::len);
-        if entity_sockets >= config.max_connections_per_entity {
+        if entity_sockets >= self.inner.config.max_connections_per_entity {
             return Err(LimitExceeded {
                 code: CloseCode::PolicyViolation,
                 reason: "too many connections for this entity",
             });
         }
         let connections = &self.inner.state.connections;
-        if connections.fetch_add(1, Ordering::AcqRel) >= config.max_connections {
+        if connections.fetch_add(1, Ordering::AcqRel) >= self.inner.state.config.max_connections {
             connections.fetch_sub(1, Ordering::AcqRel);
             return Err(LimitExceeded { code: CloseCode::TryAgainLater, reason: "server at its connection limit" });
         }

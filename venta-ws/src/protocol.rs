@@ -209,4 +209,67 @@ mod tests {
             r#"{"event":"error","data":{"code":"unknown_event","message":"no handler"},"id":3}"#
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Text that looks like an envelope, then cut anywhere.
+        fn envelopes() -> impl Strategy<Value = String> {
+            let id = prop_oneof![
+                Just(String::new()),
+                any::<u64>().prop_map(|n| format!(",\"id\":{n}")),
+                any::<i64>().prop_map(|n| format!(",\"id\":{n}")),
+                "[a-z0-9]{0,8}".prop_map(|s| format!(",\"id\":\"{s}\"")),
+                Just(",\"id\":1e400".to_owned()),
+            ];
+            let data = prop_oneof![
+                Just("null".to_owned()),
+                any::<f64>().prop_map(|n| n.to_string()),
+                "\\PC{0,16}".prop_map(|s| serde_json::to_string(&s).unwrap_or_default()),
+                (1usize..300).prop_map(|depth| "[".repeat(depth) + &"]".repeat(depth)),
+                Just("123456789012345678901234567890e999999".to_owned()),
+            ];
+            ("\\PC{0,12}", data, id, any::<prop::sample::Index>()).prop_map(|(event, data, id, cut)| {
+                let full =
+                    format!("{{\"event\":{},\"data\":{data}{id}}}", serde_json::to_string(&event).unwrap_or_default());
+                let end = cut.index(full.len() + 1);
+                let end = (0..=end).rev().find(|i| full.is_char_boundary(*i)).unwrap_or(0);
+                full[..end].to_owned()
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn decoding_any_text_answers_without_panicking(text in "\\PC{0,64}") {
+                if let Err(error) = Request::decode(&text) {
+                    prop_assert!(!error.message.is_empty());
+                }
+            }
+
+            #[test]
+            fn truncated_and_odd_envelopes_decode_or_explain(text in envelopes()) {
+                match Request::decode(&text) {
+                    Ok(request) => {
+                        prop_assert!(!request.event().is_empty());
+                        let _ = request.payload::<serde_json::Value>();
+                        let _ = encode(request.event(), &request.raw_data(), request.id());
+                    }
+                    Err(error) => prop_assert!(!error.message.is_empty()),
+                }
+            }
+        }
+
+        #[test]
+        fn nesting_far_past_serde_jsons_limit_is_an_error_not_a_stack_overflow() {
+            let deep = format!("{{\"event\":\"a\",\"data\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+            let request = Request::decode(&deep);
+            // Either the envelope or the payload refuses it; nothing overflows.
+            match request {
+                Ok(request) => assert!(request.payload::<serde_json::Value>().is_err()),
+                Err(error) => assert!(!error.message.is_empty()),
+            }
+        }
+    }
 }

@@ -437,4 +437,31 @@ mod tests {
         ));
         assert!(matches!(JwtConfig::rs256_pem("not a pem"), Err(JwtConfigError::InvalidKey { .. })));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #[test]
+            fn random_token_strings_are_refused_without_panicking(token in "\\PC{0,200}") {
+                let jwt: Jwt = Jwt::new(&JwtConfig::hs256("s3cret"));
+                prop_assert!(jwt.verify(&token).is_err());
+            }
+
+            #[test]
+            fn tampered_tokens_are_refused(position in 0usize..200, byte in any::<u8>()) {
+                let jwt: Jwt = Jwt::new(&JwtConfig::hs256("s3cret"));
+                let token = sign(&json!({"sub": "u1", "exp": now() + 60}), "s3cret");
+                let mut bytes = token.clone().into_bytes();
+                let at = position % bytes.len();
+                prop_assume!(bytes[at] != byte);
+                bytes[at] = byte;
+                let tampered = String::from_utf8_lossy(&bytes).into_owned();
+                prop_assume!(tampered != token);
+                prop_assert!(jwt.verify(&tampered).is_err(), "{tampered}");
+            }
+        }
+    }
 }

@@ -107,7 +107,7 @@ pub(crate) async fn handshake<G: GatewayHandlers>(
         runtime.admit(&request).instrument(span.clone()).await
     };
 
-    let config = &runtime.state.config;
+    let config = &runtime.namespace.config();
     let mut upgrade =
         upgrade.max_message_size(config.max_message_size).max_frame_size(config.max_message_size).on_failed_upgrade({
             let span = span.clone();
@@ -121,7 +121,7 @@ pub(crate) async fn handshake<G: GatewayHandlers>(
         let connection = async move {
             match verdict {
                 Ok(admitted) => runtime.run(socket, admitted).await,
-                Err(refusal) => refuse(socket, refusal, runtime.state.config.close_timeout).await,
+                Err(refusal) => refuse(socket, refusal, runtime.namespace.config().close_timeout).await,
             }
         };
         tasks.track_future(connection.instrument(span))
@@ -183,7 +183,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
 
     /// Serves one admitted socket until it closes, then cleans up after it.
     async fn run(&self, socket: WebSocket, admitted: Admitted<<G::Auth as Authenticator>::Claims>) {
-        let config = &self.state.config;
+        let config = self.namespace.config();
         let socket_id = SocketId::next();
         Span::current().record("socket_id", tracing::field::display(socket_id));
         let (outbox, queue) = mpsc::channel(config.send_queue_capacity);

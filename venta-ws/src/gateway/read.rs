@@ -124,7 +124,7 @@ pub(super) async fn read_loop<G: GatewayHandlers>(
     stream: &mut SplitStream<WebSocket>,
 ) -> DisconnectReason {
     let core = socket.core();
-    let config = &runtime.state.config;
+    let config = &runtime.namespace.config();
     let mut bucket = config.rate_limit.map(Bucket::new);
     let mut watch = Watch {
         ping_interval: config.ping_interval,
@@ -154,8 +154,8 @@ pub(super) async fn read_loop<G: GatewayHandlers>(
         let message = match message {
             None => return DisconnectReason::ConnectionLost,
             Some(Err(error)) => {
-                if is_capacity_error(&error) {
-                    core.close(CloseCode::MessageTooBig, Cow::Borrowed("message too big"), true);
+                if let Some(code) = close_code_for(&error) {
+                    core.close(code, Cow::Borrowed(code.default_reason()), true);
                     return server_closed(core);
                 }
                 tracing::debug!(%error, "read failed");
@@ -278,15 +278,20 @@ fn server_closed(core: &SocketCore) -> DisconnectReason {
     }
 }
 
-fn is_capacity_error(error: &axum::Error) -> bool {
+/// The close code owed to a client whose frame could not be read, if it broke a rule rather
+/// than the connection.
+fn close_code_for(error: &axum::Error) -> Option<CloseCode> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = source {
-        if let Some(tungstenite::Error::Capacity(_)) = current.downcast_ref::<tungstenite::Error>() {
-            return true;
+        match current.downcast_ref::<tungstenite::Error>() {
+            Some(tungstenite::Error::Capacity(_)) => return Some(CloseCode::MessageTooBig),
+            Some(tungstenite::Error::Utf8(_)) => return Some(CloseCode::InvalidPayload),
+            Some(tungstenite::Error::Protocol(_)) => return Some(CloseCode::ProtocolError),
+            _ => {}
         }
         source = current.source();
     }
-    false
+    None
 }
 
 #[cfg(test)]
