@@ -63,6 +63,8 @@ pub mod presence;
 pub mod protocol;
 mod serve;
 mod socket;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use auth::{Anonymous, Jwt, JwtConfig, StandardClaims};
 pub use close::{CloseCode, DisconnectReason, Reconnect};

@@ -1,7 +1,8 @@
 //! The module builder (the NestJS `WebSocketModule` analog): auth, presence, limits and
 //! gateways in, an `axum::Router` out.
 
-use std::collections::BTreeMap;
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -117,6 +118,7 @@ struct MountContext<'a> {
 struct MountedGateway {
     namespace: Namespace,
     router: Router,
+    runtime: (TypeId, Arc<dyn Any + Send + Sync>),
 }
 
 /// Builds a [`WebSocketModule`]; see [`WebSocketModule::builder`].
@@ -163,6 +165,8 @@ pub struct WebSocketModuleBuilder {
 pub struct WebSocketModule {
     router: Router,
     hub: Hub,
+    /// Each gateway's runtime by the gateway's type, for [`crate::testing`].
+    runtimes: Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 impl WebSocketModule {
@@ -190,6 +194,12 @@ impl WebSocketModule {
     /// The handle to every namespace and the presence store.
     pub fn hub(&self) -> Hub {
         self.hub.clone()
+    }
+
+    /// The runtime of gateway `G`, if the module mounts one.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn runtime<G: GatewayHandlers>(&self) -> Option<Arc<GatewayRuntime<G>>> {
+        self.runtimes.get(&TypeId::of::<G>()).cloned().and_then(|any| any.downcast().ok())
     }
 }
 
@@ -346,9 +356,10 @@ impl WebSocketModuleBuilder {
                 origins,
                 state: Arc::clone(context.state),
             };
+            let runtime = Arc::new(runtime);
             let router =
-                Router::new().route(descriptor.path, get(lifecycle_handshake::<G>)).with_state(Arc::new(runtime));
-            Ok(MountedGateway { namespace, router })
+                Router::new().route(descriptor.path, get(lifecycle_handshake::<G>)).with_state(Arc::clone(&runtime));
+            Ok(MountedGateway { namespace, router, runtime: (TypeId::of::<G>(), runtime) })
         });
         self.gateways.push(PendingGateway {
             type_name: descriptor.type_name,
@@ -393,6 +404,7 @@ impl WebSocketModuleBuilder {
         let context = MountContext { auth: &self.auth, presence: &presence, origins: &origins, state: &state };
         let mut router = Router::new();
         let mut namespaces = BTreeMap::new();
+        let mut runtimes = HashMap::new();
         for pending in self.gateways {
             let config = match pending.configure {
                 Some(configure) => configure(self.config),
@@ -401,9 +413,10 @@ impl WebSocketModuleBuilder {
             validate(&config)?;
             let mounted = (pending.mount)(&context, config)?;
             namespaces.insert(pending.namespace.to_owned(), mounted.namespace);
+            runtimes.insert(mounted.runtime.0, mounted.runtime.1);
             router = router.merge(mounted.router);
         }
-        Ok(WebSocketModule { router, hub: Hub::new(namespaces, presence, state) })
+        Ok(WebSocketModule { router, hub: Hub::new(namespaces, presence, state), runtimes: Arc::new(runtimes) })
     }
 }
 

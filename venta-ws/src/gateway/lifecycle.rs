@@ -9,20 +9,20 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use axum::extract::connect_info::ConnectInfo;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::SplitStream;
-use futures_util::{FutureExt, StreamExt};
-use tokio::sync::mpsc;
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, Span};
 
 use super::read::read_loop;
 use super::write::write_loop;
-use super::{GatewayHandlers, Operation, OriginPolicy, SocketOf};
+use super::{GatewayHandlers, Operation, OriginPolicy, SocketOf, Transport};
 use crate::auth::{Authenticator, ConnectRequest, Identity, SUBPROTOCOL};
-use crate::close::CloseCode;
+use crate::close::{CloseCode, DisconnectReason};
 use crate::error::GatewayError;
 use crate::logging;
 use crate::module::ModuleState;
@@ -43,14 +43,14 @@ pub(crate) struct GatewayRuntime<G: GatewayHandlers> {
 }
 
 /// A connection refused after authentication, closed with a code.
-struct Refusal {
+pub(crate) struct Refusal {
     code: CloseCode,
     reason: Cow<'static, str>,
 }
 
-struct Admitted<C> {
-    identity: Identity<C>,
-    entity_id: String,
+pub(crate) struct Admitted<C> {
+    pub(crate) identity: Identity<C>,
+    pub(crate) entity_id: String,
 }
 
 /// A panic caught in a hook or handler, kept as an error for logging.
@@ -77,19 +77,24 @@ pub(super) async fn guarded<T>(future: impl Future<Output = T>) -> Result<T, Gat
         .map_err(|payload| GatewayError::internal(Panicked::from_payload(payload.as_ref())))
 }
 
-/// The axum handler of a gateway's path.
-pub(crate) async fn handshake<G: GatewayHandlers>(
-    State(runtime): State<Arc<GatewayRuntime<G>>>,
-    request: Request,
-) -> Response {
-    let namespace = &runtime.namespace;
-    let span = tracing::info_span!(
+/// The span every line of one socket's life is logged in; `socket_id` and `entity_id` are
+/// recorded once known.
+pub(crate) fn socket_span(namespace: &Namespace) -> Span {
+    tracing::info_span!(
         "socket",
         namespace = namespace.name(),
         socket_id = tracing::field::Empty,
         entity_type = namespace.entity_type(),
         entity_id = tracing::field::Empty,
-    );
+    )
+}
+
+/// The axum handler of a gateway's path.
+pub(crate) async fn handshake<G: GatewayHandlers>(
+    State(runtime): State<Arc<GatewayRuntime<G>>>,
+    request: Request,
+) -> Response {
+    let span = socket_span(&runtime.namespace);
     let (mut parts, _body) = request.into_parts();
     if let Err(origin) = runtime.origins.check(&parts.headers) {
         span.in_scope(|| tracing::warn!(origin, "handshake refused: origin not allowed"));
@@ -116,27 +121,18 @@ pub(crate) async fn handshake<G: GatewayHandlers>(
     if request.offers_subprotocol() {
         upgrade = upgrade.protocols([SUBPROTOCOL]);
     }
-    let tasks = runtime.state.tasks.clone();
-    upgrade.on_upgrade(move |socket| {
-        let connection = async move {
-            match verdict {
-                Ok(admitted) => runtime.run(socket, admitted).await,
-                Err(refusal) => refuse(socket, refusal, runtime.namespace.config().close_timeout).await,
-            }
-        };
-        tasks.track_future(connection.instrument(span))
-    })
+    upgrade.on_upgrade(move |socket| runtime.serve(socket, verdict, span, None))
 }
 
 /// Closes a refused socket with its code, then waits briefly for the client's close frame.
-async fn refuse(mut socket: WebSocket, refusal: Refusal, close_timeout: std::time::Duration) {
+async fn refuse(mut socket: impl Transport, refusal: Refusal, close_timeout: std::time::Duration) {
     logging::connection_rejected(refusal.code, &refusal.reason);
     let frame = close_frame(refusal.code, &refusal.reason);
     let _ = tokio::time::timeout(close_timeout, async {
         if socket.send(Message::Close(Some(frame))).await.is_err() {
             return;
         }
-        while let Some(Ok(message)) = socket.recv().await {
+        while let Some(Ok(message)) = socket.next().await {
             if matches!(message, Message::Close(_)) {
                 break;
             }
@@ -156,33 +152,69 @@ pub(super) fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
 impl<G: GatewayHandlers> GatewayRuntime<G> {
     /// Authenticates and validates a handshake, before the upgrade completes.
     async fn admit(&self, request: &ConnectRequest) -> Result<Admitted<<G::Auth as Authenticator>::Claims>, Refusal> {
-        let refused = |code: CloseCode, reason: String| Refusal { code, reason: Cow::Owned(reason) };
         let identity = match guarded(self.auth.authenticate(request)).await {
             Ok(Ok(identity)) => identity,
-            Ok(Err(error)) => return Err(refused(error.close_code(), error.to_string())),
+            Ok(Err(error)) => return Err(Refusal { code: error.close_code(), reason: Cow::Owned(error.to_string()) }),
             Err(panic) => {
                 tracing::error!(reason = %panic, "authenticator panicked");
-                return Err(refused(CloseCode::InternalError, "authentication failed".into()));
+                return Err(Refusal { code: CloseCode::InternalError, reason: Cow::Borrowed("authentication failed") });
             }
         };
+        self.accept(request, identity).await
+    }
+
+    /// Takes a verified identity through `get_entity_id` and `validate_connection`.
+    pub(crate) async fn accept(
+        &self,
+        request: &ConnectRequest,
+        identity: Identity<<G::Auth as Authenticator>::Claims>,
+    ) -> Result<Admitted<<G::Auth as Authenticator>::Claims>, Refusal> {
         let Some(entity_id) = self.gateway.get_entity_id(&identity) else {
-            return Err(refused(CloseCode::Unauthorized, "token names no entity".into()));
+            return Err(Refusal { code: CloseCode::Unauthorized, reason: Cow::Borrowed("token names no entity") });
         };
         Span::current().record("entity_id", entity_id.as_str());
         match guarded(self.gateway.validate_connection(request, &identity)).await {
             Ok(Ok(())) => Ok(Admitted { identity, entity_id }),
-            Ok(Err(error)) => {
-                Err(refused(error.close_code().unwrap_or(CloseCode::Forbidden), error.message().to_owned()))
-            }
+            Ok(Err(error)) => Err(Refusal {
+                code: error.close_code().unwrap_or(CloseCode::Forbidden),
+                reason: Cow::Owned(error.message().to_owned()),
+            }),
             Err(panic) => {
                 tracing::error!(reason = %panic, "validate_connection panicked");
-                Err(refused(CloseCode::InternalError, "internal error".into()))
+                Err(Refusal { code: CloseCode::InternalError, reason: Cow::Borrowed("internal error") })
             }
         }
     }
 
+    /// Serves a socket whose handshake was decided, in the socket's span, tracked for shutdown.
+    pub(crate) fn serve(
+        self: Arc<Self>,
+        socket: impl Transport,
+        verdict: Result<Admitted<<G::Auth as Authenticator>::Claims>, Refusal>,
+        span: Span,
+        ready: Option<oneshot::Sender<()>>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let tasks = self.state.tasks.clone();
+        let connection = async move {
+            match verdict {
+                Ok(admitted) => self.run(socket, admitted, ready).await,
+                Err(refusal) => {
+                    drop(ready);
+                    refuse(socket, refusal, self.namespace.config().close_timeout).await;
+                }
+            }
+        };
+        tasks.track_future(connection.instrument(span))
+    }
+
     /// Serves one admitted socket until it closes, then cleans up after it.
-    async fn run(&self, socket: WebSocket, admitted: Admitted<<G::Auth as Authenticator>::Claims>) {
+    /// `ready` is told once `on_connect` succeeded, for the test harness.
+    async fn run(
+        &self,
+        socket: impl Transport,
+        admitted: Admitted<<G::Auth as Authenticator>::Claims>,
+        ready: Option<oneshot::Sender<()>>,
+    ) {
         let config = self.namespace.config();
         let socket_id = SocketId::next();
         Span::current().record("socket_id", tracing::field::display(socket_id));
@@ -192,12 +224,13 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         let attachment = match self.namespace.attach(Arc::clone(&core)) {
             Ok(attachment) => attachment,
             Err(limit) => {
+                drop(ready);
                 let refusal = Refusal { code: limit.code, reason: Cow::Borrowed(limit.reason) };
                 return refuse(socket, refusal, config.close_timeout).await;
             }
         };
         if self.state.shutdown.is_cancelled() {
-            drop(attachment);
+            drop((attachment, ready));
             let refusal = Refusal { code: CloseCode::GoingAway, reason: Cow::Borrowed("server going away") };
             return refuse(socket, refusal, config.close_timeout).await;
         }
@@ -207,9 +240,11 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
 
         let entry = PresenceEntry { namespace: self.namespace.name(), socket_id, entity_id: &core.entity_id };
         let presence = self.namespace.presence();
+        let mut client_closed = false;
         match presence.register(entry).await {
             Ok(_) => {
-                self.connected(&socket, &mut stream).await;
+                let reason = self.connected(&socket, &mut stream, ready).await;
+                client_closed = matches!(reason, Some(DisconnectReason::ClientClosed { .. }));
                 drop(attachment);
                 if let Err(error) = presence.unregister(entry).await {
                     tracing::error!(reason = %error, "could not remove socket from presence");
@@ -224,6 +259,9 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         }
         core.finish();
         let _ = writer.await;
+        if client_closed {
+            return;
+        }
         // Wait for the client's close frame, so the TCP connection is not reset under it.
         let _ = tokio::time::timeout(config.close_timeout, async {
             while let Some(Ok(message)) = stream.next().await {
@@ -235,8 +273,14 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         .await;
     }
 
-    /// From `on_connect` to `on_disconnect`.
-    async fn connected(&self, socket: &SocketOf<G>, stream: &mut SplitStream<WebSocket>) {
+    /// From `on_connect` to `on_disconnect`; the reason the socket ended, when it got past
+    /// `on_connect`.
+    async fn connected<T: Transport>(
+        &self,
+        socket: &SocketOf<G>,
+        stream: &mut SplitStream<T>,
+        ready: Option<oneshot::Sender<()>>,
+    ) -> Option<DisconnectReason> {
         let connected = match guarded(self.gateway.on_connect(socket)).await {
             Ok(result) => result,
             Err(panic) => Err(panic.closing(CloseCode::InternalError)),
@@ -245,13 +289,17 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             let code = error.close_code().unwrap_or(CloseCode::InternalError);
             self.gateway.handle_connection_error(socket, Operation::Connect, &error);
             socket.core().close(code, Cow::Owned(error.message().to_owned()), true);
-            return;
+            return None;
         }
         self.gateway.log_connection_success(socket);
+        if let Some(ready) = ready {
+            let _ = ready.send(());
+        }
         let reason = read_loop(self, socket, stream).await;
         if let Err(panic) = guarded(self.gateway.on_disconnect(socket, &reason)).await {
             self.gateway.handle_connection_error(socket, Operation::Disconnect, &panic);
         }
         self.gateway.log_disconnection_success(socket, &reason);
+        Some(reason)
     }
 }

@@ -13,7 +13,7 @@ use std::future::Future;
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 
-pub(crate) use lifecycle::{GatewayRuntime, handshake as lifecycle_handshake};
+pub(crate) use lifecycle::{GatewayRuntime, handshake as lifecycle_handshake, socket_span};
 pub(crate) use origin::OriginPolicy;
 pub use origin::validate_origin;
 
@@ -23,6 +23,26 @@ use crate::error::GatewayError;
 use crate::logging;
 use crate::protocol::{self, Request};
 use crate::socket::AuthenticatedSocket;
+
+/// A WebSocket as the lifecycle sees it: frames in, frames out. An upgraded axum socket in
+/// production, an in-memory pair in [`crate::testing`].
+pub(crate) trait Transport:
+    futures_util::Stream<Item = Result<axum::extract::ws::Message, axum::Error>>
+    + futures_util::Sink<axum::extract::ws::Message, Error = axum::Error>
+    + Send
+    + Unpin
+    + 'static
+{
+}
+
+impl<T> Transport for T where
+    T: futures_util::Stream<Item = Result<axum::extract::ws::Message, axum::Error>>
+        + futures_util::Sink<axum::extract::ws::Message, Error = axum::Error>
+        + Send
+        + Unpin
+        + 'static
+{
+}
 
 /// A gateway's static configuration, as written in `#[gateway(...)]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,14 +4,14 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::Message;
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
 use serde::Serialize;
 use tokio::time::Instant;
 
 use super::lifecycle::{GatewayRuntime, guarded};
-use super::{Dispatch, GatewayHandlers, Operation, SocketOf};
+use super::{Dispatch, GatewayHandlers, Operation, SocketOf, Transport};
 use crate::auth::{Authenticator, Token, TokenSource};
 use crate::close::{CloseCode, DisconnectReason};
 use crate::error::GatewayError;
@@ -118,10 +118,10 @@ impl Watch {
     }
 }
 
-pub(super) async fn read_loop<G: GatewayHandlers>(
+pub(super) async fn read_loop<G: GatewayHandlers, T: Transport>(
     runtime: &GatewayRuntime<G>,
     socket: &SocketOf<G>,
-    stream: &mut SplitStream<WebSocket>,
+    stream: &mut SplitStream<T>,
 ) -> DisconnectReason {
     let core = socket.core();
     let config = &runtime.namespace.config();
@@ -286,6 +286,10 @@ fn close_code_for(error: &axum::Error) -> Option<CloseCode> {
         match current.downcast_ref::<tungstenite::Error>() {
             Some(tungstenite::Error::Capacity(_)) => return Some(CloseCode::MessageTooBig),
             Some(tungstenite::Error::Utf8(_)) => return Some(CloseCode::InvalidPayload),
+            Some(tungstenite::Error::Protocol(
+                tungstenite::error::ProtocolError::ResetWithoutClosingHandshake
+                | tungstenite::error::ProtocolError::SendAfterClosing,
+            )) => return None,
             Some(tungstenite::Error::Protocol(_)) => return Some(CloseCode::ProtocolError),
             _ => {}
         }

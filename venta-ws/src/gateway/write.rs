@@ -3,18 +3,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::Message;
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use tokio::sync::mpsc;
 
+use super::Transport;
 use super::lifecycle::close_frame;
 use crate::socket::SocketCore;
 
 /// Writes queued frames until a close is requested, then sends the close frame (after the
 /// frames already queued, unless the socket is a slow consumer) within `close_timeout`.
-pub(super) async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
+pub(super) async fn write_loop<T: Transport>(
+    mut sink: SplitSink<T, Message>,
     mut queue: mpsc::Receiver<Message>,
     core: Arc<SocketCore>,
     close_timeout: Duration,
