@@ -109,7 +109,7 @@ pub mod prelude {
 }
 
 /// The README's examples, compiled as doctests so they stay true.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "testing"))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
