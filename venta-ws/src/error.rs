@@ -159,6 +159,11 @@ pub enum ModuleError {
         /// The origin as given.
         origin: String,
     },
+    /// A module with a cluster was built outside a tokio runtime.
+    #[error(
+        "a module with a cluster must be built inside a tokio runtime (it starts a task that delivers other nodes' events)"
+    )]
+    NoRuntime,
     /// A limit was set to a value that cannot work.
     #[error("invalid limit `{name}`: {reason}")]
     InvalidLimit {

@@ -54,6 +54,7 @@
 
 pub mod auth;
 mod close;
+pub mod cluster;
 mod error;
 mod gateway;
 pub mod logging;
@@ -61,6 +62,8 @@ mod module;
 mod namespace;
 pub mod presence;
 pub mod protocol;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod serve;
 mod socket;
 #[cfg(feature = "testing")]

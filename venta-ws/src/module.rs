@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{AuthRegistry, Authenticator, JwtConfig};
+use crate::cluster::Cluster;
 use crate::error::ModuleError;
 use crate::gateway::{GatewayHandlers, GatewayRuntime, OriginPolicy, lifecycle_handshake};
 use crate::namespace::{Hub, Namespace};
@@ -111,6 +112,7 @@ struct PendingGateway {
 struct MountContext<'a> {
     auth: &'a AuthRegistry,
     presence: &'a Arc<dyn PresenceStore>,
+    cluster: &'a Option<Arc<dyn Cluster>>,
     origins: &'a OriginPolicy,
     state: &'a Arc<ModuleState>,
 }
@@ -126,6 +128,7 @@ struct MountedGateway {
 pub struct WebSocketModuleBuilder {
     auth: AuthRegistry,
     presence: Option<Arc<dyn PresenceStore>>,
+    cluster: Option<Arc<dyn Cluster>>,
     origins: Option<Vec<String>>,
     config: SocketConfig,
     gateways: Vec<PendingGateway>,
@@ -175,6 +178,7 @@ impl WebSocketModule {
         WebSocketModuleBuilder {
             auth: AuthRegistry::default(),
             presence: None,
+            cluster: None,
             origins: None,
             config: SocketConfig::default(),
             gateways: Vec::new(),
@@ -231,6 +235,21 @@ impl WebSocketModuleBuilder {
     /// Keeps presence in `store` (default: [`InMemoryPresence`]).
     pub fn presence(mut self, store: impl PresenceStore) -> Self {
         self.presence = Some(Arc::new(store));
+        self
+    }
+
+    /// Fans emits and disconnects out to the other nodes of the application through
+    /// `cluster`; without one, they reach this node's sockets only.
+    pub fn cluster(mut self, cluster: impl Cluster) -> Self {
+        self.cluster = Some(Arc::new(cluster));
+        self
+    }
+
+    /// Presence and fan-out across nodes through Redis (feature `redis`).
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, backend: crate::redis::RedisBackend) -> Self {
+        self.presence = Some(Arc::new(backend.clone()));
+        self.cluster = Some(Arc::new(backend));
         self
     }
 
@@ -346,6 +365,7 @@ impl WebSocketModuleBuilder {
                 descriptor.path.to_owned(),
                 descriptor.entity_type,
                 Arc::clone(context.presence),
+                context.cluster.clone(),
                 Arc::clone(context.state),
                 config,
             );
@@ -401,7 +421,17 @@ impl WebSocketModuleBuilder {
             shutdown: CancellationToken::new(),
             connections: AtomicUsize::new(0),
         });
-        let context = MountContext { auth: &self.auth, presence: &presence, origins: &origins, state: &state };
+        let runtime = match &self.cluster {
+            Some(_) => Some(tokio::runtime::Handle::try_current().map_err(|_| ModuleError::NoRuntime)?),
+            None => None,
+        };
+        let context = MountContext {
+            auth: &self.auth,
+            presence: &presence,
+            cluster: &self.cluster,
+            origins: &origins,
+            state: &state,
+        };
         let mut router = Router::new();
         let mut namespaces = BTreeMap::new();
         let mut runtimes = HashMap::new();
@@ -416,7 +446,11 @@ impl WebSocketModuleBuilder {
             runtimes.insert(mounted.runtime.0, mounted.runtime.1);
             router = router.merge(mounted.router);
         }
-        Ok(WebSocketModule { router, hub: Hub::new(namespaces, presence, state), runtimes: Arc::new(runtimes) })
+        let hub = Hub::new(namespaces, presence, state);
+        if let (Some(cluster), Some(runtime)) = (self.cluster, runtime) {
+            runtime.spawn(hub.clone().follow(cluster));
+        }
+        Ok(WebSocketModule { router, hub, runtimes: Arc::new(runtimes) })
     }
 }
 

@@ -7,9 +7,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
+use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 
 use crate::close::CloseCode;
+use crate::cluster::{Action, Cluster, ClusterMessage, Target};
 use crate::module::{ModuleState, SocketConfig};
 use crate::presence::{PresenceError, PresenceStore};
 use crate::protocol;
@@ -32,6 +34,7 @@ struct Inner {
     path: String,
     entity_type: &'static str,
     presence: Arc<dyn PresenceStore>,
+    cluster: Option<Arc<dyn Cluster>>,
     state: Arc<ModuleState>,
     /// This gateway's limits.
     config: SocketConfig,
@@ -72,6 +75,7 @@ impl Namespace {
         path: String,
         entity_type: &'static str,
         presence: Arc<dyn PresenceStore>,
+        cluster: Option<Arc<dyn Cluster>>,
         state: Arc<ModuleState>,
         config: SocketConfig,
     ) -> Self {
@@ -81,6 +85,7 @@ impl Namespace {
                 path,
                 entity_type,
                 presence,
+                cluster,
                 state,
                 config,
                 registry: RwLock::new(Registry::default()),
@@ -147,11 +152,10 @@ impl Namespace {
         self.read().entities.get(entity_id).cloned().unwrap_or_default()
     }
 
-    /// Sends an event to every socket of the namespace; returns how many were reached.
+    /// Sends an event to every socket of the namespace, on every node; returns how many
+    /// sockets of this node were reached.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<usize, EmitError> {
-        let frame = protocol::encode(event, data, None)?;
-        let registry = self.read();
-        Ok(registry.sockets.values().filter(|core| core.deliver(frame.clone())).count())
+        self.send(Target::All, event, data)
     }
 
     /// Sends an event to every socket but one.
@@ -161,69 +165,117 @@ impl Namespace {
         event: &str,
         data: &T,
     ) -> Result<usize, EmitError> {
-        let frame = protocol::encode(event, data, None)?;
-        let registry = self.read();
-        Ok(registry.sockets.values().filter(|core| core.id != except && core.deliver(frame.clone())).count())
+        self.send(Target::Except(except.to_string()), event, data)
     }
 
-    /// Sends an event to every socket of one entity (all its tabs and devices).
+    /// Sends an event to every socket of one entity (all its tabs and devices, on every node).
     pub fn emit_to_entity<T: Serialize + ?Sized>(
         &self,
         entity_id: &str,
         event: &str,
         data: &T,
     ) -> Result<usize, EmitError> {
-        let frame = protocol::encode(event, data, None)?;
-        let registry = self.read();
-        let ids = registry.entities.get(entity_id).map_or(&[][..], Vec::as_slice);
-        Ok(Self::deliver_to(&registry, ids.iter(), &frame))
+        self.send(Target::Entity(entity_id.to_owned()), event, data)
     }
 
-    /// Sends an event to every socket in a room.
+    /// Sends an event to every socket in a room, on every node.
     pub fn emit_to_room<T: Serialize + ?Sized>(&self, room: &str, event: &str, data: &T) -> Result<usize, EmitError> {
-        let frame = protocol::encode(event, data, None)?;
-        let registry = self.read();
-        let Some(members) = registry.rooms.get(room) else { return Ok(0) };
-        Ok(Self::deliver_to(&registry, members.iter(), &frame))
+        self.send(Target::Room(room.to_owned()), event, data)
     }
 
-    /// Sends an event to one socket; `Ok(false)` when it is not connected here.
+    /// Sends an event to one socket, wherever it is connected; `Ok(true)` when it is
+    /// connected to this node.
     pub fn emit_to_socket<T: Serialize + ?Sized>(
         &self,
         socket_id: SocketId,
         event: &str,
         data: &T,
     ) -> Result<bool, EmitError> {
+        self.send(Target::Socket(socket_id.to_string()), event, data).map(|reached| reached == 1)
+    }
+
+    /// Encodes once, delivers here, and publishes to the other nodes.
+    fn send<T: Serialize + ?Sized>(&self, target: Target, event: &str, data: &T) -> Result<usize, EmitError> {
         let frame = protocol::encode(event, data, None)?;
-        Ok(Self::deliver_to(&self.read(), [socket_id].iter(), &frame) == 1)
+        let reached = self.deliver_local(&target, &frame);
+        self.publish(target, Action::Emit { frame: frame.as_str().to_owned() });
+        Ok(reached)
     }
 
-    fn deliver_to<'a>(
-        registry: &Registry,
-        ids: impl Iterator<Item = &'a SocketId>,
-        frame: &axum::extract::ws::Utf8Bytes,
-    ) -> usize {
-        ids.filter_map(|id| registry.sockets.get(id)).filter(|core| core.deliver(frame.clone())).count()
+    fn publish(&self, target: Target, action: Action) {
+        if let Some(cluster) = &self.inner.cluster {
+            cluster.publish(ClusterMessage { namespace: self.inner.name.to_string(), target, action });
+        }
     }
 
-    /// Closes every socket of one entity with `code`; returns how many were closed.
+    /// The local sockets `target` names, under the registry's read lock.
+    fn for_each_target(&self, target: &Target, mut apply: impl FnMut(&SocketCore) -> bool) -> usize {
+        let registry = self.read();
+        let mut count = 0;
+        let mut visit = |core: &Arc<SocketCore>| count += usize::from(apply(core));
+        match target {
+            Target::All => registry.sockets.values().for_each(visit),
+            Target::Except(except) => {
+                let except = except.parse::<SocketId>().ok();
+                registry.sockets.values().filter(|core| Some(core.id) != except).for_each(visit);
+            }
+            Target::Entity(entity) => {
+                let ids = registry.entities.get(entity.as_str()).map_or(&[][..], Vec::as_slice);
+                ids.iter().filter_map(|id| registry.sockets.get(id)).for_each(visit);
+            }
+            Target::Room(room) => {
+                if let Some(members) = registry.rooms.get(room.as_str()) {
+                    members.iter().filter_map(|id| registry.sockets.get(id)).for_each(visit);
+                }
+            }
+            Target::Socket(id) => {
+                if let Some(core) = id.parse::<SocketId>().ok().and_then(|id| registry.sockets.get(&id)) {
+                    visit(core);
+                }
+            }
+        }
+        count
+    }
+
+    fn deliver_local(&self, target: &Target, frame: &Utf8Bytes) -> usize {
+        self.for_each_target(target, |core| core.deliver(frame.clone()))
+    }
+
+    fn disconnect_local(&self, target: &Target, code: CloseCode) -> usize {
+        self.for_each_target(target, |core| {
+            core.close(code, Cow::Borrowed(code.default_reason()), true);
+            true
+        })
+    }
+
+    /// Carries out a message another node published.
+    pub(crate) fn apply(&self, message: &ClusterMessage) {
+        match &message.action {
+            Action::Emit { frame } => {
+                self.deliver_local(&message.target, &Utf8Bytes::from(frame.as_str()));
+            }
+            Action::Disconnect { code } => {
+                let code = CloseCode::from_code(*code).unwrap_or(CloseCode::PolicyViolation);
+                self.disconnect_local(&message.target, code);
+            }
+        }
+    }
+
+    /// Closes every socket of one entity with `code`, on every node; returns how many were
+    /// closed on this node.
     pub fn disconnect_entity(&self, entity_id: &str, code: CloseCode) -> usize {
-        let registry = self.read();
-        let ids = registry.entities.get(entity_id).map_or(&[][..], Vec::as_slice);
-        ids.iter()
-            .filter_map(|id| registry.sockets.get(id))
-            .inspect(|core| core.close(code, Cow::Borrowed(code.default_reason()), true))
-            .count()
+        let target = Target::Entity(entity_id.to_owned());
+        let closed = self.disconnect_local(&target, code);
+        self.publish(target, Action::Disconnect { code: code.code() });
+        closed
     }
 
-    /// Closes one socket with `code`; `false` when it is not connected here.
+    /// Closes one socket with `code`, wherever it is connected; `true` when it was on this node.
     pub fn disconnect_socket(&self, socket_id: SocketId, code: CloseCode) -> bool {
-        let registry = self.read();
-        registry
-            .sockets
-            .get(&socket_id)
-            .inspect(|core| core.close(code, Cow::Borrowed(code.default_reason()), true))
-            .is_some()
+        let target = Target::Socket(socket_id.to_string());
+        let closed = self.disconnect_local(&target, code) == 1;
+        self.publish(target, Action::Disconnect { code: code.code() });
+        closed
     }
 
     /// The rooms of this namespace on this node, with how many sockets each holds.
@@ -368,6 +420,28 @@ impl Hub {
         self.state.tasks.close();
         let completed = tokio::time::timeout(timeout, self.state.tasks.wait()).await.is_ok();
         ShutdownReport { closed, completed }
+    }
+
+    /// Delivers what another node published to this node's sockets, until shutdown.
+    pub(crate) async fn follow(self, cluster: Arc<dyn Cluster>) {
+        let mut incoming = cluster.incoming();
+        loop {
+            let message = tokio::select! {
+                () = self.state.shutdown.cancelled() => return,
+                message = incoming.recv() => message,
+            };
+            match message {
+                Ok(message) => {
+                    if let Some(namespace) = self.namespaces.get(&message.namespace) {
+                        namespace.apply(&message);
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "fell behind the cluster; some events from other nodes were not delivered");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
     }
 
     /// Whether [`Hub::shutdown`] has started.

@@ -13,7 +13,9 @@ use std::future::Future;
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 
-pub(crate) use lifecycle::{GatewayRuntime, handshake as lifecycle_handshake, socket_span};
+#[cfg(feature = "testing")]
+pub(crate) use lifecycle::socket_span;
+pub(crate) use lifecycle::{GatewayRuntime, handshake as lifecycle_handshake};
 pub(crate) use origin::OriginPolicy;
 pub use origin::validate_origin;
 

@@ -125,6 +125,16 @@ impl InMemoryPresence {
         }
     }
 
+    /// Every registered socket: namespace, socket, entity.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn entries(&self) -> Vec<(String, SocketId, String)> {
+        let namespaces = self.lock();
+        namespaces
+            .iter()
+            .flat_map(|(ns, state)| state.sockets.iter().map(|(id, entity)| (ns.to_string(), *id, entity.to_string())))
+            .collect()
+    }
+
     fn read<T>(&self, namespace: &str, f: impl FnOnce(&Namespace) -> T, empty: T) -> T {
         self.lock().get(namespace).map_or(empty, f)
     }

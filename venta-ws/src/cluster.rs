@@ -1,0 +1,76 @@
+//! Fan-out across nodes: what one node publishes so every other node delivers an emit or a
+//! disconnect to its own sockets.
+//!
+//! A node delivers to its local sockets itself and publishes the same, already encoded frame
+//! once; every other node delivers it to its local sockets. Each socket lives on one node, so
+//! each gets the event exactly once; a node never delivers its own publications again.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+/// Which sockets of a namespace an emit or a disconnect is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// Every socket.
+    All,
+    /// Every socket but this one (the sender of a broadcast).
+    Except(String),
+    /// Every socket of this entity.
+    Entity(String),
+    /// Every socket in this room.
+    Room(String),
+    /// This one socket.
+    Socket(String),
+}
+
+/// What to do with the target sockets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Action {
+    /// Send this encoded envelope.
+    Emit {
+        /// The envelope, encoded once by the publishing node.
+        frame: String,
+    },
+    /// Close with this code.
+    Disconnect {
+        /// The close code.
+        code: u16,
+    },
+}
+
+/// One publication between nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterMessage {
+    /// The namespace of the target sockets.
+    pub namespace: String,
+    /// Which sockets.
+    pub target: Target,
+    /// What to do.
+    pub action: Action,
+}
+
+/// A transport between the nodes of one application, such as
+/// [`RedisBackend`](crate::redis::RedisBackend) (feature `redis`).
+///
+/// `publish` must not block and must keep the order of one node's publications; `incoming`
+/// yields the publications of the other nodes only.
+pub trait Cluster: Send + Sync + 'static {
+    /// This node's id, unique in the cluster.
+    fn node_id(&self) -> &str;
+
+    /// Sends a message to every other node, best effort.
+    fn publish(&self, message: ClusterMessage);
+
+    /// The messages other nodes publish, from now on.
+    fn incoming(&self) -> broadcast::Receiver<ClusterMessage>;
+}
+
+impl fmt::Debug for dyn Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cluster").field("node_id", &self.node_id()).finish()
+    }
+}

@@ -1,0 +1,596 @@
+//! Presence and fan-out across nodes through Redis (feature `redis`).
+//!
+//! Every node keeps its own sockets in memory and mirrors them into Redis, so "who is online"
+//! and "send to all sockets of user X" hold across nodes:
+//!
+//! - **Presence** lives in Redis sets, changed by Lua scripts: a connect or a disconnect costs
+//!   one round trip, and an entity's online and offline changes are announced on a pub/sub
+//!   channel that every node relays to its [`PresenceStore::subscribe`] receivers.
+//! - **Fan-out**: an emit is encoded once, delivered to this node's sockets, and published
+//!   once; every other node delivers it to its own sockets. A node ignores its own
+//!   publications, so every socket gets an event exactly once. Delivery across nodes is
+//!   at most once: what is published while Redis is down, or while a node is not subscribed,
+//!   is not replayed.
+//! - **Crashed nodes**: each node refreshes a heartbeat key with a TTL (default 30 s) every
+//!   third of it, and removes the sockets of nodes whose heartbeat expired, announcing the
+//!   entities that went offline. A node that dies without cleaning up disappears from
+//!   presence within about 1⅓ TTL.
+//! - **Outages**: while Redis is unreachable, presence and fan-out are local to each node,
+//!   and errors are logged at most every 10 s. When Redis answers again, each node writes its
+//!   live sockets back, so presence converges.
+//!
+//! ```no_run
+//! # use venta_ws::prelude::*;
+//! use venta_ws::redis::{RedisBackend, RedisConfig};
+//! # #[derive(WebSocketGateway)]
+//! # #[gateway(namespace = "user", auth = Jwt)]
+//! # struct UserGateway;
+//! # #[venta_ws::messages]
+//! # impl UserGateway {}
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let redis = RedisBackend::connect(RedisConfig::new("redis://127.0.0.1:6379").prefix("myapp")).await?;
+//! let module = WebSocketModule::builder()
+//!     .jwt(JwtConfig::hs256_from_env("JWT_SECRET")?)
+//!     .redis(redis)
+//!     .gateway(UserGateway)
+//!     .build()?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod scripts;
+
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::{Cluster, ClusterMessage};
+use crate::presence::{
+    BoxFuture, InMemoryPresence, PresenceEntry, PresenceError, PresenceEvent, PresenceStatus, PresenceStore,
+};
+use crate::socket::SocketId;
+
+/// How often the same Redis error is logged at most.
+const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
+const CHANNEL_CAPACITY: usize = 4096;
+
+/// Where Redis is and how the nodes share it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    url: String,
+    prefix: String,
+    node_ttl: Duration,
+    response_timeout: Duration,
+}
+
+impl RedisConfig {
+    /// Redis at `url` (`redis://host:port/db`), prefix `venta`, node TTL 30 s.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: "venta".to_owned(),
+            node_ttl: Duration::from_secs(30),
+            response_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// The prefix of every key and channel, so several applications can share one Redis.
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long a node's heartbeat lives; a node that stops refreshing it is removed from
+    /// presence within about 1⅓ of this. Default 30 s; at least 1 s.
+    #[must_use]
+    pub fn node_ttl(mut self, ttl: Duration) -> Self {
+        self.node_ttl = ttl.max(Duration::from_secs(1));
+        self
+    }
+
+    /// How long one Redis command may take before it counts as a failure. Default 2 s.
+    #[must_use]
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+}
+
+/// Presence and fan-out through Redis: pass it to
+/// [`WebSocketModuleBuilder::redis`](crate::WebSocketModuleBuilder::redis). Cloning gives
+/// another handle to the same node.
+#[derive(Clone)]
+pub struct RedisBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    node: String,
+    prefix: String,
+    channel: String,
+    config: RedisConfig,
+    client: redis::Client,
+    connection: ConnectionManager,
+    /// This node's sockets: the truth written back to Redis after an outage, and the view
+    /// served while Redis is down.
+    local: InMemoryPresence,
+    healthy: AtomicBool,
+    events: broadcast::Sender<PresenceEvent>,
+    incoming: broadcast::Sender<ClusterMessage>,
+    outgoing: mpsc::UnboundedSender<String>,
+    scripts: Scripts,
+    errors: ErrorLog,
+    stop: CancellationToken,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+struct Scripts {
+    register: Script,
+    unregister: Script,
+    resync: Script,
+    reap: Script,
+}
+
+/// What travels on the pub/sub channel.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Wire {
+    Presence { origin: String, ns: String, entity: String, status: WireStatus },
+    Fanout { origin: String, message: ClusterMessage },
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WireStatus {
+    Online,
+    Offline,
+}
+
+/// Logs a failure at most once per [`ERROR_LOG_INTERVAL`], counting the rest.
+#[derive(Default)]
+struct ErrorLog {
+    last: Mutex<Option<Instant>>,
+    suppressed: AtomicU64,
+}
+
+impl ErrorLog {
+    fn report(&self, what: &str, error: &dyn fmt::Display) {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.is_some_and(|at| at.elapsed() < ERROR_LOG_INTERVAL) {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        *last = Some(Instant::now());
+        let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
+        tracing::error!(
+            error = %error,
+            suppressed,
+            "redis unavailable while trying to {what}: presence and fan-out are local to this node until it answers again"
+        );
+    }
+}
+
+/// Connecting to Redis failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to Redis at {url}: {source}")]
+pub struct RedisConnectError {
+    url: String,
+    source: redis::RedisError,
+}
+
+fn node_id() -> String {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u128(SocketId::next().as_u128());
+    format!("{:016x}", hasher.finish())
+}
+
+impl RedisBackend {
+    /// Connects, registers this node, and starts its heartbeat and its subscription.
+    pub async fn connect(config: RedisConfig) -> Result<Self, RedisConnectError> {
+        let url = config.url.clone();
+        let error = |source| RedisConnectError { url: url.clone(), source };
+        let client = redis::Client::open(config.url.as_str()).map_err(error)?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(config.response_timeout))
+            .set_connection_timeout(Some(config.response_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let connection = client.get_connection_manager_with_config(manager_config).await.map_err(error)?;
+        let (outgoing, outbox) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            node: node_id(),
+            channel: format!("{}:events", config.prefix),
+            prefix: config.prefix.clone(),
+            config,
+            client,
+            connection,
+            local: InMemoryPresence::default(),
+            healthy: AtomicBool::new(true),
+            events: broadcast::channel(CHANNEL_CAPACITY).0,
+            incoming: broadcast::channel(CHANNEL_CAPACITY).0,
+            outgoing,
+            scripts: Scripts {
+                register: Script::new(&scripts::register()),
+                unregister: Script::new(&scripts::unregister()),
+                resync: Script::new(&scripts::resync()),
+                reap: Script::new(&scripts::reap()),
+            },
+            errors: ErrorLog::default(),
+            stop: CancellationToken::new(),
+        });
+        inner.heartbeat().await.map_err(error)?;
+        let (ready, subscribed) = tokio::sync::oneshot::channel();
+        tokio::spawn(subscribe_loop(Arc::downgrade(&inner), inner.stop.clone(), Some(ready)));
+        tokio::spawn(publish_loop(Arc::downgrade(&inner), inner.stop.clone(), outbox));
+        tokio::spawn(heartbeat_loop(Arc::downgrade(&inner), inner.stop.clone()));
+        // Events published before the subscription is in place would be missed.
+        let _ = tokio::time::timeout(inner.config.response_timeout, subscribed).await;
+        Ok(Self { inner })
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// Whether Redis answered the last command.
+    pub fn is_healthy(&self) -> bool {
+        self.inner.healthy.load(Ordering::Acquire)
+    }
+}
+
+impl fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("node", &self.inner.node)
+            .field("prefix", &self.inner.prefix)
+            .field("healthy", &self.is_healthy())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    fn key(&self, parts: &[&str]) -> String {
+        let mut key = self.prefix.clone();
+        for part in parts {
+            key.push(':');
+            key.push_str(part);
+        }
+        key
+    }
+
+    fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    fn failed(&self, what: &str, error: &dyn fmt::Display) {
+        self.healthy.store(false, Ordering::Release);
+        self.errors.report(what, error);
+    }
+
+    fn announce_locally(&self, namespace: &str, entity_id: &str, status: PresenceStatus) {
+        let _ = self.events.send(PresenceEvent { namespace: namespace.into(), entity_id: entity_id.into(), status });
+    }
+
+    /// Refreshes this node's heartbeat; after an outage, writes its sockets back first.
+    async fn heartbeat(&self) -> Result<(), redis::RedisError> {
+        let mut connection = self.connection.clone();
+        let ttl = u64::try_from(self.config.node_ttl.as_millis()).unwrap_or(u64::MAX);
+        redis::pipe()
+            .atomic()
+            .set_ex::<_, _>(self.key(&["node", &self.node]), 1, ttl.div_ceil(1000))
+            .sadd(self.key(&["nodes"]), &self.node)
+            .query_async::<()>(&mut connection)
+            .await?;
+        if !self.is_healthy() {
+            self.resync().await?;
+            self.healthy.store(true, Ordering::Release);
+            tracing::info!("redis answers again: this node's sockets are written back to presence");
+        }
+        Ok(())
+    }
+
+    async fn resync(&self) -> Result<(), redis::RedisError> {
+        let mut invocation = self.scripts.resync.prepare_invoke();
+        invocation.arg(&self.prefix).arg(&self.channel).arg(&self.node);
+        for (namespace, socket, entity) in self.local.entries() {
+            invocation.arg(namespace).arg(socket.to_string()).arg(entity);
+        }
+        invocation.invoke_async::<()>(&mut self.connection.clone()).await
+    }
+
+    /// Removes the sockets of nodes whose heartbeat expired.
+    async fn reap(&self) -> Result<(), redis::RedisError> {
+        let mut connection = self.connection.clone();
+        let nodes: Vec<String> = connection.smembers(self.key(&["nodes"])).await?;
+        for dead in nodes.iter().filter(|node| **node != self.node) {
+            let offline: Vec<String> = self
+                .scripts
+                .reap
+                .arg(&self.prefix)
+                .arg(&self.channel)
+                .arg(dead)
+                .arg(&self.node)
+                .invoke_async(&mut connection)
+                .await?;
+            if !offline.is_empty() {
+                tracing::warn!(
+                    node = dead.as_str(),
+                    entities = offline.len() / 2,
+                    "removed the sockets of a node that stopped"
+                );
+            }
+            for pair in offline.chunks_exact(2) {
+                self.announce_locally(&pair[0], &pair[1], PresenceStatus::Offline);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_wire(&self, payload: &str) {
+        match serde_json::from_str::<Wire>(payload) {
+            Ok(Wire::Presence { origin, .. } | Wire::Fanout { origin, .. }) if origin == self.node => {}
+            Ok(Wire::Presence { ns, entity, status, .. }) => {
+                let status = match status {
+                    WireStatus::Online => PresenceStatus::Online,
+                    WireStatus::Offline => PresenceStatus::Offline,
+                };
+                self.announce_locally(&ns, &entity, status);
+            }
+            Ok(Wire::Fanout { message, .. }) => {
+                let _ = self.incoming.send(message);
+            }
+            Err(error) => tracing::warn!(%error, "ignored a message on the presence channel that is not from venta-ws"),
+        }
+    }
+}
+
+async fn subscribe_loop(
+    inner: Weak<Inner>,
+    stop: CancellationToken,
+    mut ready: Option<tokio::sync::oneshot::Sender<()>>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let Some(strong) = inner.upgrade() else { return };
+        let (client, channel) = (strong.client.clone(), strong.channel.clone());
+        drop(strong);
+        let subscribed = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match tokio::select! { () = stop.cancelled() => return, result = subscribed => result } {
+            Ok(pubsub) => {
+                backoff = Duration::from_millis(100);
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(());
+                }
+                let mut messages = pubsub.into_on_message();
+                loop {
+                    let message =
+                        tokio::select! { () = stop.cancelled() => return, message = messages.next() => message };
+                    let Some(message) = message else { break };
+                    let Some(strong) = inner.upgrade() else { return };
+                    match message.get_payload::<String>() {
+                        Ok(payload) => strong.on_wire(&payload),
+                        Err(error) => strong.failed("read a pub/sub message", &error),
+                    }
+                }
+                if let Some(strong) = inner.upgrade() {
+                    strong.failed("stay subscribed to the presence channel", &"the connection closed");
+                }
+            }
+            Err(error) => {
+                if let Some(strong) = inner.upgrade() {
+                    strong.failed("subscribe to the presence channel", &error);
+                }
+            }
+        }
+        tokio::select! { () = stop.cancelled() => return, () = tokio::time::sleep(backoff) => {} }
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+async fn publish_loop(inner: Weak<Inner>, stop: CancellationToken, mut outbox: mpsc::UnboundedReceiver<String>) {
+    loop {
+        let payload = tokio::select! { () = stop.cancelled() => return, payload = outbox.recv() => payload };
+        let Some(payload) = payload else { return };
+        let Some(strong) = inner.upgrade() else { return };
+        if !strong.is_healthy() {
+            continue;
+        }
+        let mut connection = strong.connection.clone();
+        if let Err(error) = connection.publish::<_, _, ()>(&strong.channel, payload).await {
+            strong.failed("publish an event to the other nodes", &error);
+        }
+    }
+}
+
+async fn heartbeat_loop(inner: Weak<Inner>, stop: CancellationToken) {
+    loop {
+        let Some(strong) = inner.upgrade() else { return };
+        let period = strong.config.node_ttl / 3;
+        drop(strong);
+        tokio::select! { () = stop.cancelled() => return, () = tokio::time::sleep(period) => {} }
+        let Some(strong) = inner.upgrade() else { return };
+        match strong.heartbeat().await {
+            Ok(()) => {
+                if let Err(error) = strong.reap().await {
+                    strong.failed("remove the sockets of stopped nodes", &error);
+                }
+            }
+            Err(error) => strong.failed("refresh this node's heartbeat", &error),
+        }
+    }
+}
+
+impl PresenceStore for RedisBackend {
+    fn register<'a>(&'a self, entry: PresenceEntry<'a>) -> BoxFuture<'a, Result<bool, PresenceError>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let local = inner.local.register(entry).await?;
+            if inner.is_healthy() {
+                let result = inner
+                    .scripts
+                    .register
+                    .arg(&inner.prefix)
+                    .arg(&inner.channel)
+                    .arg(&inner.node)
+                    .arg(entry.namespace)
+                    .arg(entry.socket_id.to_string())
+                    .arg(entry.entity_id)
+                    .invoke_async::<i64>(&mut inner.connection.clone())
+                    .await;
+                match result {
+                    Ok(came_online) => {
+                        if came_online == 1 {
+                            inner.announce_locally(entry.namespace, entry.entity_id, PresenceStatus::Online);
+                        }
+                        return Ok(came_online == 1);
+                    }
+                    Err(error) => inner.failed("register a socket", &error),
+                }
+            }
+            if local {
+                inner.announce_locally(entry.namespace, entry.entity_id, PresenceStatus::Online);
+            }
+            Ok(local)
+        })
+    }
+
+    fn unregister<'a>(&'a self, entry: PresenceEntry<'a>) -> BoxFuture<'a, Result<bool, PresenceError>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let local = inner.local.unregister(entry).await?;
+            if inner.is_healthy() {
+                let result = inner
+                    .scripts
+                    .unregister
+                    .arg(&inner.prefix)
+                    .arg(&inner.channel)
+                    .arg(&inner.node)
+                    .arg(entry.namespace)
+                    .arg(entry.socket_id.to_string())
+                    .invoke_async::<i64>(&mut inner.connection.clone())
+                    .await;
+                match result {
+                    Ok(went_offline) => {
+                        if went_offline == 1 {
+                            inner.announce_locally(entry.namespace, entry.entity_id, PresenceStatus::Offline);
+                        }
+                        return Ok(went_offline == 1);
+                    }
+                    Err(error) => inner.failed("remove a socket", &error),
+                }
+            }
+            if local {
+                inner.announce_locally(entry.namespace, entry.entity_id, PresenceStatus::Offline);
+            }
+            Ok(local)
+        })
+    }
+
+    fn entity_of<'a>(
+        &'a self,
+        namespace: &'a str,
+        socket_id: SocketId,
+    ) -> BoxFuture<'a, Result<Option<String>, PresenceError>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            if inner.is_healthy() {
+                let key = inner.key(&["ns", namespace, "sockets"]);
+                match inner.connection.clone().hget::<_, _, Option<String>>(key, socket_id.to_string()).await {
+                    Ok(entity) => return Ok(entity),
+                    Err(error) => inner.failed("look up a socket", &error),
+                }
+            }
+            inner.local.entity_of(namespace, socket_id).await
+        })
+    }
+
+    fn sockets_of<'a>(
+        &'a self,
+        namespace: &'a str,
+        entity_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<SocketId>, PresenceError>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            if inner.is_healthy() {
+                let key = inner.key(&["ns", namespace, "entity", entity_id]);
+                match inner.connection.clone().smembers::<_, Vec<String>>(key).await {
+                    Ok(ids) => return Ok(ids.iter().filter_map(|id| id.parse().ok()).collect()),
+                    Err(error) => inner.failed("list an entity's sockets", &error),
+                }
+            }
+            inner.local.sockets_of(namespace, entity_id).await
+        })
+    }
+
+    fn online<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Result<Vec<String>, PresenceError>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            if inner.is_healthy() {
+                match inner.connection.clone().smembers::<_, Vec<String>>(inner.key(&["ns", namespace, "online"])).await
+                {
+                    Ok(mut ids) => {
+                        ids.sort_unstable();
+                        return Ok(ids);
+                    }
+                    Err(error) => inner.failed("list who is online", &error),
+                }
+            }
+            inner.local.online(namespace).await
+        })
+    }
+
+    fn count<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Result<usize, PresenceError>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            if inner.is_healthy() {
+                match inner.connection.clone().scard::<_, usize>(inner.key(&["ns", namespace, "online"])).await {
+                    Ok(count) => return Ok(count),
+                    Err(error) => inner.failed("count who is online", &error),
+                }
+            }
+            inner.local.count(namespace).await
+        })
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<PresenceEvent> {
+        self.inner.events.subscribe()
+    }
+}
+
+impl Cluster for RedisBackend {
+    fn node_id(&self) -> &str {
+        &self.inner.node
+    }
+
+    fn publish(&self, message: ClusterMessage) {
+        let wire = Wire::Fanout { origin: self.inner.node.clone(), message };
+        if let Ok(payload) = serde_json::to_string(&wire) {
+            let _ = self.inner.outgoing.send(payload);
+        }
+    }
+
+    fn incoming(&self) -> broadcast::Receiver<ClusterMessage> {
+        self.inner.incoming.subscribe()
+    }
+}
