@@ -126,3 +126,14 @@ async fn disconnecting_an_entity_closes_all_its_sockets() {
     server.wait_online("user", &["u2"]).await;
     other.assert_answers_ping().await;
 }
+
+#[tokio::test]
+async fn messages_up_to_the_limit_arrive_whole_despite_the_small_read_buffer() {
+    let server = TestServer::example().await;
+    let mut client = Client::user(&server, "/user", "u1").await;
+    // 64 KiB is the default limit; the envelope around the data takes a few bytes of it.
+    let big = "x".repeat(64 * 1024 - 64);
+    let reply = client.request("ping", json!(big), Some(1)).await;
+    assert_eq!(reply["data"].as_str().map(str::len), Some(big.len()));
+    client.assert_answers_ping().await;
+}

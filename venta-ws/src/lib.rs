@@ -112,7 +112,7 @@ pub mod prelude {
 }
 
 /// The README's examples, compiled as doctests so they stay true.
-#[cfg(all(doctest, feature = "testing"))]
+#[cfg(all(doctest, feature = "testing", feature = "redis"))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 

@@ -32,6 +32,10 @@ pub struct SocketConfig {
     /// How many outgoing frames may wait for a slow client before it is closed with 4429.
     /// Default 256.
     pub send_queue_capacity: usize,
+    /// The read buffer each socket allocates up front, in bytes. Messages larger than it
+    /// still arrive whole (up to `max_message_size`): the buffer grows while it reads them.
+    /// Default 4 KiB, against tungstenite's 128 KiB, which would cost 128 KiB per idle socket.
+    pub read_buffer_size: usize,
     /// How long a closing socket may take to flush and finish the close handshake. Default 5 s.
     pub close_timeout: Duration,
     /// How often the server pings an idle client. Default 25 s.
@@ -55,6 +59,7 @@ impl Default for SocketConfig {
         Self {
             max_message_size: 64 * 1024,
             send_queue_capacity: 256,
+            read_buffer_size: 4 * 1024,
             close_timeout: Duration::from_secs(5),
             ping_interval: Duration::from_secs(25),
             pong_timeout: Duration::from_secs(20),
@@ -461,6 +466,9 @@ fn validate(config: &SocketConfig) -> Result<(), ModuleError> {
     }
     if config.send_queue_capacity == 0 {
         return invalid("send_queue_capacity", "must be at least 1 frame");
+    }
+    if config.read_buffer_size == 0 {
+        return invalid("read_buffer_size", "must be at least 1 byte");
     }
     if config.max_connections == 0 || config.max_connections_per_entity == 0 {
         return invalid("max_connections", "must allow at least 1 socket");

@@ -113,8 +113,11 @@ pub(crate) async fn handshake<G: GatewayHandlers>(
     };
 
     let config = &runtime.namespace.config();
-    let mut upgrade =
-        upgrade.max_message_size(config.max_message_size).max_frame_size(config.max_message_size).on_failed_upgrade({
+    let mut upgrade = upgrade
+        .max_message_size(config.max_message_size)
+        .max_frame_size(config.max_message_size)
+        .read_buffer_size(config.read_buffer_size)
+        .on_failed_upgrade({
             let span = span.clone();
             move |error| span.in_scope(|| tracing::debug!(%error, "upgrade failed"))
         });
