@@ -1,14 +1,15 @@
 //! The main example: `cargo run --example location`.
 //!
 //! Serves the `user` and `vendor` gateways on `VENTA_ADDR` (default `127.0.0.1:3000`) with
-//! in-memory presence. Get a token with `cargo run --example token -- user-1`.
+//! in-memory presence. Get a token with `cargo run --example token -- user-1`. The live presence
+//! page is at `/`; `VENTA_DEV_MODE=1` (or `--dev`) lets it mint tokens, see `demo`.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
 
 use tokio::net::TcpSocket;
 use tracing_subscriber::EnvFilter;
-use venta_ws_examples::{Config, LocationService, module};
+use venta_ws_examples::{Config, LocationService, demo, module};
 
 /// Connections waiting to be accepted; tokio's default is too small for a connect storm.
 const LISTEN_BACKLOG: u32 = 1024;
@@ -20,7 +21,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_ansi(std::io::stdout().is_terminal())
         .init();
 
-    let config = Config::from_env()?;
+    let mut config = Config::from_env()?;
+    if std::env::args().skip(1).any(|arg| arg == demo::DEV_MODE_FLAG) {
+        config.enable_dev_mode();
+    }
     if config.development_secret {
         tracing::warn!(
             "JWT_SECRET is not set: using the built-in development secret. Anyone can mint tokens for it; \
@@ -41,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         config.addr,
         config.addr
     );
-    venta_ws::serve(listener, module.router())
+    venta_ws::serve(listener, module.router().merge(demo::router(&config)))
         .with_hub(module.hub())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

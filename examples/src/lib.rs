@@ -14,6 +14,8 @@ use serde_json::Value;
 use venta_ws::prelude::*;
 use venta_ws::{Hub, ModuleError};
 
+pub mod demo;
+
 /// The development secret used when `JWT_SECRET` is not set. Never use it in production.
 pub const DEVELOPMENT_SECRET: &str = "venta-ws-development-secret-do-not-use-in-production";
 
@@ -34,6 +36,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// `REDIS_URL`: presence and fan-out across nodes, when set.
     pub redis_url: Option<String>,
+    /// `VENTA_DEV_MODE`: serve the token endpoint of the presence page, see [`demo`] (default off).
+    pub dev_mode: bool,
 }
 
 /// A configuration or start-up error of the example.
@@ -73,7 +77,7 @@ impl Config {
             Some(list) => list.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect(),
             None => vec!["http://localhost:3000".to_owned()],
         };
-        Ok(Self {
+        let mut config = Self {
             addr,
             development_secret: secret.is_none(),
             jwt_secret: secret.unwrap_or_else(|| DEVELOPMENT_SECRET.to_owned()),
@@ -81,7 +85,12 @@ impl Config {
             jwt_audience: non_empty("JWT_AUDIENCE"),
             allowed_origins,
             redis_url: non_empty("REDIS_URL"),
-        })
+            dev_mode: false,
+        };
+        if demo::parse_dev_mode(&lookup(demo::DEV_MODE_ENV).unwrap_or_default())? {
+            config.enable_dev_mode();
+        }
+        Ok(config)
     }
 
     /// The JWT verification this configuration asks for.

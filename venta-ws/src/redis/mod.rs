@@ -441,70 +441,46 @@ async fn heartbeat_loop(inner: Weak<Inner>, stop: CancellationToken) {
     }
 }
 
+impl RedisBackend {
+    /// Registers or removes a socket: in this node's memory always, in Redis while it answers;
+    /// announces the entity's online change to this node's subscribers.
+    async fn change(&self, entry: PresenceEntry<'_>, status: PresenceStatus) -> Result<bool, PresenceError> {
+        let inner = &self.inner;
+        let (local, script, what) = match status {
+            PresenceStatus::Online => {
+                (inner.local.register(entry).await?, &inner.scripts.register, "register a socket")
+            }
+            PresenceStatus::Offline => {
+                (inner.local.unregister(entry).await?, &inner.scripts.unregister, "remove a socket")
+            }
+        };
+        let mut changed = local;
+        if inner.is_healthy() {
+            let mut invocation = script.prepare_invoke();
+            invocation.arg(&inner.prefix).arg(&inner.channel).arg(&inner.node).arg(entry.namespace);
+            invocation.arg(entry.socket_id.to_string());
+            if status == PresenceStatus::Online {
+                invocation.arg(entry.entity_id);
+            }
+            match invocation.invoke_async::<i64>(&mut inner.connection.clone()).await {
+                Ok(result) => changed = result == 1,
+                Err(error) => inner.failed(what, &error),
+            }
+        }
+        if changed {
+            inner.announce_locally(entry.namespace, entry.entity_id, status);
+        }
+        Ok(changed)
+    }
+}
+
 impl PresenceStore for RedisBackend {
     fn register<'a>(&'a self, entry: PresenceEntry<'a>) -> BoxFuture<'a, Result<bool, PresenceError>> {
-        Box::pin(async move {
-            let inner = &self.inner;
-            let local = inner.local.register(entry).await?;
-            if inner.is_healthy() {
-                let result = inner
-                    .scripts
-                    .register
-                    .arg(&inner.prefix)
-                    .arg(&inner.channel)
-                    .arg(&inner.node)
-                    .arg(entry.namespace)
-                    .arg(entry.socket_id.to_string())
-                    .arg(entry.entity_id)
-                    .invoke_async::<i64>(&mut inner.connection.clone())
-                    .await;
-                match result {
-                    Ok(came_online) => {
-                        if came_online == 1 {
-                            inner.announce_locally(entry.namespace, entry.entity_id, PresenceStatus::Online);
-                        }
-                        return Ok(came_online == 1);
-                    }
-                    Err(error) => inner.failed("register a socket", &error),
-                }
-            }
-            if local {
-                inner.announce_locally(entry.namespace, entry.entity_id, PresenceStatus::Online);
-            }
-            Ok(local)
-        })
+        Box::pin(self.change(entry, PresenceStatus::Online))
     }
 
     fn unregister<'a>(&'a self, entry: PresenceEntry<'a>) -> BoxFuture<'a, Result<bool, PresenceError>> {
-        Box::pin(async move {
-            let inner = &self.inner;
-            let local = inner.local.unregister(entry).await?;
-            if inner.is_healthy() {
-                let result = inner
-                    .scripts
-                    .unregister
-                    .arg(&inner.prefix)
-                    .arg(&inner.channel)
-                    .arg(&inner.node)
-                    .arg(entry.namespace)
-                    .arg(entry.socket_id.to_string())
-                    .invoke_async::<i64>(&mut inner.connection.clone())
-                    .await;
-                match result {
-                    Ok(went_offline) => {
-                        if went_offline == 1 {
-                            inner.announce_locally(entry.namespace, entry.entity_id, PresenceStatus::Offline);
-                        }
-                        return Ok(went_offline == 1);
-                    }
-                    Err(error) => inner.failed("remove a socket", &error),
-                }
-            }
-            if local {
-                inner.announce_locally(entry.namespace, entry.entity_id, PresenceStatus::Offline);
-            }
-            Ok(local)
-        })
+        Box::pin(self.change(entry, PresenceStatus::Offline))
     }
 
     fn entity_of<'a>(

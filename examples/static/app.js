@@ -1,0 +1,379 @@
+// The live presence page of the venta-ws main example. Plain JavaScript, no build step.
+//
+// Each "Sign in" opens one WebSocket to /user or /vendor with the token in
+// Sec-WebSocket-Protocol ("venta-ws", "bearer.<token>"), asks presence.online every second,
+// and follows the README's reconnect policy when the server closes it.
+"use strict";
+
+(() => {
+  const DEV_MODE = document.body.dataset.devMode === "on";
+  const POLL_MS = 1000;
+  const BASE_DELAY_MS = 500;
+  const MAX_DELAY_MS = 30000;
+  const STABLE_MS = 10000; // open this long, and the backoff starts over
+  const LOG_LINES = 12;
+  const SUBPROTOCOL = "venta-ws";
+
+  const form = document.getElementById("signin-form");
+  const signinError = document.getElementById("signin-error");
+  const sessionList = document.getElementById("session-list");
+  const template = document.getElementById("session-template");
+  const sessions = new Set();
+
+  for (const el of document.querySelectorAll(".origin")) el.textContent = location.origin;
+
+  // What a client does after the server closes, from the README's close code table.
+  // action: "stop" | "backoff" (reconnect after a jittered, growing delay) | "fresh-token".
+  function policyFor(code, opened) {
+    switch (code) {
+      case 1000: return { action: "stop", advice: "normal closure" };
+      case 4401: return { action: "stop", advice: "token rejected: not retrying with the same token" };
+      case 4403: return { action: "stop", advice: "not allowed on this gateway" };
+      case 4408: return { action: "fresh-token", advice: "token expired: reconnecting with a fresh token" };
+      case 1009: return { action: "backoff", advice: "message too big: reconnecting, without resending it" };
+      case 1006:
+        return opened
+          ? { action: "backoff", advice: "connection lost: reconnecting with backoff" }
+          : { action: "backoff", advice: `handshake failed: is the server up, and is ${location.origin} in ALLOWED_ORIGINS?` };
+      default:
+        if (code >= 4000 && code <= 4999 && code !== 4429) {
+          return { action: "stop", advice: "application close code" };
+        }
+        return { action: "backoff", advice: "reconnecting with backoff" };
+    }
+  }
+
+  // Full jitter: anywhere between 0 and an exponentially growing cap.
+  function backoff(attempt) {
+    const cap = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt);
+    return Math.max(100, Math.round(Math.random() * cap));
+  }
+
+  function wsUrl(path) {
+    return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
+  }
+
+  function clock(unixSeconds) {
+    return new Date(unixSeconds * 1000).toLocaleTimeString([], { hour12: false });
+  }
+
+  // The `sub` and `exp` of a token, for display only: the server is the one that verifies it.
+  function peek(token) {
+    try {
+      const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      const claims = JSON.parse(atob(part));
+      return { sub: typeof claims.sub === "string" || typeof claims.sub === "number" ? String(claims.sub) : null, exp: claims.exp };
+    } catch {
+      return { sub: null, exp: undefined };
+    }
+  }
+
+  async function mintToken(sub, kind, ttl) {
+    const response = await fetch("/dev/token", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ sub, kind, ttl }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.error || `POST /dev/token answered ${response.status}`);
+    return body;
+  }
+
+  // ---- who is online, per namespace, as the latest presence.online answer says ----
+
+  const namespaces = {
+    user: { box: document.getElementById("ns-user"), source: null },
+    vendor: { box: document.getElementById("ns-vendor"), source: null },
+  };
+
+  function showOnline(kind, session, ids) {
+    const ns = namespaces[kind];
+    ns.source = session;
+    ns.box.dataset.state = "live";
+    const list = ns.box.querySelector(".online-list");
+    const sorted = [...ids].map(String).sort();
+    const current = [...list.children].map((li) => li.textContent);
+    if (current.join("\n") !== sorted.join("\n")) {
+      list.replaceChildren(...sorted.map((id) => Object.assign(document.createElement("li"), { textContent: id })));
+    }
+    ns.box.dataset.count = String(sorted.length);
+    ns.box.querySelector(".seen-by").textContent =
+      `${sorted.length} online · as seen by ${session.label} at ${new Date().toLocaleTimeString([], { hour12: false })}`;
+  }
+
+  function forgetSource(session) {
+    const ns = namespaces[session.kind];
+    if (ns.source !== session) return;
+    ns.source = null;
+    const other = [...sessions].find((s) => s !== session && s.kind === session.kind && s.isOpen());
+    if (other) return other.poll(); // its answer takes over within a round trip
+    ns.box.dataset.state = "unknown";
+    ns.box.querySelector(".online-list").replaceChildren();
+    ns.box.querySelector(".seen-by").textContent = `Sign in as a ${session.kind} to see who is online here.`;
+  }
+
+  // ---- one signed-in connection ----
+
+  class Session {
+    constructor({ kind, sub, ttl, refresh, token }) {
+      this.kind = kind;
+      this.path = kind === "vendor" ? "/vendor" : "/user";
+      this.sub = sub;
+      this.ttl = ttl;
+      this.pasted = Boolean(token);
+      this.refresh = refresh && !this.pasted;
+      this.token = token || null;
+      this.expiresAt = token ? peek(token).exp : undefined;
+      this.label = sub || (token && peek(token).sub) || "pasted token";
+      this.attempts = 0;
+      this.reconnects = 0;
+      this.refreshes = 0;
+      this.nextId = 1;
+      this.pendingRefresh = null;
+      this.signedOut = false;
+      this.ws = null;
+      this.timers = new Set();
+
+      this.el = template.content.firstElementChild.cloneNode(true);
+      this.el.dataset.kind = kind;
+      this.el.dataset.sub = this.label;
+      this.el.querySelector(".who").textContent = `${kind} ${this.label}`;
+      this.el.querySelector(".path").textContent = this.path;
+      this.el.querySelector(".ping").addEventListener("click", () => this.send({ event: "ping", data: { at: Date.now() } }));
+      this.el.querySelector(".send").addEventListener("click", () => this.sendRaw());
+      this.el.querySelector(".raw").addEventListener("keydown", (e) => { if (e.key === "Enter") this.sendRaw(); });
+      this.el.querySelector(".signout").addEventListener("click", () => this.signOut());
+      sessionList.append(this.el);
+      sessions.add(this);
+    }
+
+    isOpen() {
+      return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+    }
+
+    later(ms, fn) {
+      const timer = setTimeout(() => { this.timers.delete(timer); fn(); }, ms);
+      this.timers.add(timer);
+    }
+
+    clearTimers() {
+      for (const timer of this.timers) { clearTimeout(timer); clearInterval(timer); }
+      this.timers.clear();
+    }
+
+    setStatus(status) {
+      this.el.dataset.status = status;
+      this.el.querySelector(".status").textContent = status;
+    }
+
+    renderMeta(extra) {
+      const parts = [];
+      if (this.expiresAt) parts.push(`token expires ${clock(this.expiresAt)}`);
+      if (this.refreshes) parts.push(`refreshed ${this.refreshes}×`);
+      if (this.reconnects) parts.push(`reconnected ${this.reconnects}×`);
+      if (extra) parts.push(extra);
+      this.el.dataset.refreshes = String(this.refreshes);
+      this.el.dataset.reconnects = String(this.reconnects);
+      this.el.querySelector(".meta").textContent = parts.join(" · ");
+    }
+
+    log(kind, text) {
+      const list = this.el.querySelector(".log");
+      list.append(Object.assign(document.createElement("li"), { className: kind, textContent: text, title: text }));
+      while (list.children.length > LOG_LINES) list.firstElementChild.remove();
+      list.scrollTop = list.scrollHeight;
+    }
+
+    showClose(code, reason, advice) {
+      const box = this.el.querySelector(".close");
+      const codeEl = Object.assign(document.createElement("span"), { className: "code", textContent: String(code) });
+      const reasonEl = Object.assign(document.createElement("q"), { className: "reason", textContent: reason || "no reason given" });
+      box.replaceChildren("closed ", codeEl, " ", reasonEl, ` · ${advice}`);
+      this.el.dataset.closeCode = String(code);
+      this.el.dataset.closeReason = reason;
+    }
+
+    fail(message) {
+      this.setStatus("closed");
+      const box = this.el.querySelector(".close");
+      box.textContent = message;
+      this.log("note", message);
+    }
+
+    async start() {
+      if (!this.token) {
+        try {
+          await this.mint();
+        } catch (error) {
+          return this.fail(`could not get a token: ${error.message}`);
+        }
+      }
+      this.connect();
+    }
+
+    async mint() {
+      const minted = await mintToken(this.sub, this.kind, this.ttl);
+      this.token = minted.token;
+      this.expiresAt = minted.expiresAt;
+      return minted;
+    }
+
+    connect() {
+      this.setStatus(this.reconnects || this.attempts ? "reconnecting" : "connecting");
+      this.renderMeta();
+      let ws;
+      try {
+        // The browser sends both; the server selects "venta-ws" and never echoes the token.
+        ws = new WebSocket(wsUrl(this.path), [SUBPROTOCOL, `bearer.${this.token}`]);
+      } catch (error) {
+        return this.fail(`this token cannot travel in Sec-WebSocket-Protocol: ${error.message}`);
+      }
+      this.ws = ws;
+      let opened = false;
+      let poller = null;
+      ws.addEventListener("open", () => {
+        opened = true;
+        this.setStatus("open");
+        this.log("note", `connected, protocol ${ws.protocol || "(none)"}`);
+        this.poll();
+        poller = setInterval(() => this.poll(), POLL_MS);
+        this.timers.add(poller);
+        this.later(STABLE_MS, () => { if (this.ws === ws && this.isOpen()) this.attempts = 0; });
+      });
+      ws.addEventListener("message", (event) => this.receive(event.data));
+      ws.addEventListener("close", (event) => {
+        if (poller !== null) { clearInterval(poller); this.timers.delete(poller); }
+        if (this.ws !== ws) return;
+        this.ws = null;
+        forgetSource(this);
+        if (this.signedOut) return;
+        this.closed(event.code, event.reason, opened);
+      });
+    }
+
+    closed(code, reason, opened) {
+      const policy = policyFor(code, opened);
+      this.log("note", `closed ${code} ${reason}`.trim());
+      this.setStatus(policy.action === "stop" ? "closed" : "reconnecting");
+      if (policy.action === "fresh-token" && this.pasted) {
+        this.showClose(code, reason, "token expired: paste a fresh one and sign in again");
+        return this.setStatus("closed");
+      }
+      this.showClose(code, reason, policy.advice);
+      if (policy.action === "stop") return this.renderMeta();
+      // A fresh token needs no wait the first time; anything else waits with jitter.
+      const delay = policy.action === "fresh-token" && this.attempts === 0 ? 0 : backoff(this.attempts);
+      this.attempts += 1;
+      this.renderMeta(`retrying in ${(delay / 1000).toFixed(1)} s`);
+      this.later(delay, async () => {
+        if (this.signedOut) return;
+        if (policy.action === "fresh-token") {
+          try {
+            await this.mint();
+          } catch (error) {
+            return this.fail(`could not get a fresh token: ${error.message}`);
+          }
+        }
+        this.reconnects += 1;
+        this.connect();
+      });
+    }
+
+    receive(text) {
+      let message;
+      try {
+        message = JSON.parse(text);
+      } catch {
+        return this.log("in", text);
+      }
+      switch (message.event) {
+        case "presence.online":
+          if (Array.isArray(message.data)) showOnline(this.kind, this, message.data);
+          return; // every second: too chatty for the log
+        case "auth.expiring":
+          this.log("in", text);
+          return this.refreshToken(message.data && message.data.expiresAt);
+        case "auth.refresh":
+          this.log("in", text);
+          if (message.id === this.pendingRefresh && message.data) {
+            this.pendingRefresh = null;
+            this.expiresAt = message.data.expiresAt;
+            this.refreshes += 1;
+            this.renderMeta();
+          }
+          return;
+        default:
+          this.log("in", text);
+      }
+    }
+
+    async refreshToken(expiresAt) {
+      if (!this.refresh) {
+        this.renderMeta(this.pasted ? "expiring: paste a fresh token soon" : "expiring: refresh is off");
+        return;
+      }
+      if (this.pendingRefresh !== null) return;
+      try {
+        const minted = await mintToken(this.sub, this.kind, this.ttl);
+        const id = this.nextId++;
+        this.pendingRefresh = id;
+        // The new token is held until the server confirms it; a 4408 before then mints again.
+        this.token = minted.token;
+        this.send({ event: "auth.refresh", data: minted.token, id }, "auth.refresh (new token)");
+      } catch (error) {
+        this.log("note", `refresh failed: ${error.message}; the server will close with 4408 at ${clock(expiresAt)}`);
+      }
+    }
+
+    poll() {
+      if (this.isOpen()) this.ws.send(JSON.stringify({ event: "presence.online" }));
+    }
+
+    send(message, shown) {
+      if (!this.isOpen()) return this.log("note", "not connected");
+      const text = JSON.stringify(message);
+      this.ws.send(text);
+      this.log("out", shown || text);
+    }
+
+    sendRaw() {
+      const input = this.el.querySelector(".raw");
+      if (!input.value) return;
+      if (!this.isOpen()) return this.log("note", "not connected");
+      this.ws.send(input.value);
+      this.log("out", input.value.length > 200 ? `${input.value.slice(0, 80)}… (${input.value.length} bytes)` : input.value);
+      input.value = "";
+    }
+
+    signOut() {
+      this.signedOut = true;
+      this.clearTimers();
+      if (this.ws) this.ws.close(1000, "signed out");
+      this.ws = null;
+      sessions.delete(this);
+      forgetSource(this);
+      this.el.remove();
+    }
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    signinError.textContent = "";
+    const data = new FormData(form);
+    const kind = data.get("kind") === "vendor" ? "vendor" : "user";
+    const token = String(data.get("token") || "").trim();
+    const sub = String(data.get("sub") || "").trim();
+    const ttl = Number(data.get("ttl") || 3600);
+    if (!token && !DEV_MODE) {
+      signinError.textContent = "Paste a token: development mode is off, so this page cannot mint one.";
+      return;
+    }
+    if (!token && !/^[A-Za-z0-9_.@-]{1,64}$/.test(sub)) {
+      signinError.textContent = "Choose an id: 1 to 64 letters, digits, -, _, . or @.";
+      return;
+    }
+    const session = new Session({ kind, sub: token ? null : sub, ttl, refresh: data.get("refresh") === "on", token });
+    form.elements.token.value = "";
+    await session.start();
+  });
+})();
