@@ -15,10 +15,6 @@ impl Ctxt {
         self.push(syn::Error::new_spanned(tokens.into_token_stream(), message));
     }
 
-    pub(crate) fn error_at(&mut self, span: proc_macro2::Span, message: impl Display) {
-        self.push(syn::Error::new(span, message));
-    }
-
     pub(crate) fn push(&mut self, error: syn::Error) {
         match &mut self.errors {
             Some(errors) => errors.combine(error),
@@ -34,6 +30,12 @@ impl Ctxt {
     pub(crate) fn into_compile_errors(self) -> TokenStream {
         self.errors.map(|errors| errors.to_compile_error()).unwrap_or_default()
     }
+}
+
+/// Tokens as the user would write them, for error messages: `Jwt<MyClaims>`, not
+/// `Jwt < MyClaims >`.
+pub(crate) fn written(tokens: &impl ToTokens) -> String {
+    tokens.to_token_stream().to_string().replace(' ', "")
 }
 
 /// The closest of `candidates` to `word`, for a "did you mean" hint.

@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{DeriveInput, GenericParam, parse_quote};
+use syn::{DeriveInput, Generics, parse_quote};
 
 use crate::ctxt::Ctxt;
 use crate::valid::Config;
@@ -13,11 +13,14 @@ use crate::{attr, fallback, valid};
 pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     let mut cx = Ctxt::default();
     let attr = attr::parse(&input.attrs, &mut cx);
-    let config = valid::check(input, attr, &mut cx);
+    let config = valid::check(input, &attr, &mut cx);
     match config {
         Some(config) if !cx.has_errors() => gateway_impl(&config),
         _ => {
-            let mut tokens = fallback::gateway_stub(input);
+            // A `crate` that does not parse is reported already; the stub then falls back.
+            let krate = valid::crate_path(&attr).unwrap_or_else(|_| parse_quote!(::venta_ws));
+            let auth = attr.auth.as_ref().map(|(_, auth)| auth);
+            let mut tokens = fallback::gateway_stub(input, &krate, auth);
             tokens.extend(cx.into_compile_errors());
             tokens
         }
@@ -25,20 +28,8 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
 }
 
 fn gateway_impl(config: &Config) -> TokenStream {
-    let Config { ident, namespace, path, entity, auth, krate, .. } = config;
-    let mut generics = config.generics.clone();
-    let type_params: Vec<_> = generics
-        .params
-        .iter()
-        .filter_map(|param| match param {
-            GenericParam::Type(param) => Some(param.ident.clone()),
-            _ => None,
-        })
-        .collect();
-    let where_clause = generics.make_where_clause();
-    for param in type_params {
-        where_clause.predicates.push(parse_quote!(#param: ::core::marker::Send + ::core::marker::Sync + 'static));
-    }
+    let Config { ident, namespace, path, entity, auth, credentials, krate, .. } = config;
+    let generics = bounded_generics(&config.generics);
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let type_name = ident.to_string();
     let origins = match &config.origins {
@@ -57,7 +48,25 @@ fn gateway_impl(config: &Config) -> TokenStream {
                 path: #path,
                 entity_type: #entity,
                 origins: #origins,
+                credentials: #credentials,
             };
         }
     }
+}
+
+/// The gateway's generics, with every parameter bounded as `WebSocketGateway` requires of
+/// `Self` (`Send + Sync + 'static`), so a generic gateway needs no bounds of its own. Lifetimes
+/// are refused by `valid`; bounding them too lets the stub emitted with that error compile.
+pub(crate) fn bounded_generics(generics: &Generics) -> Generics {
+    let mut generics = generics.clone();
+    let type_params: Vec<_> = generics.type_params().map(|param| param.ident.clone()).collect();
+    let lifetimes: Vec<_> = generics.lifetimes().map(|param| param.lifetime.clone()).collect();
+    let where_clause = generics.make_where_clause();
+    for param in type_params {
+        where_clause.predicates.push(parse_quote!(#param: ::core::marker::Send + ::core::marker::Sync + 'static));
+    }
+    for lifetime in lifetimes {
+        where_clause.predicates.push(parse_quote!(#lifetime: 'static));
+    }
+    generics
 }

@@ -5,21 +5,29 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{DeriveInput, ItemImpl};
 
-/// An impl of `WebSocketGateway` that satisfies every use of the type.
-pub(crate) fn gateway_stub(input: &DeriveInput) -> TokenStream {
+/// An impl of `WebSocketGateway` that satisfies every use of the type. It keeps the user's
+/// `auth` type when that parsed, so hooks and handlers taking `&AuthenticatedSocket<..>` of it
+/// still type-check.
+pub(crate) fn gateway_stub(input: &DeriveInput, krate: &syn::Path, auth: Option<&syn::Type>) -> TokenStream {
     let ident = &input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let auth = match auth {
+        Some(auth) => quote!(#auth),
+        None => quote!(#krate::Anonymous),
+    };
+    let generics = crate::expand::bounded_generics(&input.generics);
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let type_name = ident.to_string();
     quote! {
         #[automatically_derived]
-        impl #impl_generics ::venta_ws::WebSocketGateway for #ident #ty_generics #where_clause {
-            type Auth = ::venta_ws::Anonymous;
-            const DESCRIPTOR: ::venta_ws::GatewayDescriptor = ::venta_ws::GatewayDescriptor {
+        impl #impl_generics #krate::WebSocketGateway for #ident #ty_generics #where_clause {
+            type Auth = #auth;
+            const DESCRIPTOR: #krate::GatewayDescriptor = #krate::GatewayDescriptor {
                 type_name: #type_name,
                 namespace: "",
                 path: "/",
                 entity_type: "",
                 origins: ::core::option::Option::None,
+                credentials: false,
             };
         }
     }

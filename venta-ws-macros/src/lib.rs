@@ -5,6 +5,8 @@
 mod attr;
 mod ctxt;
 mod expand;
+#[cfg(test)]
+mod expansion_tests;
 mod fallback;
 mod messages;
 mod valid;

@@ -1,18 +1,29 @@
 //! `#[messages]`: reads a gateway's `impl` block and implements `GatewayHandlers`: one match
 //! arm per `#[subscribe("event")]` method, and a delegating method per lifecycle hook.
 
-use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, Path, ReturnType, Type, parse_quote};
 
-use crate::attr::backticked;
-use crate::ctxt::Ctxt;
+use crate::ctxt::{Ctxt, written};
 use crate::fallback;
 
-/// Event names the server uses itself.
-const RESERVED_EVENTS: &[&str] = &["error"];
+/// Event names a handler cannot take, each with the end of its error: `error` is the server's
+/// own envelope, and the lifecycle names (socket.io's and NestJS's) are not messages in
+/// venta-ws but hooks, so a handler for them would never run.
+const RESERVED_EVENTS: &[(&str, &str)] = &[
+    ("error", "for the server's error envelopes: choose another name, such as `\"app.error\"`"),
+    ("connect", CONNECT_IS_A_HOOK),
+    ("connection", CONNECT_IS_A_HOOK),
+    (
+        "disconnect",
+        "because a disconnection is not a message: override the hook instead, `async fn on_disconnect(&self, socket: &AuthenticatedSocket, reason: &DisconnectReason)`",
+    ),
+];
+
+const CONNECT_IS_A_HOOK: &str = "because a connection is not a message: override the hook instead, `async fn on_connect(&self, socket: &AuthenticatedSocket) -> Result<(), GatewayError>`";
 
 /// A lifecycle hook of `GatewayHandlers`, overridable by a method of the same name.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -84,43 +95,48 @@ impl Hook {
         let identity = quote!(&#lt #krate::auth::Identity<#krate::ClaimsOf<Self>>);
         let (params, args, output) = match self {
             Self::GetEntityId => {
-                (quote!(identity: #identity), quote!(identity), quote!(::core::option::Option<::std::string::String>))
+                (quote!(identity: #identity), &["identity"][..], quote!(::core::option::Option<::std::string::String>))
             }
             Self::ValidateConnection => (
                 quote!(request: &#lt #krate::auth::ConnectRequest, identity: #identity),
-                quote!(request, identity),
+                &["request", "identity"][..],
                 quote!(::core::result::Result<(), #krate::GatewayError>),
             ),
             Self::OnConnect => {
-                (quote!(socket: #socket), quote!(socket), quote!(::core::result::Result<(), #krate::GatewayError>))
+                (quote!(socket: #socket), &["socket"][..], quote!(::core::result::Result<(), #krate::GatewayError>))
             }
             Self::OnDisconnect => {
-                (quote!(socket: #socket, reason: &#lt #krate::DisconnectReason), quote!(socket, reason), quote!(()))
+                (quote!(socket: #socket, reason: &#lt #krate::DisconnectReason), &["socket", "reason"][..], quote!(()))
             }
             Self::HandleConnectionError => (
                 quote!(socket: #socket, operation: #krate::Operation<'_>, error: &#lt #krate::GatewayError),
-                quote!(socket, operation, error),
+                &["socket", "operation", "error"][..],
                 quote!(()),
             ),
-            Self::LogConnectionSuccess => (quote!(socket: #socket), quote!(socket), quote!(())),
+            Self::LogConnectionSuccess => (quote!(socket: #socket), &["socket"][..], quote!(())),
             Self::LogDisconnectionSuccess => {
-                (quote!(socket: #socket, reason: &#lt #krate::DisconnectReason), quote!(socket, reason), quote!(()))
+                (quote!(socket: #socket, reason: &#lt #krate::DisconnectReason), &["socket", "reason"][..], quote!(()))
             }
         };
-        let call = quote_spanned!(user.sig.ident.span()=> Self::#name(self, #args));
-        if self.is_async() {
-            quote! {
-                fn #name<#lt>(&#lt self, #params)
-                    -> impl ::core::future::Future<Output = #output> + ::core::marker::Send + #lt
-                {
-                    #call
-                }
-            }
+        // Each argument is spanned on the user's parameter, so a type that does not match the
+        // gateway's (`Identity<OtherClaims>`) is reported there.
+        let user_params = user.sig.inputs.iter().filter_map(|arg| match arg {
+            FnArg::Typed(arg) => Some(arg.ty.span()),
+            FnArg::Receiver(_) => None,
+        });
+        let args = args.iter().zip(user_params).map(|(arg, span)| Ident::new(arg, span));
+        let call = quote_spanned!(user.sig.ident.span()=> Self::#name(self, #(#args),*));
+        // `-> ()` is left out, as a person would write it.
+        let returns = if self.is_async() {
+            quote!(-> impl ::core::future::Future<Output = #output> + ::core::marker::Send + #lt)
+        } else if output.to_string() == "()" {
+            TokenStream::new()
         } else {
-            quote! {
-                fn #name<#lt>(&#lt self, #params) -> #output {
-                    #call
-                }
+            quote!(-> #output)
+        };
+        quote! {
+            fn #name<#lt>(&#lt self, #params) #returns {
+                #call
             }
         }
     }
@@ -141,7 +157,10 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemImpl) -> TokenStream {
     if let Some((_, path, _)) = &item.trait_ {
         cx.error_spanned_by(
             path,
-            "`#[messages]` goes on the gateway's own impl block (`impl MyGateway { ... }`), not on a trait impl",
+            format!(
+                "`#[messages]` goes on the gateway's own impl block, not on a trait impl: write `impl {} {{ .. }}`",
+                written(&item.self_ty)
+            ),
         );
         item.trait_ = None;
     }
@@ -155,11 +174,12 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemImpl) -> TokenStream {
                     cx.error_spanned_by(
                         &method.sig.ident,
                         format!(
-                            "`{}` is a lifecycle hook, so it cannot handle an event: rename the handler",
+                            "`{}` is a lifecycle hook, which runs on its own: remove `#[subscribe]` to override the hook, or rename the method to handle an event",
                             hook.name()
                         ),
                     );
                 } else if let Some(handler) = check_handler(method, event, &mut cx) {
+                    allow_dictated_signature(method);
                     handlers.push(handler);
                 }
             }
@@ -167,6 +187,7 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemImpl) -> TokenStream {
                 if let Some(hook) = Hook::from_ident(&method.sig.ident)
                     && check_hook(method, hook, &mut cx)
                 {
+                    allow_dictated_signature(method);
                     hooks.push(hook.delegate(&krate, method));
                 }
             }
@@ -217,13 +238,14 @@ fn parse_args(args: TokenStream, cx: &mut Ctxt) -> Path {
         if key != "crate" {
             return Err(syn::Error::new(
                 key.span(),
-                format!("unknown `messages` argument `{key}`, expected `crate = \"...\"`"),
+                format!(
+                    "unknown `messages` argument `{key}`: the only one is the crate path, as in `#[venta_ws::messages(crate = \"my_app::venta_ws\")]`"
+                ),
             ));
         }
         input.parse::<syn::Token![=]>()?;
         let lit: LitStr = input.parse()?;
-        lit.parse::<Path>()
-            .map_err(|_| syn::Error::new(lit.span(), "`crate` must be a path, such as `crate = \"my_app::venta_ws\"`"))
+        lit.parse::<Path>().map_err(|_| syn::Error::new(lit.span(), crate::valid::CRATE_NOT_A_PATH))
     };
     match parser.parse2(args) {
         Ok(path) => path,
@@ -232,6 +254,12 @@ fn parse_args(args: TokenStream, cx: &mut Ctxt) -> Path {
             default
         }
     }
+}
+
+/// Handlers and hooks are `async` and take `&self` because the framework calls them so, not
+/// because their bodies need it: clippy's pedantic lints against that would be noise.
+fn allow_dictated_signature(method: &mut ImplItemFn) {
+    method.attrs.push(parse_quote!(#[allow(clippy::unused_async, clippy::unused_self)]));
 }
 
 /// Removes the method's `#[subscribe("...")]` attributes, returning the event name.
@@ -245,11 +273,23 @@ fn take_subscribe(method: &mut ImplItemFn, cx: &mut Ctxt) -> Option<LitStr> {
         }
         match attr.parse_args::<LitStr>() {
             Ok(_) if event.is_some() => {
-                cx.error_spanned_by(&attr, "a method handles one event: remove the second `#[subscribe]`");
+                cx.error_spanned_by(
+                    &attr,
+                    "a method handles one event: remove this `#[subscribe]`, or write a second method",
+                );
             }
             Ok(lit) => event = Some(lit),
             Err(_) => {
-                cx.error_spanned_by(&attr, "write the event name as a string: `#[subscribe(\"location.update\")]`")
+                // `#[subscribe(ping)]` most likely means the event `ping`.
+                let args = match &attr.meta {
+                    syn::Meta::List(list) => written(&list.tokens),
+                    _ => String::new(),
+                };
+                let event = if args.is_empty() || args.contains('"') { "location.update" } else { &args };
+                cx.error_spanned_by(
+                    &attr.meta,
+                    format!("`#[subscribe]` takes the event name as a string: write `#[subscribe(\"{event}\")]`"),
+                );
             }
         }
     }
@@ -261,13 +301,13 @@ fn check_handler(method: &ImplItemFn, event: LitStr, cx: &mut Ctxt) -> Option<Ha
     let sig = &method.sig;
     let mut ok = true;
     if sig.asyncness.is_none() {
-        cx.error_spanned_by(sig.fn_token, format!("event handlers must be async: write `async fn {}`", sig.ident));
+        cx.error_spanned_by(sig.fn_token, format!("event handlers are async: write `async fn {}`", sig.ident));
         ok = false;
     }
     if !sig.generics.params.is_empty() {
         cx.error_spanned_by(
             &sig.generics,
-            "event handlers cannot be generic: the payload type must be known to read `data`",
+            "event handlers cannot be generic, since `data` is read into one known type: remove the type parameters and name the payload type, or take `serde_json::Value`",
         );
         ok = false;
     }
@@ -275,11 +315,17 @@ fn check_handler(method: &ImplItemFn, event: LitStr, cx: &mut Ctxt) -> Option<Ha
     match inputs.next() {
         Some(FnArg::Receiver(receiver)) if receiver.reference.is_some() && receiver.mutability.is_none() => {}
         Some(FnArg::Receiver(receiver)) => {
-            cx.error_spanned_by(receiver, "event handlers take `&self`: many sockets call them at once");
+            cx.error_spanned_by(
+                receiver,
+                "many sockets call a handler at once, so it borrows the gateway: write `&self` (and keep mutable state behind a `Mutex` or an atomic)",
+            );
             ok = false;
         }
         _ => {
-            cx.error_spanned_by(&sig.ident, "event handlers take `&self` first: write `async fn handler(&self, ...)`");
+            cx.error_spanned_by(
+                &sig.ident,
+                format!("event handlers are methods: write `async fn {}(&self, ...)`", sig.ident),
+            );
             ok = false;
         }
     }
@@ -292,25 +338,28 @@ fn check_handler(method: &ImplItemFn, event: LitStr, cx: &mut Ctxt) -> Option<Ha
             Some(true) => {
                 cx.error_spanned_by(
                     &arg.ty,
-                    "the socket comes right after `&self`: `(&self, socket: &AuthenticatedSocket, payload: T)`",
+                    "the socket comes right after `&self`: write `(&self, socket: &AuthenticatedSocket, payload: T)`",
                 );
                 ok = false;
             }
             Some(false) => {
-                cx.error_spanned_by(&arg.ty, "take the socket by reference: `socket: &AuthenticatedSocket`");
+                cx.error_spanned_by(&arg.ty, format!("handlers borrow the socket: write `&{}`", written(&arg.ty)));
                 ok = false;
             }
             None if payload.is_some() => {
                 cx.error_spanned_by(
                     arg,
-                    "a handler takes at most one payload: gather the values in one `#[derive(Deserialize)]` struct",
+                    "a handler takes at most one payload, read from `data`: gather the values in one `#[derive(Deserialize)]` struct",
                 );
                 ok = false;
             }
             None if matches!(*arg.ty, Type::Reference(_)) => {
                 cx.error_spanned_by(
                     &arg.ty,
-                    "the payload must be an owned type (`String`, not `&str`): it is deserialized from `data`",
+                    format!(
+                        "the payload is deserialized from `data` and outlives the frame, so it is owned: write `{}`",
+                        owned_payload(&arg.ty)
+                    ),
                 );
                 ok = false;
             }
@@ -322,6 +371,20 @@ fn check_handler(method: &ImplItemFn, event: LitStr, cx: &mut Ctxt) -> Option<Ha
         ReturnType::Type(_, ty) => ty.span(),
     };
     ok.then(|| Handler { event, ident: sig.ident.clone(), takes_socket, payload, reply_span })
+}
+
+/// The owned type to suggest for a borrowed payload: `&str` gives `String`, `&[T]` gives
+/// `Vec<T>`, `&T` gives `T`.
+fn owned_payload(ty: &Type) -> String {
+    let inner = match ty {
+        Type::Reference(reference) => &*reference.elem,
+        other => other,
+    };
+    match inner {
+        Type::Path(path) if path.path.is_ident("str") => "String".to_owned(),
+        Type::Slice(slice) => format!("Vec<{}>", written(&slice.elem)),
+        other => written(other),
+    }
 }
 
 /// `Some(true)` for `&AuthenticatedSocket<..>` / `&SocketOf<..>`, `Some(false)` for one of
@@ -359,7 +422,15 @@ fn check_hook(method: &ImplItemFn, hook: Hook, cx: &mut Ctxt) -> bool {
     );
     let params = sig.inputs.iter().filter(|arg| matches!(arg, FnArg::Typed(_))).count();
     if !receiver_ok || params != hook.arity() {
-        cx.error_spanned_by(&sig.inputs, format!("`{}` takes `(&self, {})`", hook.name(), hook.params()));
+        let asyncness = if hook.is_async() { "async " } else { "" };
+        cx.error_spanned_by(
+            &sig.inputs,
+            format!(
+                "`{0}` overrides a hook, so it takes the hook's parameters: write `{asyncness}fn {0}(&self, {1})`",
+                hook.name(),
+                hook.params()
+            ),
+        );
         ok = false;
     }
     ok
@@ -369,20 +440,20 @@ fn check_events(handlers: &[Handler], cx: &mut Ctxt) {
     for (index, handler) in handlers.iter().enumerate() {
         let name = handler.event.value();
         if name.is_empty() || name.chars().any(char::is_control) {
-            cx.error_spanned_by(&handler.event, "event names must be non-empty text, such as `\"location.update\"`");
-        } else if RESERVED_EVENTS.contains(&name.as_str()) {
             cx.error_spanned_by(
                 &handler.event,
-                format!(
-                    "`{name}` is reserved for the server's error envelopes; reserved names: {}",
-                    backticked(RESERVED_EVENTS)
-                ),
+                "an event name is non-empty text without control characters: write `#[subscribe(\"location.update\")]`",
             );
+        } else if let Some((_, why)) = RESERVED_EVENTS.iter().find(|(reserved, _)| *reserved == name) {
+            cx.error_spanned_by(&handler.event, format!("event `{name}` is reserved {why}"));
         }
         if let Some(first) = handlers[..index].iter().find(|earlier| earlier.event.value() == name) {
             cx.error_spanned_by(
                 &handler.event,
-                format!("event `{name}` is already handled by `{}`; each event has one handler", first.ident),
+                format!(
+                    "event `{name}` is already handled by `{}`: each event has one handler, so remove this `#[subscribe]` or name another event",
+                    first.ident
+                ),
             );
         }
     }
@@ -394,10 +465,13 @@ fn dispatch_arm(krate: &Path, handler: &Handler) -> TokenStream {
     if *takes_socket {
         args.push(quote!(__socket));
     }
+    // The calls that check the user's types are spanned on those types, paths included, so
+    // a payload that is not `Deserialize` or a reply that is not `IntoReply` is reported there.
     let decode = payload.as_ref().map(|ty| {
         args.push(quote!(__payload));
+        let krate = respan(krate.to_token_stream(), ty.span());
         quote_spanned! {ty.span()=>
-            let __payload: #ty = match __request.payload::<#ty>() {
+            let __payload: #ty = match <#ty as #krate::__private::Payload>::decode(__request) {
                 ::core::result::Result::Ok(payload) => payload,
                 ::core::result::Result::Err(error) => {
                     return #krate::__private::Dispatch::Handled(::core::result::Result::Err(error));
@@ -406,7 +480,8 @@ fn dispatch_arm(krate: &Path, handler: &Handler) -> TokenStream {
         }
     });
     let call = quote_spanned!(ident.span()=> Self::#ident(self, #(#args),*).await);
-    let reply = quote_spanned!(*reply_span=> #krate::__private::reply(__reply, __request));
+    let reply_krate = respan(krate.to_token_stream(), *reply_span);
+    let reply = quote_spanned!(*reply_span=> #reply_krate::__private::reply(__reply, __request));
     quote! {
         #event => {
             #decode
@@ -414,4 +489,21 @@ fn dispatch_arm(krate: &Path, handler: &Handler) -> TokenStream {
             #reply
         }
     }
+}
+
+/// `tokens` with every token at `span`, so rustc reports an error in them at the user's code.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(group) = &tree {
+                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                tree = TokenTree::Group(respanned);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }

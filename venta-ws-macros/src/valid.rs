@@ -1,6 +1,5 @@
 //! Checks the rules across keys and yields a plain configuration.
 
-use proc_macro2::Span;
 use syn::{Data, DeriveInput, GenericParam, Generics, Ident, LitStr, Path, Type};
 
 use crate::attr::GatewayAttr;
@@ -15,10 +14,11 @@ pub(crate) struct Config {
     pub(crate) entity: String,
     pub(crate) auth: Type,
     pub(crate) origins: Option<Vec<String>>,
+    pub(crate) credentials: bool,
     pub(crate) krate: Path,
 }
 
-pub(crate) fn check(input: &DeriveInput, attr: GatewayAttr, cx: &mut Ctxt) -> Option<Config> {
+pub(crate) fn check(input: &DeriveInput, attr: &GatewayAttr, cx: &mut Ctxt) -> Option<Config> {
     check_shape(input, cx);
     if !attr.seen {
         cx.error_spanned_by(
@@ -27,14 +27,21 @@ pub(crate) fn check(input: &DeriveInput, attr: GatewayAttr, cx: &mut Ctxt) -> Op
         );
         return None;
     }
+    // A key written with a bad value is reported there, not again as missing.
+    let missing = |key: &str| !attr.unreadable && !attr.attempted.contains(&key);
     let namespace = match &attr.namespace {
-        Some((_, lit)) => check_namespace(lit, cx),
+        Some((_, lit)) => check_namespace(lit, attr.path.is_some(), cx),
         None => {
-            cx.error_spanned_by(&input.ident, "missing `namespace`: add `namespace = \"user\"` to `#[gateway(...)]`");
+            if missing("namespace") {
+                cx.error_spanned_by(
+                    &input.ident,
+                    "missing `namespace`: add `namespace = \"user\"` to `#[gateway(...)]`",
+                );
+            }
             None
         }
     };
-    if attr.auth.is_none() {
+    if attr.auth.is_none() && missing("auth") {
         cx.error_spanned_by(
             &input.ident,
             "missing `auth`: add `auth = Jwt` to `#[gateway(...)]` (or `auth = Anonymous` for a public gateway)",
@@ -42,16 +49,14 @@ pub(crate) fn check(input: &DeriveInput, attr: GatewayAttr, cx: &mut Ctxt) -> Op
     }
     let path = attr.path.as_ref().and_then(|(_, lit)| check_path(lit, cx));
     let entity = attr.entity.as_ref().and_then(|(_, lit)| check_entity(lit, cx));
-    let origins = attr.origins.as_ref().map(|(_, list)| check_origins(list, cx));
-    let krate = match &attr.krate {
-        Some((_, lit)) => match lit.parse::<Path>() {
-            Ok(path) => Some(path),
-            Err(_) => {
-                cx.error_spanned_by(lit, "`crate` must be a path, such as `crate = \"my_app::venta_ws\"`");
-                None
-            }
-        },
-        None => Some(syn::parse_quote!(::venta_ws)),
+    let credentials = attr.credentials.as_ref().is_some_and(|(_, flag)| flag.value);
+    let origins = attr.origins.as_ref().map(|(key, list)| check_origins(key, list, credentials, cx));
+    let krate = match crate_path(attr) {
+        Ok(path) => Some(path),
+        Err(error) => {
+            cx.push(error);
+            None
+        }
     };
     let namespace = namespace?;
     Some(Config {
@@ -59,117 +64,164 @@ pub(crate) fn check(input: &DeriveInput, attr: GatewayAttr, cx: &mut Ctxt) -> Op
         generics: input.generics.clone(),
         path: path.unwrap_or_else(|| format!("/{namespace}")),
         entity: entity.unwrap_or_else(|| entity_from_namespace(&namespace)),
-        auth: attr.auth?.1,
+        auth: attr.auth.as_ref()?.1.clone(),
         origins: origins.flatten(),
+        credentials,
         krate: krate?,
         namespace,
     })
 }
 
+pub(crate) const CRATE_NOT_A_PATH: &str =
+    "`crate` takes the path where venta-ws is re-exported: write `crate = \"my_app::venta_ws\"`";
+
+/// The path of the runtime crate: `crate = "..."`, or `::venta_ws`.
+pub(crate) fn crate_path(attr: &GatewayAttr) -> syn::Result<Path> {
+    match &attr.krate {
+        Some((_, lit)) => lit.parse::<Path>().map_err(|_| syn::Error::new(lit.span(), CRATE_NOT_A_PATH)),
+        None => Ok(syn::parse_quote!(::venta_ws)),
+    }
+}
+
 fn check_shape(input: &DeriveInput, cx: &mut Ctxt) {
-    match &input.data {
-        Data::Struct(_) => {}
-        Data::Enum(data) => cx.error_spanned_by(
-            data.enum_token,
-            "`#[derive(WebSocketGateway)]` needs a struct: a gateway holds its services as fields",
-        ),
-        Data::Union(data) => cx.error_spanned_by(
-            data.union_token,
-            "`#[derive(WebSocketGateway)]` needs a struct: a gateway holds its services as fields",
-        ),
+    let keyword = match &input.data {
+        Data::Struct(_) => None,
+        Data::Enum(data) => Some(data.enum_token.span),
+        Data::Union(data) => Some(data.union_token.span),
+    };
+    if let Some(span) = keyword {
+        cx.push(syn::Error::new(
+            span,
+            format!(
+                "a gateway holds its services as fields, so `#[derive(WebSocketGateway)]` needs a struct: write `struct {} {{ .. }}`",
+                input.ident
+            ),
+        ));
     }
     for param in &input.generics.params {
         if let GenericParam::Lifetime(lifetime) = param {
             cx.error_spanned_by(
                 lifetime,
-                "a gateway lives as long as the server, so it cannot borrow: remove the lifetime and own the data (or hold an `Arc`)",
+                format!("a gateway lives as long as the server, so it cannot borrow: remove `{}` and own the data, shared in an `Arc` if need be", lifetime.lifetime),
             );
         }
     }
 }
 
-/// `[a-z0-9_-]+` segments joined by `/`.
-fn check_namespace(lit: &LitStr, cx: &mut Ctxt) -> Option<String> {
+/// Paths that platforms request with plain HTTP `GET`s: load balancer and Kubernetes health
+/// probes, and Prometheus scrapes. A gateway mounted there answers them with a failed upgrade,
+/// so the service looks down (or, merged next to the application's own route, axum panics at
+/// start-up on the overlap). A namespace with one of these names needs another `path`.
+pub(crate) const RESERVED_PATHS: &[&str] = &["/health", "/healthz", "/livez", "/readyz", "/metrics"];
+
+/// `[a-z0-9_-]+` segments joined by `/`, whose default path is not reserved.
+fn check_namespace(lit: &LitStr, has_path: bool, cx: &mut Ctxt) -> Option<String> {
     let value = lit.value();
     let problem = if value.is_empty() {
         Some("`namespace` must not be empty: write `namespace = \"user\"`".to_owned())
     } else if value.starts_with('/') || value.ends_with('/') {
         Some(format!("`namespace` must not start or end with `/`: write `namespace = \"{}\"`", value.trim_matches('/')))
     } else if value.split('/').any(str::is_empty) {
-        Some("`namespace` segments must not be empty: remove the doubled `/`".to_owned())
+        Some(format!("`namespace` segments must not be empty: write `namespace = \"{}\"`", squeeze_slashes(&value)))
+    } else if let Some(bad) = value.chars().find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '_' | '-' | '/')) {
+        Some(format!(
+            "`namespace` may only hold lowercase letters, digits, `_` and `-`, with `/` between segments, not `{bad}`: write `namespace = \"{}\"`",
+            suggest_namespace(&value)
+        ))
+    } else if !has_path && RESERVED_PATHS.contains(&format!("/{value}").as_str()) {
+        Some(format!(
+            "namespace `{value}` is reserved: health probes and metrics scrapers request `/{value}`, so mount the gateway elsewhere with `path = \"/ws/{value}\"` or choose another namespace"
+        ))
     } else {
-        value.chars().find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '_' | '-' | '/')).map(|bad| {
-            format!(
-                "`namespace` may only hold lowercase letters, digits, `_` and `-`, with `/` between segments; `{bad}` is not allowed (try `namespace = \"{}\"`)",
-                suggest_namespace(&value)
-            )
-        })
+        None
     };
-    match problem {
-        Some(message) => {
-            cx.error_spanned_by(lit, message);
-            None
-        }
-        None => Some(value),
-    }
+    report(lit, problem, cx).then_some(value)
 }
 
 fn suggest_namespace(value: &str) -> String {
-    value
-        .trim_matches('/')
-        .chars()
-        .map(|c| match c {
-            'A'..='Z' => c.to_ascii_lowercase(),
-            'a'..='z' | '0'..='9' | '_' | '-' | '/' => c,
-            _ => '-',
-        })
-        .collect()
+    let mut suggestion = String::with_capacity(value.len());
+    for (index, c) in value.chars().enumerate() {
+        match c {
+            // `UserLocation` reads best as `user-location`.
+            'A'..='Z' if index > 0 && !suggestion.ends_with(['-', '/']) => {
+                suggestion.push('-');
+                suggestion.push(c.to_ascii_lowercase());
+            }
+            'A'..='Z' => suggestion.push(c.to_ascii_lowercase()),
+            'a'..='z' | '0'..='9' | '_' | '-' | '/' => suggestion.push(c),
+            _ if suggestion.ends_with('-') => {}
+            _ => suggestion.push('-'),
+        }
+    }
+    suggestion
+}
+
+fn squeeze_slashes(value: &str) -> String {
+    value.split('/').filter(|segment| !segment.is_empty()).collect::<Vec<_>>().join("/")
 }
 
 fn check_path(lit: &LitStr, cx: &mut Ctxt) -> Option<String> {
     let value = lit.value();
     let problem = if !value.starts_with('/') {
-        Some(format!("`path` must start with `/`: write `path = \"/{}\"`", value.trim_start_matches('/')))
+        Some(format!("`path` must start with `/`: write `path = \"/{}\"`", value.trim_end_matches('/')))
     } else if value.len() > 1 && value.ends_with('/') {
         Some(format!("`path` must not end with `/`: write `path = \"{}\"`", value.trim_end_matches('/')))
     } else if value.len() > 1 && value[1..].split('/').any(str::is_empty) {
-        Some("`path` segments must not be empty: remove the doubled `/`".to_owned())
+        Some(format!("`path` segments must not be empty: write `path = \"/{}\"`", squeeze_slashes(&value)))
     } else if value
         .chars()
         .any(|c| matches!(c, '{' | '}' | '*' | ':' | '?' | '#') || c.is_whitespace() || c.is_control())
     {
-        Some("`path` must be a literal path without captures, wildcards, a query or a fragment, such as `path = \"/ws/user\"`".to_owned())
+        Some("`path` must be a literal path without captures, wildcards, a query or a fragment: write `path = \"/ws/user\"`".to_owned())
+    } else if RESERVED_PATHS.contains(&value.as_str()) {
+        Some(format!(
+            "`{value}` is reserved: health probes and metrics scrapers request it with plain `GET`s, so write `path = \"/ws{value}\"` or another path"
+        ))
     } else {
         None
     };
-    match problem {
-        Some(message) => {
-            cx.error_spanned_by(lit, message);
-            None
-        }
-        None => Some(value),
-    }
+    report(lit, problem, cx).then_some(value)
 }
 
 fn check_entity(lit: &LitStr, cx: &mut Ctxt) -> Option<String> {
     let value = lit.value();
-    if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        cx.error_spanned_by(lit, "`entity` must be a non-empty name without spaces, such as `entity = \"User\"`");
-        return None;
-    }
-    Some(value)
+    let problem = (value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control())).then(|| {
+        let joined: String = value.split_whitespace().collect();
+        let joined = if joined.is_empty() { "User".to_owned() } else { joined };
+        format!("`entity` must be a non-empty name without spaces: write `entity = \"{joined}\"`")
+    });
+    report(lit, problem, cx).then_some(value)
 }
 
-fn check_origins(list: &[LitStr], cx: &mut Ctxt) -> Option<Vec<String>> {
+/// Reports `problem` at `lit`; whether there was none.
+fn report(lit: &LitStr, problem: Option<String>, cx: &mut Ctxt) -> bool {
+    match problem {
+        Some(message) => {
+            cx.error_spanned_by(lit, message);
+            false
+        }
+        None => true,
+    }
+}
+
+fn check_origins(key: &Ident, list: &[LitStr], credentials: bool, cx: &mut Ctxt) -> Option<Vec<String>> {
     let mut origins: Vec<String> = Vec::new();
     let mut failed = false;
     for lit in list {
         let value = lit.value();
         if value == "*" {
-            if list.len() > 1 {
+            if credentials {
+                // Cross-site WebSocket hijacking: any page could open a socket that carries
+                // the visitor's cookies.
                 cx.error_spanned_by(
                     lit,
-                    "`\"*\"` allows every origin, so it must be the only one: write `origins = [\"*\"]`",
+                    "`\"*\"` together with `credentials = true` lets any website open sockets with its visitors' cookies: list the trusted origins, such as `origins = [\"https://app.example.com\"]`, or set `credentials = false`",
+                );
+                failed = true;
+            } else if list.len() > 1 {
+                cx.error_spanned_by(
+                    lit,
+                    "`\"*\"` allows every origin, so it must be the only one: write `origins = [\"*\"]` or remove `\"*\"`",
                 );
                 failed = true;
             }
@@ -178,24 +230,39 @@ fn check_origins(list: &[LitStr], cx: &mut Ctxt) -> Option<Vec<String>> {
         }
         match normalize_origin(&value) {
             Some(origin) if origins.contains(&origin) => {
-                cx.error_spanned_by(lit, format!("duplicate origin `{value}`; remove one of them"));
+                cx.error_spanned_by(lit, format!("duplicate origin `{value}`: remove one of them"));
                 failed = true;
             }
             Some(origin) => origins.push(origin),
             None => {
                 cx.error_spanned_by(
                     lit,
-                    format!("origin `{value}` is not of the form `scheme://host[:port]`: write, for example, `\"https://app.example.com\"`"),
+                    format!(
+                        "origin `{value}` is not of the form `scheme://host[:port]`: write `\"{}\"`",
+                        suggest_origin(&value)
+                    ),
                 );
                 failed = true;
             }
         }
     }
     if list.is_empty() {
-        cx.error_at(Span::call_site(), "`origins` must list at least one origin, or `\"*\"` for any");
+        cx.error_spanned_by(
+            key,
+            "`origins` lists no origin: write `origins = [\"https://app.example.com\"]`, or remove it to use the module's allow-list",
+        );
         failed = true;
     }
     (!failed).then_some(origins)
+}
+
+/// `app.example.com` gives `https://app.example.com`, `https://a.com/login` gives
+/// `https://a.com`.
+fn suggest_origin(value: &str) -> String {
+    let (scheme, rest) = value.split_once("://").unwrap_or(("https", value));
+    let scheme = if scheme.is_empty() { "https" } else { scheme };
+    let host = rest.split(['/', '?', '#']).next().filter(|host| !host.is_empty()).unwrap_or("app.example.com");
+    format!("{scheme}://{host}")
 }
 
 /// The same rule as `venta_ws::validate_origin`, at compile time.

@@ -89,7 +89,11 @@ pub use socket::{AuthenticatedSocket, EmitError, ParseSocketIdError, SocketId};
 /// | `entity` | string: the entity type in logs and sockets | the namespace, capitalised |
 /// | `path` | string: the path mounted, starting with `/` | `/` + namespace |
 /// | `origins` | array of strings `scheme://host[:port]`, or `["*"]` | the module's |
+/// | `credentials` | `true` or `false`: browsers may send cookies; refuses `origins = ["*"]` | `false` |
 /// | `crate` | string: the path of this crate when re-exported | `venta_ws` |
+///
+/// A mistake is a compile error at the offending token that says what to write; the README's
+/// "Compile-time checks" section lists them.
 pub use venta_ws_macros::WebSocketGateway;
 /// Implements [`GatewayHandlers`] from an `impl` block of a gateway.
 ///
@@ -119,7 +123,7 @@ struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod __private {
     //! Used by the code the macros generate; not public API.
-    pub use crate::gateway::{Dispatch, GatewayDescriptor, IntoReply};
+    pub use crate::gateway::{Dispatch, GatewayDescriptor, IntoReply, Payload};
     pub use crate::protocol::Request;
 
     /// Makes rustc check, at the span of the user's `auth = ...`, that the type authenticates.

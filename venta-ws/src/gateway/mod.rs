@@ -59,6 +59,9 @@ pub struct GatewayDescriptor {
     pub entity_type: &'static str,
     /// Allowed browser origins; `None` takes the module's.
     pub origins: Option<&'static [&'static str]>,
+    /// Whether browsers may send cookies to this gateway (`credentials = true`), so that a
+    /// wildcard origin would let any website open sockets as its visitors.
+    pub credentials: bool,
 }
 
 /// A gateway's configuration: implemented by `#[derive(WebSocketGateway)]`.
@@ -212,6 +215,27 @@ pub trait GatewayHandlers: WebSocketGateway {
 pub trait IntoReply {
     /// Encodes the reply to `request`, or `None` when nothing is sent.
     fn into_reply(self, request: &Request<'_>) -> Result<Option<Utf8Bytes>, GatewayError>;
+}
+
+/// What a handler can take as its payload: any `serde::de::DeserializeOwned` type, read from the
+/// message's `data`. The generated code decodes through this trait so that a type that is not
+/// `Deserialize` is reported at the handler's parameter with the fix, instead of deep inside
+/// serde's bounds.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the payload of an event handler",
+    label = "not `Deserialize`",
+    note = "the payload is read from the message's `data`: add `#[derive(serde::Deserialize)]` to `{Self}`, or take `serde_json::Value`"
+)]
+pub trait Payload: Sized {
+    /// Reads the payload from `request`'s `data`.
+    fn decode(request: &Request<'_>) -> Result<Self, GatewayError>;
+}
+
+impl<T: serde::de::DeserializeOwned> Payload for T {
+    fn decode(request: &Request<'_>) -> Result<Self, GatewayError> {
+        request.payload()
+    }
 }
 
 /// Acknowledges the message with `data`, when the client asked for an ack with an `id`.

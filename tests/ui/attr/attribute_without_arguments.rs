@@ -1,0 +1,7 @@
+use venta_ws::prelude::*;
+
+#[derive(WebSocketGateway)]
+#[gateway]
+struct UserGateway;
+
+fn main() {}

@@ -1,0 +1,6 @@
+use venta_ws::prelude::*;
+
+#[derive(WebSocketGateway)]
+struct UserGateway;
+
+fn main() {}

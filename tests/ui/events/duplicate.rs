@@ -1,0 +1,20 @@
+use venta_ws::prelude::*;
+
+#[derive(WebSocketGateway)]
+#[gateway(namespace = "user", auth = Jwt)]
+struct UserGateway;
+
+#[venta_ws::messages]
+impl UserGateway {
+    #[subscribe("ping")]
+    async fn ping(&self) -> Ack {
+        Ack(())
+    }
+
+    #[subscribe("ping")]
+    async fn ping_again(&self) -> Ack {
+        Ack(())
+    }
+}
+
+fn main() {}

@@ -1,0 +1,16 @@
+use venta_ws::prelude::*;
+
+#[derive(WebSocketGateway)]
+#[gateway(namespace = "user", auth = Jwt)]
+struct UserGateway;
+
+#[venta_ws::messages]
+impl UserGateway {
+    #[subscribe("say")]
+    async fn say(&self, text: String, socket: &AuthenticatedSocket) -> Ack {
+        let _ = (text, socket);
+        Ack(())
+    }
+}
+
+fn main() {}

@@ -1,0 +1,16 @@
+use venta_ws::prelude::*;
+
+#[derive(WebSocketGateway)]
+#[gateway(namespace = "user", auth = Jwt)]
+struct UserGateway;
+
+#[venta_ws::messages]
+impl UserGateway {
+    #[subscribe("ping")]
+    #[subscribe("pong")]
+    async fn ping(&self) -> Ack {
+        Ack(())
+    }
+}
+
+fn main() {}

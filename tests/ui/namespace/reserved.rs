@@ -1,0 +1,7 @@
+use venta_ws::prelude::*;
+
+#[derive(WebSocketGateway)]
+#[gateway(namespace = "health", auth = Jwt)]
+struct HealthGateway;
+
+fn main() {}

@@ -1,0 +1,7 @@
+use venta_ws::prelude::*;
+
+#[derive(WebSocketGateway)]
+#[gateway(namespace = "user", auth = Jwt, path = "/ws/{tenant}/user")]
+struct UserGateway;
+
+fn main() {}

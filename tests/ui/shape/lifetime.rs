@@ -1,0 +1,9 @@
+use venta_ws::prelude::*;
+
+#[derive(WebSocketGateway)]
+#[gateway(namespace = "user", auth = Jwt)]
+struct UserGateway<'a> {
+    greeting: &'a str,
+}
+
+fn main() {}
