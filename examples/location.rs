@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpSocket;
 use tracing_subscriber::EnvFilter;
-use venta_ws_examples::{Config, LocationService, demo, module};
+use venta_ws_examples::{Config, LocationService, connect_module, demo};
 
 /// Connections waiting to be accepted; tokio's default is too small for a connect storm.
 const LISTEN_BACKLOG: u32 = 1024;
@@ -32,7 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let locations = Arc::new(LocationService::default());
-    let module = module(&config, &locations)?;
+    let module = connect_module(&config, &locations).await?;
 
     let socket = if config.addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;

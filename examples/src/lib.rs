@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use venta_ws::prelude::*;
-use venta_ws::{Hub, ModuleError};
+use venta_ws::redis::{RedisBackend, RedisConfig, RedisConnectError};
+use venta_ws::{Hub, ModuleError, WebSocketModuleBuilder};
 
 pub mod demo;
 
@@ -36,6 +37,10 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// `REDIS_URL`: presence and fan-out across nodes, when set.
     pub redis_url: Option<String>,
+    /// `REDIS_PREFIX`: the prefix of every Redis key and channel (default `venta`).
+    pub redis_prefix: String,
+    /// `VENTA_NODE_TTL_SECS`: how long a node's Redis heartbeat lives (default 30).
+    pub node_ttl: std::time::Duration,
     /// `VENTA_DEV_MODE`: serve the token endpoint of the presence page, see [`demo`] (default off).
     pub dev_mode: bool,
 }
@@ -54,6 +59,9 @@ pub enum AppError {
     /// The module refused the configuration.
     #[error(transparent)]
     Module(#[from] ModuleError),
+    /// Redis could not be reached at start-up.
+    #[error(transparent)]
+    Redis(#[from] RedisConnectError),
 }
 
 impl Config {
@@ -85,6 +93,14 @@ impl Config {
             jwt_audience: non_empty("JWT_AUDIENCE"),
             allowed_origins,
             redis_url: non_empty("REDIS_URL"),
+            redis_prefix: non_empty("REDIS_PREFIX").unwrap_or_else(|| "venta".to_owned()),
+            node_ttl: match non_empty("VENTA_NODE_TTL_SECS") {
+                Some(secs) => std::time::Duration::from_secs(secs.parse().map_err(|_| AppError::InvalidEnv {
+                    name: "VENTA_NODE_TTL_SECS",
+                    reason: format!("`{secs}` is not a whole number of seconds"),
+                })?),
+                None => std::time::Duration::from_secs(30),
+            },
             dev_mode: false,
         };
         if demo::parse_dev_mode(&lookup(demo::DEV_MODE_ENV).unwrap_or_default())? {
@@ -305,20 +321,43 @@ pub fn mint_token(config: &Config, subject: &str, ttl_secs: u64) -> String {
     jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap_or_default()
 }
 
-/// The example's module: both gateways, JWT auth, origins, in-memory presence.
+/// The example's module with in-memory presence, for one node.
 pub fn module(config: &Config, locations: &Arc<LocationService>) -> Result<WebSocketModule, AppError> {
     if config.redis_url.is_some() {
         return Err(AppError::InvalidEnv {
             name: "REDIS_URL",
-            reason: "this build keeps presence in memory; unset REDIS_URL to run a single node".to_owned(),
+            reason: "`module` keeps presence in memory; use `connect_module` to use Redis".to_owned(),
         });
     }
-    let module = WebSocketModule::builder()
+    finish(builder(config, locations), locations)
+}
+
+/// The example's module: through Redis when `REDIS_URL` is set, in memory otherwise.
+pub async fn connect_module(config: &Config, locations: &Arc<LocationService>) -> Result<WebSocketModule, AppError> {
+    let mut builder = builder(config, locations);
+    if let Some(url) = &config.redis_url {
+        let redis = RedisConfig::new(url).prefix(&config.redis_prefix).node_ttl(config.node_ttl);
+        let backend = RedisBackend::connect(redis).await?;
+        tracing::info!(
+            node = backend.node_id(),
+            prefix = config.redis_prefix.as_str(),
+            "presence and fan-out through Redis"
+        );
+        builder = builder.redis(backend);
+    }
+    finish(builder, locations)
+}
+
+fn builder(config: &Config, locations: &Arc<LocationService>) -> WebSocketModuleBuilder {
+    WebSocketModule::builder()
         .jwt(config.jwt())
         .allowed_origins(config.allowed_origins.iter().cloned())
         .gateway(UserLocationGateway::new(Arc::clone(locations)))
         .gateway(VendorGateway::new(Arc::clone(locations)))
-        .build()?;
+}
+
+fn finish(builder: WebSocketModuleBuilder, locations: &Arc<LocationService>) -> Result<WebSocketModule, AppError> {
+    let module = builder.build()?;
     locations.attach(module.hub());
     Ok(module)
 }

@@ -1,0 +1,20 @@
+//! One node of the main example in a process of its own, for the tests that need real
+//! server processes (one of them killed). Configured by the example's environment variables;
+//! prints `listening on <addr>` once it accepts connections.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use venta_ws_examples::{Config, LocationService, connect_module};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::from_env()?;
+    let locations = Arc::new(LocationService::default());
+    let module = connect_module(&config, &locations).await?;
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    println!("listening on {}", listener.local_addr()?);
+    std::io::stdout().flush()?;
+    venta_ws::serve(listener, module.router()).with_hub(module.hub()).await?;
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! Presence and fan-out across nodes through a real Redis server: two nodes in one process,
+//! two node processes with one killed, and a Redis server stopped and started again.
+//!
+//! Redis is found at `VENTA_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`); `.ci/run`
+//! starts one when none answers. The outage test starts a `redis-server` of its own.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use venta_ws::presence::{PresenceEvent, PresenceStatus, PresenceStore};
+use venta_ws::redis::{RedisBackend, RedisConfig};
+use venta_ws_examples::{Config, LocationService, connect_module};
+use venta_ws_tests::{Client, SECRET, TestServer, WAIT};
+
+fn redis_url() -> String {
+    std::env::var("VENTA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+fn unique_prefix() -> String {
+    format!("venta-test-{}", venta_ws::SocketId::next())
+}
+
+fn node_config(url: &str, prefix: &str, ttl_secs: u64) -> Config {
+    let (url, prefix) = (url.to_owned(), prefix.to_owned());
+    Config::from_lookup(move |name| match name {
+        "JWT_SECRET" => Some(SECRET.to_owned()),
+        "REDIS_URL" => Some(url.clone()),
+        "REDIS_PREFIX" => Some(prefix.clone()),
+        "VENTA_NODE_TTL_SECS" => Some(ttl_secs.to_string()),
+        _ => None,
+    })
+    .expect("valid configuration")
+}
+
+async fn node(url: &str, prefix: &str) -> TestServer {
+    let module = connect_module(&node_config(url, prefix, 30), &Arc::new(LocationService::default()))
+        .await
+        .unwrap_or_else(|error| panic!("{error}: is Redis running? .ci/run starts one"));
+    TestServer::start(module).await
+}
+
+async fn next_change(events: &mut tokio::sync::broadcast::Receiver<PresenceEvent>) -> (String, String, PresenceStatus) {
+    let event = tokio::time::timeout(WAIT, events.recv()).await.expect("a presence change in time").expect("open");
+    (event.namespace.to_string(), event.entity_id.to_string(), event.status)
+}
+
+#[tokio::test]
+async fn an_entity_on_two_nodes_is_online_once_until_its_last_socket_closes() {
+    let (url, prefix) = (redis_url(), unique_prefix());
+    let (a, b) = (node(&url, &prefix).await, node(&url, &prefix).await);
+    let mut changes_on_b = b.hub.presence().subscribe();
+
+    let mut on_a = Client::user(&a, "/user", "u1").await;
+    let mut on_b = Client::user(&b, "/user", "u1").await;
+    let mut other = Client::user(&b, "/user", "u2").await;
+    on_a.assert_answers_ping().await;
+    on_b.assert_answers_ping().await;
+    other.assert_answers_ping().await;
+
+    for client in [&mut on_a, &mut on_b] {
+        assert_eq!(client.request("presence.online", json!(null), None).await["data"], json!(["u1", "u2"]));
+    }
+    assert_eq!(a.hub.presence().count("user").await.expect("count"), 2);
+    assert_eq!(a.hub.presence().sockets_of("user", "u1").await.expect("sockets").len(), 2);
+    // u1 came online on node a (relayed through Redis), u2 on b itself: the order may differ.
+    let mut came_online = vec![next_change(&mut changes_on_b).await, next_change(&mut changes_on_b).await];
+    came_online.sort_by(|x, y| x.1.cmp(&y.1));
+    let online = |entity: &str| ("user".to_owned(), entity.to_owned(), PresenceStatus::Online);
+    assert_eq!(came_online, [online("u1"), online("u2")], "one online change per entity, not per socket");
+
+    on_a.close().await;
+    assert_eq!(on_b.request("presence.online", json!(null), None).await["data"], json!(["u1", "u2"]), "still on b");
+    on_b.close().await;
+    b.wait_online("user", &["u2"]).await;
+    a.wait_online("user", &["u2"]).await;
+    assert_eq!(next_change(&mut changes_on_b).await, ("user".into(), "u1".into(), PresenceStatus::Offline));
+}
+
+#[tokio::test]
+async fn emits_and_disconnects_reach_every_node_exactly_once() {
+    let (url, prefix) = (redis_url(), unique_prefix());
+    let (a, b) = (node(&url, &prefix).await, node(&url, &prefix).await);
+    let mut alice_a = Client::user(&a, "/user", "alice").await;
+    let mut alice_b = Client::user(&b, "/user", "alice").await;
+    let mut bob_b = Client::user(&b, "/user", "bob").await;
+    let mut truck = Client::user(&a, "/vendor", "truck").await;
+    for client in [&mut alice_a, &mut alice_b, &mut bob_b, &mut truck] {
+        client.assert_answers_ping().await;
+    }
+
+    // A vendor on node a moves: every user socket, on both nodes, hears it once.
+    truck.request("location.update", json!({"lat": 1.0, "lng": 2.0}), Some(1)).await;
+    let moved = json!({"event": "vendor.location", "data": {"vendorId": "truck", "lat": 1.0, "lng": 2.0}});
+    for client in [&mut alice_a, &mut alice_b, &mut bob_b] {
+        assert_eq!(client.recv().await, moved);
+        client.assert_answers_ping().await; // and nothing twice
+    }
+
+    // From node b's hub to an entity with a socket on each node.
+    let users_b = b.hub.namespace("user").expect("namespace");
+    assert_eq!(users_b.emit_to_entity("alice", "notice", &1).expect("emits"), 1, "one local socket");
+    for client in [&mut alice_a, &mut alice_b] {
+        assert_eq!(client.recv().await, json!({"event": "notice", "data": 1}));
+        client.assert_answers_ping().await;
+    }
+    bob_b.assert_answers_ping().await;
+
+    users_b.disconnect_entity("alice", venta_ws::CloseCode::Forbidden);
+    assert_eq!(alice_a.closed().await.code, Some(4403), "closed on the other node too");
+    assert_eq!(alice_b.closed().await.code, Some(4403));
+    a.wait_online("user", &["bob"]).await;
+}
+
+/// A node process; killed when dropped.
+struct NodeProcess {
+    child: Child,
+    addr: String,
+}
+
+impl NodeProcess {
+    fn start(url: &str, prefix: &str, ttl_secs: u64) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_venta-test-node"))
+            .env("VENTA_ADDR", "127.0.0.1:0")
+            .env("JWT_SECRET", SECRET)
+            .env("REDIS_URL", url)
+            .env("REDIS_PREFIX", prefix)
+            .env("VENTA_NODE_TTL_SECS", ttl_secs.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the node binary starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("the node prints its address");
+        let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected: {line}")).to_owned();
+        Self { child, addr }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_killed_node_disappears_from_presence_and_the_others_report_it() {
+    let (url, prefix) = (redis_url(), unique_prefix());
+    let survivor = NodeProcess::start(&url, &prefix, 1);
+    let mut doomed = NodeProcess::start(&url, &prefix, 1);
+    let observer = RedisBackend::connect(RedisConfig::new(&url).prefix(&prefix).node_ttl(Duration::from_secs(1)))
+        .await
+        .expect("observer connects");
+    let mut changes = observer.subscribe();
+
+    let token = |sub| venta_ws_tests::token(sub);
+    let mut u1 = Client::connect(&survivor.url("/user"), Some(&token("u1")), venta_ws_tests::Placement::Header).await;
+    let mut u2 = Client::connect(&doomed.url("/user"), Some(&token("u2")), venta_ws_tests::Placement::Header).await;
+    u2.assert_answers_ping().await;
+    assert_eq!(u1.request("presence.online", json!(null), None).await["data"], json!(["u1", "u2"]));
+
+    doomed.child.kill().expect("SIGKILL");
+    doomed.child.wait().expect("reaped");
+    let started = tokio::time::Instant::now();
+    loop {
+        let (namespace, entity, status) = next_change(&mut changes).await;
+        if (namespace.as_str(), entity.as_str(), status) == ("user", "u2", PresenceStatus::Offline) {
+            break;
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "gone within the bound: {:?}", started.elapsed());
+    assert_eq!(u1.request("presence.online", json!(null), None).await["data"], json!(["u1"]));
+}
+
+/// A `redis-server` of the test's own, on a free port; stopped when dropped.
+struct RedisProcess {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl RedisProcess {
+    fn start(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (.ci/run installs it)");
+        let redis = Self { child: Some(child), port };
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        redis
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Collects what is logged on this test's thread (a current-thread runtime runs every task
+/// there).
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_redis_outage_keeps_the_node_working_locally_and_presence_converges_after() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+    let mut redis = RedisProcess::start(free_port());
+    let prefix = unique_prefix();
+    let config = node_config(&redis.url(), &prefix, 1);
+    let module = connect_module(&config, &Arc::new(LocationService::default())).await.expect("connects");
+    let server = TestServer::start(module).await;
+    let mut u1 = Client::user(&server, "/user", "u1").await;
+    u1.assert_answers_ping().await;
+
+    redis.stop();
+    // Local delivery and local presence keep working; nothing panics.
+    for _ in 0..20 {
+        u1.assert_answers_ping().await;
+    }
+    let mut u2 = Client::user(&server, "/user", "u2").await;
+    u2.assert_answers_ping().await;
+    assert_eq!(u1.request("presence.online", json!(null), None).await["data"], json!(["u1", "u2"]));
+    let users = server.hub.namespace("user").expect("namespace");
+    assert_eq!(users.emit_to_entity("u2", "notice", &"local").expect("emits"), 1);
+    assert_eq!(u2.recv().await, json!({"event": "notice", "data": "local"}));
+    u1.close().await;
+    server.wait_online("user", &["u2"]).await;
+    let text = String::from_utf8_lossy(&logs.0.lock().expect("lock")).into_owned();
+    let errors = text.matches("redis unavailable").count();
+    assert!((1..=2).contains(&errors), "the outage is logged, but not once per operation ({errors} lines):\n{text}");
+
+    // Redis comes back empty; the node writes its live sockets back.
+    let redis = RedisProcess::start(redis.port);
+    let client = redis::Client::open(redis.url()).expect("url");
+    let mut connection = client.get_multiplexed_async_connection().await.expect("connects");
+    let key = format!("{prefix}:ns:user:online");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let online: Vec<String> = redis::AsyncCommands::smembers(&mut connection, &key).await.expect("smembers");
+        if online == ["u2"] {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "presence did not converge: {online:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(u2.request("presence.online", json!(null), None).await["data"], json!(["u2"]));
+}
