@@ -3,7 +3,7 @@
 //! placement, pings, asks for acks, provokes error envelopes and close codes (4401, 1009,
 //! 4408), refreshes its token in-band, and is refused by origin.
 //!
-//! Needs `node` and `tests/interop/node_modules` (`.ci/run setup` installs them); fails with
+//! Needs `node` and `tests/interop/node_modules` (`scripts/test setup` installs them); fails with
 //! that advice when they are missing, unless `VENTA_SKIP_INTEROP=1`.
 
 #[path = "node/mod.rs"]

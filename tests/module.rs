@@ -128,3 +128,29 @@ async fn custom_and_anonymous_authenticators_plug_in() {
     let online = server.hub.namespace("public").expect("ns").online_count().await.expect("count");
     assert_eq!(online, 2, "each anonymous socket is an entity of its own");
 }
+
+#[derive(WebSocketGateway)]
+#[gateway(namespace = "session", auth = Jwt, credentials = true)]
+struct CookieGateway;
+
+#[venta_ws::messages]
+impl CookieGateway {}
+
+#[test]
+fn a_gateway_that_takes_cookies_is_refused_any_origin() {
+    let err = WebSocketModule::builder().jwt(JwtConfig::hs256(SECRET)).gateway(CookieGateway).build().expect_err("any origin");
+    assert!(matches!(err, ModuleError::AnyOriginWithCredentials { gateway: "CookieGateway" }), "{err:?}");
+    let err = WebSocketModule::builder()
+        .jwt(JwtConfig::hs256(SECRET))
+        .allowed_origins(["*"])
+        .gateway(CookieGateway)
+        .build()
+        .expect_err("a wildcard");
+    assert!(err.to_string().contains("credentials = true"), "{err}");
+    WebSocketModule::builder()
+        .jwt(JwtConfig::hs256(SECRET))
+        .allowed_origins(["https://app.example.com"])
+        .gateway(CookieGateway)
+        .build()
+        .expect("listed origins");
+}

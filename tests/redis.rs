@@ -1,7 +1,7 @@
 //! Presence and fan-out across nodes through a real Redis server: two nodes in one process,
 //! two node processes with one killed, and a Redis server stopped and started again.
 //!
-//! Redis is found at `VENTA_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`); `.ci/run`
+//! Redis is found at `VENTA_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`); `scripts/test`
 //! starts one when none answers. The outage test starts a `redis-server` of its own.
 
 use std::io::{BufRead, BufReader};
@@ -38,7 +38,7 @@ fn node_config(url: &str, prefix: &str, ttl_secs: u64) -> Config {
 async fn node(url: &str, prefix: &str) -> TestServer {
     let module = connect_module(&node_config(url, prefix, 30), &Arc::new(LocationService::default()))
         .await
-        .unwrap_or_else(|error| panic!("{error}: is Redis running? .ci/run starts one"));
+        .unwrap_or_else(|error| panic!("{error}: is Redis running? scripts/test starts one"));
     TestServer::start(module).await
 }
 
@@ -193,7 +193,7 @@ impl RedisProcess {
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()
-            .expect("redis-server is installed (.ci/run installs it)");
+            .expect("redis-server is installed (scripts/test installs it)");
         let redis = Self { child: Some(child), port };
         let deadline = std::time::Instant::now() + WAIT;
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -10,8 +10,9 @@ use syn::{FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, Path, ReturnType
 use crate::ctxt::{Ctxt, written};
 use crate::fallback;
 
-/// Event names a handler cannot take, each with the end of its error: `error` is the server's
-/// own envelope, and the lifecycle names (socket.io's and NestJS's) are not messages in
+/// Event names a handler cannot take, each with the end of its error: `error`, `auth.refresh`
+/// and `auth.expiring` are the server's own events (`venta_ws::protocol::RESERVED_EVENTS`),
+/// and the lifecycle names (socket.io's and NestJS's) are not messages in
 /// venta-ws but hooks, so a handler for them would never run.
 const RESERVED_EVENTS: &[(&str, &str)] = &[
     ("error", "for the server's error envelopes: choose another name, such as `\"app.error\"`"),
@@ -20,6 +21,14 @@ const RESERVED_EVENTS: &[(&str, &str)] = &[
     (
         "disconnect",
         "because a disconnection is not a message: override the hook instead, `async fn on_disconnect(&self, socket: &AuthenticatedSocket, reason: &DisconnectReason)`",
+    ),
+    (
+        "auth.refresh",
+        "for in-band token refresh, which the framework answers itself: choose another name",
+    ),
+    (
+        "auth.expiring",
+        "for the server's token expiry warning: choose another name",
     ),
 ];
 

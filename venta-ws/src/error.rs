@@ -159,6 +159,12 @@ pub enum ModuleError {
         /// The origin as given.
         origin: String,
     },
+    /// A gateway that accepts browser credentials would accept them from any origin.
+    #[error("gateway `{gateway}` has `credentials = true`, so browsers send it cookies, but allows any origin; list its origins with `#[gateway(origins = [...])]` or `.allowed_origins([...])`")]
+    AnyOriginWithCredentials {
+        /// The gateway type.
+        gateway: &'static str,
+    },
     /// A module with a cluster was built outside a tokio runtime.
     #[error(
         "a module with a cluster must be built inside a tokio runtime (it starts a task that delivers other nodes' events)"

@@ -126,9 +126,6 @@ pub mod __private {
     pub use crate::gateway::{Dispatch, GatewayDescriptor, IntoReply, Payload};
     pub use crate::protocol::Request;
 
-    /// Makes rustc check, at the span of the user's `auth = ...`, that the type authenticates.
-    pub const fn assert_authenticator<A: crate::auth::Authenticator>() {}
-
     /// Runs a handler's reply conversion.
     pub fn reply<R: IntoReply>(reply: R, request: &Request<'_>) -> Dispatch {
         Dispatch::Handled(reply.into_reply(request))

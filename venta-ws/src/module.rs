@@ -365,6 +365,10 @@ impl WebSocketModuleBuilder {
                 Some(origins) => OriginPolicy::from_list(origins.iter())?,
                 None => context.origins.clone(),
             };
+            if descriptor.credentials && origins == OriginPolicy::Any {
+                // Cookies sent from any site make the gateway open to cross-site hijacking.
+                return Err(ModuleError::AnyOriginWithCredentials { gateway: descriptor.type_name });
+            }
             let namespace = Namespace::new(
                 descriptor.namespace,
                 descriptor.path.to_owned(),

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
@@ -243,11 +244,10 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
 
         let entry = PresenceEntry { namespace: self.namespace.name(), socket_id, entity_id: &core.entity_id };
         let presence = self.namespace.presence();
-        let mut client_closed = false;
+        let mut ending = None;
         match presence.register(entry).await {
             Ok(_) => {
-                let reason = self.connected(&socket, &mut stream, ready).await;
-                client_closed = matches!(reason, Some(DisconnectReason::ClientClosed { .. }));
+                ending = self.connected(&socket, &mut stream, ready).await;
                 drop(attachment);
                 if let Err(error) = presence.unregister(entry).await {
                     tracing::error!(reason = %error, "could not remove socket from presence");
@@ -262,8 +262,19 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         }
         core.finish();
         let _ = writer.await;
-        if client_closed {
-            return;
+        match ending {
+            Some(DisconnectReason::ClientClosed { .. }) => return,
+            Some(DisconnectReason::ServerClosed {
+                code: CloseCode::MessageTooBig | CloseCode::ProtocolError | CloseCode::InvalidPayload,
+                ..
+            }) => {
+                // The rest of the offending frame is still unread and cannot be parsed. Closing
+                // now would reset the connection and the client would lose the close frame;
+                // hold it open so the client reads the code and closes first.
+                tokio::time::sleep(config.close_timeout.min(Duration::from_secs(2))).await;
+                return;
+            }
+            _ => {}
         }
         // Wait for the client's close frame, so the TCP connection is not reset under it.
         let _ = tokio::time::timeout(config.close_timeout, async {
