@@ -138,7 +138,11 @@ impl CookieGateway {}
 
 #[test]
 fn a_gateway_that_takes_cookies_is_refused_any_origin() {
-    let err = WebSocketModule::builder().jwt(JwtConfig::hs256(SECRET)).gateway(CookieGateway).build().expect_err("any origin");
+    let err = WebSocketModule::builder()
+        .jwt(JwtConfig::hs256(SECRET))
+        .gateway(CookieGateway)
+        .build()
+        .expect_err("any origin");
     assert!(matches!(err, ModuleError::AnyOriginWithCredentials { gateway: "CookieGateway" }), "{err:?}");
     let err = WebSocketModule::builder()
         .jwt(JwtConfig::hs256(SECRET))

@@ -16,6 +16,7 @@ use venta_ws::redis::{RedisBackend, RedisConfig, RedisConnectError};
 use venta_ws::{Hub, ModuleError, WebSocketModuleBuilder};
 
 pub mod demo;
+pub mod echo;
 
 /// The development secret used when `JWT_SECRET` is not set. Never use it in production.
 pub const DEVELOPMENT_SECRET: &str = "venta-ws-development-secret-do-not-use-in-production";

@@ -22,14 +22,8 @@ const RESERVED_EVENTS: &[(&str, &str)] = &[
         "disconnect",
         "because a disconnection is not a message: override the hook instead, `async fn on_disconnect(&self, socket: &AuthenticatedSocket, reason: &DisconnectReason)`",
     ),
-    (
-        "auth.refresh",
-        "for in-band token refresh, which the framework answers itself: choose another name",
-    ),
-    (
-        "auth.expiring",
-        "for the server's token expiry warning: choose another name",
-    ),
+    ("auth.refresh", "for in-band token refresh, which the framework answers itself: choose another name"),
+    ("auth.expiring", "for the server's token expiry warning: choose another name"),
 ];
 
 const CONNECT_IS_A_HOOK: &str = "because a connection is not a message: override the hook instead, `async fn on_connect(&self, socket: &AuthenticatedSocket) -> Result<(), GatewayError>`";
@@ -44,10 +38,12 @@ enum Hook {
     HandleConnectionError,
     LogConnectionSuccess,
     LogDisconnectionSuccess,
+    OnText,
+    OnBinary,
 }
 
 impl Hook {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 9] = [
         Self::GetEntityId,
         Self::ValidateConnection,
         Self::OnConnect,
@@ -55,6 +51,8 @@ impl Hook {
         Self::HandleConnectionError,
         Self::LogConnectionSuccess,
         Self::LogDisconnectionSuccess,
+        Self::OnText,
+        Self::OnBinary,
     ];
 
     fn name(self) -> &'static str {
@@ -66,11 +64,13 @@ impl Hook {
             Self::HandleConnectionError => "handle_connection_error",
             Self::LogConnectionSuccess => "log_connection_success",
             Self::LogDisconnectionSuccess => "log_disconnection_success",
+            Self::OnText => "on_text",
+            Self::OnBinary => "on_binary",
         }
     }
 
     fn is_async(self) -> bool {
-        matches!(self, Self::ValidateConnection | Self::OnConnect | Self::OnDisconnect)
+        matches!(self, Self::ValidateConnection | Self::OnConnect | Self::OnDisconnect | Self::OnText | Self::OnBinary)
     }
 
     /// The parameters after `&self`, as the user writes them.
@@ -85,6 +85,8 @@ impl Hook {
             Self::HandleConnectionError => {
                 "socket: &AuthenticatedSocket, operation: Operation<'_>, error: &GatewayError"
             }
+            Self::OnText => "socket: &AuthenticatedSocket, text: Utf8Bytes",
+            Self::OnBinary => "socket: &AuthenticatedSocket, data: Bytes",
         }
     }
 
@@ -126,6 +128,16 @@ impl Hook {
             Self::LogDisconnectionSuccess => {
                 (quote!(socket: #socket, reason: &#lt #krate::DisconnectReason), &["socket", "reason"][..], quote!(()))
             }
+            Self::OnText => (
+                quote!(socket: #socket, text: #krate::Utf8Bytes),
+                &["socket", "text"][..],
+                quote!(::core::result::Result<(), #krate::GatewayError>),
+            ),
+            Self::OnBinary => (
+                quote!(socket: #socket, data: #krate::Bytes),
+                &["socket", "data"][..],
+                quote!(::core::result::Result<(), #krate::GatewayError>),
+            ),
         };
         // Each argument is spanned on the user's parameter, so a type that does not match the
         // gateway's (`Identity<OtherClaims>`) is reported there.
@@ -175,6 +187,7 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemImpl) -> TokenStream {
     }
     let mut handlers = Vec::new();
     let mut hooks = Vec::new();
+    let mut text_hook = None;
     for impl_item in &mut item.items {
         let ImplItem::Fn(method) = impl_item else { continue };
         match take_subscribe(method, &mut cx) {
@@ -198,11 +211,22 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemImpl) -> TokenStream {
                 {
                     allow_dictated_signature(method);
                     hooks.push(hook.delegate(&krate, method));
+                    if hook == Hook::OnText {
+                        text_hook = Some(method.sig.ident.clone());
+                    }
                 }
             }
         }
     }
     check_events(&handlers, &mut cx);
+    if let (Some(on_text), Some(first)) = (&text_hook, handlers.first()) {
+        cx.error_spanned_by(
+            &first.event,
+            format!(
+                "`{on_text}` reads every text frame itself, so `#[subscribe]` handlers would never run: keep either `on_text` (your own protocol) or the handlers (JSON envelopes)"
+            ),
+        );
+    }
     if cx.has_errors() {
         let mut tokens = fallback::handlers_stub(&item, &krate);
         tokens.extend(cx.into_compile_errors());
@@ -212,12 +236,18 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemImpl) -> TokenStream {
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
     let events = handlers.iter().map(|handler| &handler.event);
     let arms = handlers.iter().map(|handler| dispatch_arm(&krate, handler));
+    let reads_text = text_hook.map(|_| {
+        quote!(
+            const READS_TEXT: bool = true;
+        )
+    });
     quote! {
         #item
 
         #[automatically_derived]
         impl #impl_generics #krate::GatewayHandlers for #self_ty #where_clause {
             const EVENTS: &'static [&'static str] = &[#(#events),*];
+            #reads_text
 
             fn dispatch<'__venta>(
                 &'__venta self,

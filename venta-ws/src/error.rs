@@ -160,7 +160,9 @@ pub enum ModuleError {
         origin: String,
     },
     /// A gateway that accepts browser credentials would accept them from any origin.
-    #[error("gateway `{gateway}` has `credentials = true`, so browsers send it cookies, but allows any origin; list its origins with `#[gateway(origins = [...])]` or `.allowed_origins([...])`")]
+    #[error(
+        "gateway `{gateway}` has `credentials = true`, so browsers send it cookies, but allows any origin; list its origins with `#[gateway(origins = [...])]` or `.allowed_origins([...])`"
+    )]
     AnyOriginWithCredentials {
         /// The gateway type.
         gateway: &'static str,

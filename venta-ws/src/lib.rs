@@ -70,6 +70,8 @@ mod socket;
 pub mod testing;
 
 pub use auth::{Anonymous, Jwt, JwtConfig, StandardClaims};
+pub use axum::body::Bytes;
+pub use axum::extract::ws::Utf8Bytes;
 pub use close::{CloseCode, DisconnectReason, Reconnect};
 pub use error::{GatewayError, ModuleError};
 pub use gateway::{

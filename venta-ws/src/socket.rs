@@ -139,7 +139,7 @@ impl SocketCore {
         self.enqueue(Message::Ping(Default::default()))
     }
 
-    fn enqueue(&self, message: Message) -> bool {
+    pub(crate) fn enqueue(&self, message: Message) -> bool {
         if self.finished.is_cancelled() {
             return false;
         }
@@ -253,6 +253,16 @@ impl<C> AuthenticatedSocket<C> {
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         let frame = protocol::encode(event, data, None)?;
         if self.core.deliver(frame) { Ok(()) } else { Err(EmitError::Closed) }
+    }
+
+    /// Sends a raw text frame, for a gateway with a protocol of its own (`on_text`).
+    pub fn send_text(&self, text: impl Into<Utf8Bytes>) -> Result<(), EmitError> {
+        if self.core.deliver(text.into()) { Ok(()) } else { Err(EmitError::Closed) }
+    }
+
+    /// Sends a raw binary frame.
+    pub fn send_binary(&self, data: impl Into<axum::body::Bytes>) -> Result<(), EmitError> {
+        if self.core.enqueue(Message::Binary(data.into())) { Ok(()) } else { Err(EmitError::Closed) }
     }
 
     /// Sends an event to every other socket of the namespace; returns how many were reached.

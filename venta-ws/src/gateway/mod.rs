@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 
+use axum::body::Bytes;
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 
@@ -106,6 +107,10 @@ pub enum Operation<'a> {
     Decode,
     /// Handling the named event.
     Event(&'a str),
+    /// The `on_text` hook, for a gateway with a protocol of its own.
+    Text,
+    /// The `on_binary` hook.
+    Binary,
     /// The `on_disconnect` hook.
     Disconnect,
 }
@@ -127,6 +132,8 @@ impl fmt::Display for Operation<'_> {
             Self::Connect => f.write_str("on_connect"),
             Self::Decode => f.write_str("decode envelope"),
             Self::Event(event) => write!(f, "handle event `{event}`"),
+            Self::Text => f.write_str("on_text"),
+            Self::Binary => f.write_str("on_binary"),
             Self::Disconnect => f.write_str("on_disconnect"),
         }
     }
@@ -203,6 +210,33 @@ pub trait GatewayHandlers: WebSocketGateway {
     /// `logDisconnectionSuccess`: logs a socket that disconnected.
     fn log_disconnection_success(&self, socket: &SocketOf<Self>, reason: &DisconnectReason) {
         logging::disconnection_success(socket, reason);
+    }
+
+    /// Whether text frames go to [`on_text`](Self::on_text) instead of being read as JSON
+    /// envelopes; `#[messages]` sets it when the block defines `on_text`.
+    const READS_TEXT: bool = false;
+
+    /// Receives every text frame, for a gateway that speaks a protocol of its own (defining it
+    /// in `#[messages]` turns envelope decoding off). Answer with
+    /// [`AuthenticatedSocket::send_text`]; an error is answered with an `error` envelope.
+    fn on_text<'a>(
+        &'a self,
+        socket: &'a SocketOf<Self>,
+        text: Utf8Bytes,
+    ) -> impl Future<Output = Result<(), GatewayError>> + Send + 'a {
+        let _ = (socket, text);
+        async { Err(GatewayError::new("unsupported_frame", "this gateway reads JSON envelopes")) }
+    }
+
+    /// Receives every binary frame; by default they are refused with an `unsupported_frame`
+    /// error envelope.
+    fn on_binary<'a>(
+        &'a self,
+        socket: &'a SocketOf<Self>,
+        data: Bytes,
+    ) -> impl Future<Output = Result<(), GatewayError>> + Send + 'a {
+        let _ = (socket, data);
+        async { Err(GatewayError::new("unsupported_frame", "binary frames are not supported; send JSON text frames")) }
     }
 }
 

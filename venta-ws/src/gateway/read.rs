@@ -174,13 +174,17 @@ pub(super) async fn read_loop<G: GatewayHandlers, T: Transport>(
             rate_limited(runtime, socket, bucket, &message);
             continue;
         }
-        match message {
-            Message::Text(text) => on_text(runtime, socket, text.as_str()).await,
-            _ => {
-                let error =
-                    GatewayError::new("unsupported_frame", "binary frames are not supported; send JSON text frames");
-                fail(runtime, socket, Operation::Decode, &error, None);
+        let (operation, result) = match message {
+            Message::Text(text) if !G::READS_TEXT => {
+                on_text(runtime, socket, text.as_str()).await;
+                continue;
             }
+            Message::Text(text) => (Operation::Text, guarded(runtime.gateway.on_text(socket, text)).await),
+            Message::Binary(data) => (Operation::Binary, guarded(runtime.gateway.on_binary(socket, data)).await),
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => continue,
+        };
+        if let Ok(Err(error)) | Err(error) = result {
+            fail(runtime, socket, operation, &error, None);
         }
     }
 }
@@ -192,7 +196,9 @@ fn rate_limited<G: GatewayHandlers>(
     message: &Message,
 ) {
     let id = match message {
-        Message::Text(text) => Request::decode(text.as_str()).ok().and_then(|request| request.id().cloned()),
+        Message::Text(text) if !G::READS_TEXT => {
+            Request::decode(text.as_str()).ok().and_then(|request| request.id().cloned())
+        }
         _ => None,
     };
     let mut error = GatewayError::new("rate_limited", "too many messages; slow down");
