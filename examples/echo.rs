@@ -13,7 +13,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     venta_ws::serve(listener, module.router())
         .with_hub(module.hub())
         .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+            venta_ws_examples::shutdown_signal().await;
         })
         .await?;
     Ok(())

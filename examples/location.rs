@@ -48,7 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     venta_ws::serve(listener, module.router().merge(demo::router(&config)))
         .with_hub(module.hub())
         .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+            venta_ws_examples::shutdown_signal().await;
             tracing::info!("shutting down: closing every socket with 1001");
         })
         .await?;

@@ -322,6 +322,30 @@ pub fn mint_token(config: &Config, subject: &str, ttl_secs: u64) -> String {
     jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap_or_default()
 }
 
+/// Resolves when the process is asked to stop: Ctrl-C, or SIGTERM (what container runtimes
+/// and systemd send).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C shuts down gracefully");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// The example's module with in-memory presence, for one node.
 pub fn module(config: &Config, locations: &Arc<LocationService>) -> Result<WebSocketModule, AppError> {
     if config.redis_url.is_some() {
