@@ -1,0 +1,33 @@
+//! The framework side: the main example's gateways, served as `cargo run --example location`
+//! serves them, with one difference: no per-socket rate limit, because the baseline has none
+//! and an echo benchmark would otherwise measure the limiter (100 messages/s per socket).
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use venta_ws::WebSocketModule;
+use venta_ws_examples::{Config, LocationService, UserLocationGateway, VendorGateway};
+
+use crate::Error;
+
+/// The example's module as `venta_ws_examples::module` builds it, with `rate_limit(None)`.
+pub fn module(secret: &str) -> Result<WebSocketModule, Error> {
+    let config = Config::from_lookup(|name| (name == "JWT_SECRET").then(|| secret.to_owned()))?;
+    let locations = Arc::new(LocationService::default());
+    let module = WebSocketModule::builder()
+        .jwt(config.jwt())
+        .allowed_origins(config.allowed_origins.iter().cloned())
+        .rate_limit(None)
+        .gateway(UserLocationGateway::new(Arc::clone(&locations)))
+        .gateway(VendorGateway::new(Arc::clone(&locations)))
+        .build()?;
+    locations.attach(module.hub());
+    Ok(module)
+}
+
+/// Serves the example's gateways on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, secret: &str) -> Result<(), Error> {
+    let module = module(secret)?;
+    venta_ws::serve(listener, module.router()).with_hub(module.hub()).await?;
+    Ok(())
+}

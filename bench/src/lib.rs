@@ -1,0 +1,78 @@
+//! The venta-ws load harness: the framework's main example and a hand-written axum gateway
+//! doing the same work, each served by a child process, driven by the same client load from
+//! the harness process, and compared as ratios (framework / baseline).
+//!
+//! - [`framework`] serves the example's `user` and `vendor` gateways through `venta_ws::serve`;
+//! - [`baseline`] is the hand-written axum gateway: HS256 JWT verification on connect, presence
+//!   in a map, `ping` → `pong`, and a vendor's `location.update` pushed to every user socket;
+//! - [`load`] holds the client workloads (connect storm, fan-out, echo) over real sockets;
+//! - [`run`] starts the servers one after the other, measures them, and collects the results;
+//! - [`report`] turns the results into the ratio table, JSON and an SVG chart.
+
+pub mod baseline;
+pub mod framework;
+pub mod load;
+pub mod measure;
+pub mod report;
+pub mod run;
+
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpSocket};
+
+/// The HS256 secret both servers verify tokens with, and the harness signs them with.
+pub const SECRET: &str = "venta-ws-bench-secret";
+
+/// The listen backlog of both servers: tokio's `TcpListener::bind` asks for 128, which a
+/// connect storm overflows (the kernel then drops SYNs and clients retry after a second).
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// What a server prints on its first line of standard output once it accepts connections.
+pub const LISTENING: &str = "listening";
+
+/// Any error of the harness, with its message.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// A loopback listener with [`LISTEN_BACKLOG`].
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// The read buffer of a baseline socket, the framework's default (`SocketConfig::read_buffer_size`).
+pub const BASELINE_READ_BUFFER: usize = 4 * 1024;
+
+/// Which server a measurement is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Side {
+    /// The framework's main example, served by `venta_ws::serve`.
+    Framework,
+    /// The hand-written axum gateway with the framework's 4 KiB read buffer: every ratio is
+    /// taken against it.
+    Baseline,
+    /// The same hand-written gateway with axum's default WebSocket settings (128 KiB read
+    /// buffer), as most hand-written gateways run.
+    AxumDefaults,
+}
+
+impl Side {
+    /// Every side, in the order reports show them.
+    pub const ALL: [Self; 3] = [Self::Framework, Self::Baseline, Self::AxumDefaults];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Framework => "framework",
+            Self::Baseline => "baseline",
+            Self::AxumDefaults => "axum-defaults",
+        }
+    }
+
+    /// The side called `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|side| side.name() == name)
+    }
+}

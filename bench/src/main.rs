@@ -1,0 +1,171 @@
+//! `venta-ws-bench`: the load harness.
+//!
+//! ```text
+//! venta-ws-bench run [--connections 10000] [--fanout 1000,10000] [--fanout-repeats 5]
+//!                    [--echo-clients 50] [--echo-secs 3] [--echo-warmup-secs 0.5]
+//!                    [--concurrency 256] [--rounds 3] [--settle-secs 1] [--warmup 32]
+//!                    [--sides framework,baseline,axum-defaults]
+//!                    [--json PATH] [--svg PATH] [--markdown PATH]
+//! venta-ws-bench serve framework|baseline|axum-defaults [--addr 127.0.0.1:0]
+//! venta-ws-bench connect --addr ADDR [--connections 1000] [--concurrency 256] [--hold-secs 5]
+//! ```
+//!
+//! `run` starts each server as a child (`serve`), one after the other, drives it, and prints
+//! the table of ratios framework / baseline; `serve` prints `listening <addr>` once it accepts.
+//! `connect` opens user sockets to a server started by hand (under a profiler, say), holds
+//! them, and closes them.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use venta_ws_bench::load::Users;
+use venta_ws_bench::measure::percentile;
+use venta_ws_bench::report::Report;
+use venta_ws_bench::run::{Plan, mint_tokens, run};
+use venta_ws_bench::{BASELINE_READ_BUFFER, Error, LISTENING, SECRET, Side, baseline, framework, listen};
+
+const USAGE: &str = "usage: venta-ws-bench run [--connections N] [--fanout N,N] [--fanout-repeats N] \
+[--echo-clients N] [--echo-secs S] [--echo-warmup-secs S] [--concurrency N] [--rounds N] [--settle-secs S] [--warmup N] \
+[--sides framework,baseline,axum-defaults] [--json PATH] [--svg PATH] [--markdown PATH]\n       \
+venta-ws-bench serve framework|baseline|axum-defaults [--addr 127.0.0.1:0]\n       \
+venta-ws-bench connect --addr ADDR [--connections N] [--concurrency N] [--hold-secs S]";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run_command(&args[1..]).await,
+        Some("serve") => serve_command(&args[1..]).await,
+        Some("connect") => connect_command(&args[1..]).await,
+        _ => Err(USAGE.into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("venta-ws-bench: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Output files of `run`.
+#[derive(Default)]
+struct Outputs {
+    json: Option<PathBuf>,
+    svg: Option<PathBuf>,
+    markdown: Option<PathBuf>,
+}
+
+fn parse_run(args: &[String]) -> Result<(Plan, Outputs), Error> {
+    let mut plan = Plan::default();
+    let mut outputs = Outputs::default();
+    let mut fanout_given = false;
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let secs = |value: &str| -> Result<Duration, Error> { Ok(Duration::try_from_secs_f64(value.parse()?)?) };
+        match flag.as_str() {
+            "--connections" => plan.connections = value.parse()?,
+            "--fanout" => {
+                fanout_given = true;
+                plan.fanout_sizes = value.split(',').map(str::parse).collect::<Result<_, _>>()?;
+            }
+            "--fanout-repeats" => plan.fanout_repeats = value.parse()?,
+            "--echo-clients" => plan.echo_clients = value.parse()?,
+            "--echo-secs" => plan.echo_window = secs(value)?,
+            "--echo-warmup-secs" => plan.echo_warmup = secs(value)?,
+            "--concurrency" => plan.concurrency = value.parse()?,
+            "--rounds" => plan.rounds = value.parse()?,
+            "--settle-secs" => plan.settle = secs(value)?,
+            "--warmup" => plan.warmup = value.parse()?,
+            "--sides" => {
+                plan.sides = value
+                    .split(',')
+                    .map(|name| Side::parse(name).ok_or_else(|| format!("unknown side `{name}`")))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--json" => outputs.json = Some(value.into()),
+            "--svg" => outputs.svg = Some(value.into()),
+            "--markdown" => outputs.markdown = Some(value.into()),
+            _ => return Err(format!("unknown option {flag}\n{USAGE}").into()),
+        }
+    }
+    if !fanout_given {
+        plan.fanout_sizes.retain(|size| *size <= plan.connections);
+        if !plan.fanout_sizes.contains(&plan.connections) {
+            plan.fanout_sizes.push(plan.connections);
+        }
+    }
+    Ok((plan, outputs))
+}
+
+async fn run_command(args: &[String]) -> Result<(), Error> {
+    let (plan, outputs) = parse_run(args)?;
+    if !(plan.sides.contains(&Side::Framework) && plan.sides.contains(&Side::Baseline)) {
+        return Err("`--sides` must include framework and baseline: ratios are taken between them".into());
+    }
+    let exe = std::env::current_exe()?;
+    let measurements = run(&exe, &plan, |line| eprintln!("{line}")).await?;
+    let report = Report::new(plan, measurements).ok_or("the framework or the baseline was not measured")?;
+    let table = report.markdown();
+    println!("{table}");
+    if let Some(path) = &outputs.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    if let Some(path) = &outputs.svg {
+        std::fs::write(path, report.svg())?;
+    }
+    if let Some(path) = &outputs.markdown {
+        std::fs::write(path, table)?;
+    }
+    Ok(())
+}
+
+async fn serve_command(args: &[String]) -> Result<(), Error> {
+    let side = args.first().and_then(|name| Side::parse(name)).ok_or(USAGE)?;
+    let addr: SocketAddr = match args.get(1..) {
+        Some([flag, addr]) if flag == "--addr" => addr.parse()?,
+        Some([]) => SocketAddr::from(([127, 0, 0, 1], 0)),
+        _ => return Err(USAGE.into()),
+    };
+    let listener = listen(addr)?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{LISTENING} {}", listener.local_addr()?)?;
+    stdout.flush()?;
+    match side {
+        Side::Framework => framework::serve(listener, SECRET).await,
+        Side::Baseline => baseline::serve(listener, SECRET, Some(BASELINE_READ_BUFFER)).await,
+        Side::AxumDefaults => baseline::serve(listener, SECRET, None).await,
+    }
+}
+
+async fn connect_command(args: &[String]) -> Result<(), Error> {
+    let (mut addr, mut connections, mut concurrency, mut hold) = (None, 1000, 256, Duration::from_secs(5));
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        match flag.as_str() {
+            "--addr" => addr = Some(value.parse::<SocketAddr>()?),
+            "--connections" => connections = value.parse()?,
+            "--concurrency" => concurrency = value.parse()?,
+            "--hold-secs" => hold = Duration::try_from_secs_f64(value.parse()?)?,
+            _ => return Err(format!("unknown option {flag}\n{USAGE}").into()),
+        }
+    }
+    let addr = addr.ok_or(USAGE)?;
+    let mut users = Users::default();
+    let mut storm = users.storm(addr, mint_tokens("user", connections)?, concurrency).await?;
+    let p99 = percentile(&mut storm.latencies, 99.0).unwrap_or_default();
+    eprintln!(
+        "{connections} sockets open in {:.2} s ({:.0}/s, p99 {:.1} ms); holding them {:.1} s",
+        storm.elapsed.as_secs_f64(),
+        connections as f64 / storm.elapsed.as_secs_f64(),
+        p99.as_secs_f64() * 1e3,
+        hold.as_secs_f64()
+    );
+    tokio::time::sleep(hold).await;
+    Ok(())
+}
