@@ -60,6 +60,7 @@ mod gateway;
 pub mod logging;
 mod module;
 mod namespace;
+mod outbox;
 pub mod presence;
 pub mod protocol;
 #[cfg(feature = "redis")]

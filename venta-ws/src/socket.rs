@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use axum::extract::ws::{Message, Utf8Bytes};
 use serde::Serialize;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::StandardClaims;
 use crate::close::CloseCode;
 use crate::namespace::Namespace;
+use crate::outbox::{Outbox, PushError};
 use crate::protocol;
 
 /// A socket's id, unique across processes: a random per-process prefix and a counter.
@@ -98,7 +98,7 @@ pub(crate) struct CloseRequest {
 pub(crate) struct SocketCore {
     pub(crate) id: SocketId,
     pub(crate) entity_id: Arc<str>,
-    outbox: mpsc::Sender<Message>,
+    outbox: Outbox,
     /// When the credentials expire, in Unix seconds; 0 for never. Moved by `auth.refresh`.
     expires_at: AtomicU64,
     close: OnceLock<CloseRequest>,
@@ -111,16 +111,11 @@ pub(crate) struct SocketCore {
 }
 
 impl SocketCore {
-    pub(crate) fn new(
-        id: SocketId,
-        entity_id: Arc<str>,
-        outbox: mpsc::Sender<Message>,
-        expires_at: Option<u64>,
-    ) -> Self {
+    pub(crate) fn new(id: SocketId, entity_id: Arc<str>, send_queue_capacity: usize, expires_at: Option<u64>) -> Self {
         Self {
             id,
             entity_id,
-            outbox,
+            outbox: Outbox::new(send_queue_capacity),
             expires_at: AtomicU64::new(expires_at.unwrap_or(0)),
             close: OnceLock::new(),
             closing: CancellationToken::new(),
@@ -143,13 +138,13 @@ impl SocketCore {
         if self.finished.is_cancelled() {
             return false;
         }
-        match self.outbox.try_send(message) {
+        match self.outbox.push(message) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(PushError::Full) => {
                 self.close(CloseCode::SlowConsumer, Cow::Borrowed("send queue full"), false);
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(PushError::Closed) => false,
         }
     }
 
@@ -167,6 +162,11 @@ impl SocketCore {
     pub(crate) fn finish(&self) {
         self.close(CloseCode::Normal, Cow::Borrowed(""), true);
         self.finished.cancel();
+    }
+
+    /// The frames waiting for the writer.
+    pub(crate) fn outbox(&self) -> &Outbox {
+        &self.outbox
     }
 
     pub(crate) fn finished(&self) -> &CancellationToken {
@@ -328,8 +328,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_closes_the_socket_as_a_slow_consumer() {
-        let (tx, _rx) = mpsc::channel(1);
-        let core = SocketCore::new(SocketId::next(), Arc::from("u1"), tx, None);
+        let core = SocketCore::new(SocketId::next(), Arc::from("u1"), 1, None);
         assert!(core.deliver(Utf8Bytes::from_static("a")));
         assert!(!core.deliver(Utf8Bytes::from_static("b")));
         let request = core.close_request().expect("closed");

@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::SplitStream;
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::{Instrument, Span};
 
 use super::read::read_loop;
@@ -222,9 +222,9 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         let config = self.namespace.config();
         let socket_id = SocketId::next();
         Span::current().record("socket_id", tracing::field::display(socket_id));
-        let (outbox, queue) = mpsc::channel(config.send_queue_capacity);
         let entity_id = Arc::from(admitted.entity_id);
-        let core = Arc::new(SocketCore::new(socket_id, entity_id, outbox, admitted.identity.expires_at));
+        let core =
+            Arc::new(SocketCore::new(socket_id, entity_id, config.send_queue_capacity, admitted.identity.expires_at));
         let attachment = match self.namespace.attach(Arc::clone(&core)) {
             Ok(attachment) => attachment,
             Err(limit) => {
@@ -239,7 +239,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             return refuse(socket, refusal, config.close_timeout).await;
         }
         let (sink, mut stream) = socket.split();
-        let writer = tokio::spawn(write_loop(sink, queue, Arc::clone(&core), config.close_timeout).in_current_span());
+        let writer = tokio::spawn(write_loop(sink, Arc::clone(&core), config.close_timeout).in_current_span());
         let socket = AuthenticatedSocket::new(Arc::clone(&core), self.namespace.clone(), admitted.identity.claims);
 
         let entry = PresenceEntry { namespace: self.namespace.name(), socket_id, entity_id: &core.entity_id };

@@ -6,27 +6,35 @@ use std::time::Duration;
 use axum::extract::ws::Message;
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
-use tokio::sync::mpsc;
 
 use super::Transport;
 use super::lifecycle::close_frame;
 use crate::socket::SocketCore;
 
+/// Closes the socket's queue however the writer ends, so no frame is queued for nobody.
+struct CloseOutbox(Arc<SocketCore>);
+
+impl Drop for CloseOutbox {
+    fn drop(&mut self) {
+        self.0.outbox().close();
+    }
+}
+
 /// Writes queued frames until a close is requested, then sends the close frame (after the
 /// frames already queued, unless the socket is a slow consumer) within `close_timeout`.
 pub(super) async fn write_loop<T: Transport>(
     mut sink: SplitSink<T, Message>,
-    mut queue: mpsc::Receiver<Message>,
     core: Arc<SocketCore>,
     close_timeout: Duration,
 ) {
+    let core = CloseOutbox(core);
+    let core = &core.0;
     loop {
         let message = tokio::select! {
             biased;
             () = core.finished().cancelled() => break,
-            message = queue.recv() => message,
+            message = core.outbox().pop() => message,
         };
-        let Some(message) = message else { break };
         let sent = tokio::select! {
             biased;
             () = core.finished().cancelled() => break,
@@ -39,7 +47,7 @@ pub(super) async fn write_loop<T: Transport>(
     let Some(request) = core.close_request().cloned() else { return };
     let _ = tokio::time::timeout(close_timeout, async {
         if request.flush {
-            while let Ok(message) = queue.try_recv() {
+            while let Some(message) = core.outbox().try_pop() {
                 if sink.feed(message).await.is_err() {
                     return;
                 }

@@ -1,0 +1,157 @@
+//! A socket's send queue: bounded, one reader (the socket's writer), and holding memory only
+//! while frames wait.
+//!
+//! A tokio `mpsc` channel allocates its shared state and a first block of 32 slots when it is
+//! created, about 2 KiB per socket, for a queue that is empty nearly all the time. This queue
+//! is a `VecDeque` behind a lock: nothing is allocated until a frame waits, and a queue grown by
+//! a burst gives its memory back once drained.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use axum::extract::ws::Message;
+use tokio::sync::Notify;
+
+/// The slots a drained queue keeps, so a socket that is sent a frame now and then does not
+/// allocate for every one.
+const RETAINED_SLOTS: usize = 4;
+
+/// Why a frame was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushError {
+    /// `capacity` frames are already waiting.
+    Full,
+    /// The writer has ended; nothing will be sent any more.
+    Closed,
+}
+
+#[derive(Debug, Default)]
+struct Frames {
+    waiting: VecDeque<Message>,
+    closed: bool,
+}
+
+/// A bounded queue of frames with a single consumer.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    frames: Mutex<Frames>,
+    /// Woken when a frame is pushed; keeps one permit when nobody waits, so a push between
+    /// the writer finding the queue empty and its waiting is not missed.
+    pushed: Notify,
+    capacity: usize,
+}
+
+impl Outbox {
+    /// An empty queue holding at most `capacity` frames.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self { frames: Mutex::new(Frames::default()), pushed: Notify::new(), capacity }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Frames> {
+        // Every critical section leaves the queue consistent, so a poisoned lock is still valid.
+        self.frames.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a frame, unless the queue is full or closed.
+    pub(crate) fn push(&self, message: Message) -> Result<(), PushError> {
+        let mut frames = self.lock();
+        if frames.closed {
+            return Err(PushError::Closed);
+        }
+        if frames.waiting.len() >= self.capacity {
+            return Err(PushError::Full);
+        }
+        frames.waiting.push_back(message);
+        drop(frames);
+        self.pushed.notify_one();
+        Ok(())
+    }
+
+    /// The oldest waiting frame, if any.
+    pub(crate) fn try_pop(&self) -> Option<Message> {
+        let mut frames = self.lock();
+        let message = frames.waiting.pop_front();
+        if frames.waiting.is_empty() && frames.waiting.capacity() > RETAINED_SLOTS {
+            frames.waiting = VecDeque::new();
+        }
+        message
+    }
+
+    /// The oldest waiting frame, waiting for one if the queue is empty. Only one task may wait.
+    pub(crate) async fn pop(&self) -> Message {
+        loop {
+            if let Some(message) = self.try_pop() {
+                return message;
+            }
+            self.pushed.notified().await;
+        }
+    }
+
+    /// Refuses every later frame and drops the waiting ones: the writer has ended.
+    pub(crate) fn close(&self) {
+        let mut frames = self.lock();
+        frames.closed = true;
+        frames.waiting = VecDeque::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::extract::ws::Utf8Bytes;
+
+    use super::*;
+
+    fn text(text: &'static str) -> Message {
+        Message::Text(Utf8Bytes::from_static(text))
+    }
+
+    #[test]
+    fn frames_come_out_in_order_up_to_the_capacity() {
+        let outbox = Outbox::new(2);
+        assert_eq!(outbox.push(text("a")), Ok(()));
+        assert_eq!(outbox.push(text("b")), Ok(()));
+        assert_eq!(outbox.push(text("c")), Err(PushError::Full));
+        assert_eq!(outbox.try_pop(), Some(text("a")));
+        assert_eq!(outbox.push(text("c")), Ok(()));
+        assert_eq!(outbox.try_pop(), Some(text("b")));
+        assert_eq!(outbox.try_pop(), Some(text("c")));
+        assert_eq!(outbox.try_pop(), None);
+    }
+
+    #[test]
+    fn an_idle_queue_holds_no_memory_and_a_drained_burst_gives_it_back() {
+        let outbox = Outbox::new(256);
+        assert_eq!(outbox.lock().waiting.capacity(), 0);
+        for _ in 0..100 {
+            outbox.push(text("x")).expect("room");
+        }
+        while outbox.try_pop().is_some() {}
+        assert_eq!(outbox.lock().waiting.capacity(), 0);
+    }
+
+    #[test]
+    fn a_closed_queue_refuses_frames_and_drops_the_waiting_ones() {
+        let outbox = Outbox::new(4);
+        outbox.push(text("a")).expect("room");
+        outbox.close();
+        assert_eq!(outbox.try_pop(), None);
+        assert_eq!(outbox.push(text("b")), Err(PushError::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_reader_is_woken_by_a_push() {
+        let outbox = Arc::new(Outbox::new(4));
+        let reader = tokio::spawn({
+            let outbox = Arc::clone(&outbox);
+            async move { (outbox.pop().await, outbox.pop().await) }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        outbox.push(text("a")).expect("room");
+        outbox.push(text("b")).expect("room");
+        let popped = tokio::time::timeout(Duration::from_secs(5), reader).await.expect("woken").expect("no panic");
+        assert_eq!(popped, (text("a"), text("b")));
+    }
+}
