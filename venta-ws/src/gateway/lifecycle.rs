@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,20 +15,22 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use futures_util::future::Either;
 use futures_util::stream::SplitStream;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tracing::{Instrument, Span};
 
 use super::read::read_loop;
 use super::write::write_loop;
-use super::{GatewayHandlers, Operation, OriginPolicy, SocketOf, Transport};
+use super::{ClaimsOf, GatewayHandlers, Operation, OriginPolicy, SocketOf, Transport};
 use crate::auth::{Authenticator, ConnectRequest, Identity, SUBPROTOCOL};
 use crate::close::{CloseCode, DisconnectReason};
 use crate::error::GatewayError;
 use crate::logging;
 use crate::module::ModuleState;
-use crate::namespace::Namespace;
+use crate::namespace::{Attachment, Namespace};
 use crate::presence::PresenceEntry;
 use crate::socket::{AuthenticatedSocket, SocketCore, SocketId};
 
@@ -52,6 +55,22 @@ pub(crate) struct Refusal {
 pub(crate) struct Admitted<C> {
     pub(crate) identity: Identity<C>,
     pub(crate) entity_id: String,
+}
+
+/// What the handshake decided for a socket of gateway `G`.
+pub(crate) type Verdict<G> = Result<Admitted<ClaimsOf<G>>, Refusal>;
+
+/// A refused socket being closed: rare, so boxed rather than kept inline in every socket's
+/// future.
+type Refused = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A socket attached to its namespace, its writer running, not yet in presence.
+struct Opened<G: GatewayHandlers, T: Transport> {
+    socket: SocketOf<G>,
+    stream: SplitStream<T>,
+    writer: JoinHandle<()>,
+    attachment: Attachment,
+    ready: Option<oneshot::Sender<()>>,
 }
 
 /// A panic caught in a hook or handler, kept as an error for logging.
@@ -125,7 +144,14 @@ pub(crate) async fn handshake<G: GatewayHandlers>(
     if request.offers_subprotocol() {
         upgrade = upgrade.protocols([SUBPROTOCOL]);
     }
-    upgrade.on_upgrade(move |socket| runtime.serve(socket, verdict, span, None))
+    // axum keeps the callback until the upgrade completes, inside the socket's long-lived
+    // future: boxed, the verdict takes a pointer's room there.
+    let verdict = Box::new(verdict);
+    upgrade.on_upgrade(move |socket| runtime.serve(socket, *verdict, span, None))
+}
+
+fn refuse_boxed(socket: impl Transport, refusal: Refusal, close_timeout: Duration) -> Refused {
+    Box::pin(refuse(socket, refusal, close_timeout))
 }
 
 /// Closes a refused socket with its code, then waits briefly for the client's close frame.
@@ -194,31 +220,51 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
     pub(crate) fn serve(
         self: Arc<Self>,
         socket: impl Transport,
-        verdict: Result<Admitted<<G::Auth as Authenticator>::Claims>, Refusal>,
+        verdict: Verdict<G>,
         span: Span,
         ready: Option<oneshot::Sender<()>>,
     ) -> impl Future<Output = ()> + Send + 'static {
         let tasks = self.state.tasks.clone();
+        // This future lives as long as the socket, and an async block keeps room for what it
+        // captures all that while. Boxed, the transport and the verdict, which the first poll
+        // consumes, take a pointer's room instead of hundreds of bytes per socket.
+        let start = Box::new((socket, verdict, ready));
         let connection = async move {
-            match verdict {
-                Ok(admitted) => self.run(socket, admitted, ready).await,
-                Err(refusal) => {
-                    drop(ready);
-                    refuse(socket, refusal, self.namespace.config().close_timeout).await;
-                }
-            }
+            let (socket, verdict, ready) = *start;
+            self.start(socket, verdict, ready).await;
         };
         tasks.track_future(connection.instrument(span))
     }
 
-    /// Serves one admitted socket until it closes, then cleans up after it.
-    /// `ready` is told once `on_connect` succeeded, for the test harness.
-    async fn run(
+    /// What a socket does once upgraded: runs, or is refused. A plain function, so that what
+    /// it consumes on the way is not kept in the socket's future.
+    fn start<T: Transport>(
         &self,
-        socket: impl Transport,
+        socket: T,
+        verdict: Verdict<G>,
+        ready: Option<oneshot::Sender<()>>,
+    ) -> Either<impl Future<Output = ()> + Send + '_, Refused> {
+        let opened = match verdict {
+            Ok(admitted) => self.open(socket, admitted, ready),
+            Err(refusal) => {
+                drop(ready);
+                Err(refuse_boxed(socket, refusal, self.namespace.config().close_timeout))
+            }
+        };
+        match opened {
+            Ok(opened) => Either::Left(self.run(opened)),
+            Err(refused) => Either::Right(refused),
+        }
+    }
+
+    /// Attaches an admitted socket to its namespace and starts its writer; or, over a
+    /// connection limit or during shutdown, the refusal to run instead.
+    fn open<T: Transport>(
+        &self,
+        socket: T,
         admitted: Admitted<<G::Auth as Authenticator>::Claims>,
         ready: Option<oneshot::Sender<()>>,
-    ) {
+    ) -> Result<Opened<G, T>, Refused> {
         let config = self.namespace.config();
         let socket_id = SocketId::next();
         Span::current().record("socket_id", tracing::field::display(socket_id));
@@ -230,61 +276,76 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             Err(limit) => {
                 drop(ready);
                 let refusal = Refusal { code: limit.code, reason: Cow::Borrowed(limit.reason) };
-                return refuse(socket, refusal, config.close_timeout).await;
+                return Err(refuse_boxed(socket, refusal, config.close_timeout));
             }
         };
         if self.state.shutdown.is_cancelled() {
             drop((attachment, ready));
             let refusal = Refusal { code: CloseCode::GoingAway, reason: Cow::Borrowed("server going away") };
-            return refuse(socket, refusal, config.close_timeout).await;
+            return Err(refuse_boxed(socket, refusal, config.close_timeout));
         }
-        let (sink, mut stream) = socket.split();
+        let (sink, stream) = socket.split();
         let writer = tokio::spawn(write_loop(sink, Arc::clone(&core), config.close_timeout).in_current_span());
-        let socket = AuthenticatedSocket::new(Arc::clone(&core), self.namespace.clone(), admitted.identity.claims);
+        let socket = AuthenticatedSocket::new(core, self.namespace.clone(), admitted.identity.claims);
+        Ok(Opened { socket, stream, writer, attachment, ready })
+    }
 
-        let entry = PresenceEntry { namespace: self.namespace.name(), socket_id, entity_id: &core.entity_id };
-        let presence = self.namespace.presence();
-        let mut ending = None;
-        match presence.register(entry).await {
-            Ok(_) => {
-                ending = self.connected(&socket, &mut stream, ready).await;
-                drop(attachment);
-                if let Err(error) = presence.unregister(entry).await {
-                    tracing::error!(reason = %error, "could not remove socket from presence");
+    /// Serves one opened socket until it closes, then cleans up after it.
+    /// `ready` is told once `on_connect` succeeded, for the test harness.
+    ///
+    /// A plain function returning an `async move` block: an `async fn` would keep its argument
+    /// twice in the future, as it was passed and as the body's binding.
+    #[allow(clippy::manual_async_fn, reason = "an async fn would store `opened` twice per socket")]
+    fn run<T: Transport>(&self, mut opened: Opened<G, T>) -> impl Future<Output = ()> + Send + '_ {
+        async move {
+            let config = self.namespace.config();
+            let socket = &opened.socket;
+            let core = socket.core();
+            let entry =
+                PresenceEntry { namespace: self.namespace.name(), socket_id: core.id, entity_id: &core.entity_id };
+            let presence = self.namespace.presence();
+            let mut ending = None;
+            match presence.register(entry).await {
+                Ok(_) => {
+                    ending = self.connected(socket, &mut opened.stream, opened.ready).await;
+                    drop(opened.attachment);
+                    if let Err(error) = presence.unregister(entry).await {
+                        tracing::error!(reason = %error, "could not remove socket from presence");
+                    }
+                }
+                Err(error) => {
+                    drop(opened.attachment);
+                    let error = GatewayError::internal(error).closing(CloseCode::InternalError);
+                    self.gateway.handle_connection_error(socket, Operation::RegisterPresence, &error);
+                    core.close(CloseCode::InternalError, Cow::Borrowed("presence unavailable"), true);
                 }
             }
-            Err(error) => {
-                drop(attachment);
-                let error = GatewayError::internal(error).closing(CloseCode::InternalError);
-                self.gateway.handle_connection_error(&socket, Operation::RegisterPresence, &error);
-                core.close(CloseCode::InternalError, Cow::Borrowed("presence unavailable"), true);
-            }
-        }
-        core.finish();
-        let _ = writer.await;
-        match ending {
-            Some(DisconnectReason::ClientClosed { .. }) => return,
-            Some(DisconnectReason::ServerClosed {
-                code: CloseCode::MessageTooBig | CloseCode::ProtocolError | CloseCode::InvalidPayload,
-                ..
-            }) => {
-                // The rest of the offending frame is still unread and cannot be parsed. Closing
-                // now would reset the connection and the client would lose the close frame;
-                // hold it open so the client reads the code and closes first.
-                tokio::time::sleep(config.close_timeout.min(Duration::from_secs(2))).await;
-                return;
-            }
-            _ => {}
-        }
-        // Wait for the client's close frame, so the TCP connection is not reset under it.
-        let _ = tokio::time::timeout(config.close_timeout, async {
-            while let Some(Ok(message)) = stream.next().await {
-                if matches!(message, Message::Close(_)) {
-                    break;
+            core.finish();
+            let _ = opened.writer.await;
+            match ending {
+                Some(DisconnectReason::ClientClosed { .. }) => return,
+                Some(DisconnectReason::ServerClosed {
+                    code: CloseCode::MessageTooBig | CloseCode::ProtocolError | CloseCode::InvalidPayload,
+                    ..
+                }) => {
+                    // The rest of the offending frame is still unread and cannot be parsed. Closing
+                    // now would reset the connection and the client would lose the close frame;
+                    // hold it open so the client reads the code and closes first.
+                    tokio::time::sleep(config.close_timeout.min(Duration::from_secs(2))).await;
+                    return;
                 }
+                _ => {}
             }
-        })
-        .await;
+            // Wait for the client's close frame, so the TCP connection is not reset under it.
+            let _ = tokio::time::timeout(config.close_timeout, async {
+                while let Some(Ok(message)) = opened.stream.next().await {
+                    if matches!(message, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
     }
 
     /// From `on_connect` to `on_disconnect`; the reason the socket ended, when it got past
