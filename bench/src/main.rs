@@ -8,12 +8,14 @@
 //!                    [--json PATH] [--svg PATH] [--markdown PATH]
 //! venta-ws-bench serve framework|baseline|axum-defaults [--addr 127.0.0.1:0]
 //! venta-ws-bench connect --addr ADDR [--connections 1000] [--concurrency 256] [--hold-secs 5]
+//! venta-ws-bench report --json PATH [--svg PATH] [--markdown PATH]
 //! ```
 //!
 //! `run` starts each server as a child (`serve`), one after the other, drives it, and prints
 //! the table of ratios framework / baseline; `serve` prints `listening <addr>` once it accepts.
 //! `connect` opens user sockets to a server started by hand (under a profiler, say), holds
-//! them, and closes them.
+//! them, and closes them. `report` prints the table of a saved `--json` run again and redraws
+//! its chart.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -31,7 +33,8 @@ const USAGE: &str = "usage: venta-ws-bench run [--connections N] [--fanout N,N] 
 [--echo-clients N] [--echo-secs S] [--echo-warmup-secs S] [--concurrency N] [--rounds N] [--settle-secs S] [--warmup N] \
 [--sides framework,baseline,axum-defaults] [--json PATH] [--svg PATH] [--markdown PATH]\n       \
 venta-ws-bench serve framework|baseline|axum-defaults [--addr 127.0.0.1:0]\n       \
-venta-ws-bench connect --addr ADDR [--connections N] [--concurrency N] [--hold-secs S]";
+venta-ws-bench connect --addr ADDR [--connections N] [--concurrency N] [--hold-secs S]\n       \
+venta-ws-bench report --json PATH [--svg PATH] [--markdown PATH]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -40,6 +43,7 @@ async fn main() -> ExitCode {
         Some("run") => run_command(&args[1..]).await,
         Some("serve") => serve_command(&args[1..]).await,
         Some("connect") => connect_command(&args[1..]).await,
+        Some("report") => report_command(&args[1..]),
         _ => Err(USAGE.into()),
     };
     match result {
@@ -110,10 +114,14 @@ async fn run_command(args: &[String]) -> Result<(), Error> {
     let exe = std::env::current_exe()?;
     let measurements = run(&exe, &plan, |line| eprintln!("{line}")).await?;
     let report = Report::new(plan, measurements).ok_or("the framework or the baseline was not measured")?;
+    write_report(&report, &outputs)
+}
+
+fn write_report(report: &Report, outputs: &Outputs) -> Result<(), Error> {
     let table = report.markdown();
     println!("{table}");
     if let Some(path) = &outputs.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+        std::fs::write(path, serde_json::to_string_pretty(report)?)?;
     }
     if let Some(path) = &outputs.svg {
         std::fs::write(path, report.svg())?;
@@ -122,6 +130,25 @@ async fn run_command(args: &[String]) -> Result<(), Error> {
         std::fs::write(path, table)?;
     }
     Ok(())
+}
+
+fn report_command(args: &[String]) -> Result<(), Error> {
+    let mut outputs = Outputs::default();
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        match flag.as_str() {
+            "--json" => outputs.json = Some(value.into()),
+            "--svg" => outputs.svg = Some(value.into()),
+            "--markdown" => outputs.markdown = Some(value.into()),
+            _ => return Err(format!("unknown option {flag}\n{USAGE}").into()),
+        }
+    }
+    let json = outputs.json.take().ok_or(USAGE)?;
+    let saved: Report = serde_json::from_slice(&std::fs::read(&json)?)?;
+    let report =
+        Report::new(saved.plan, saved.measurements).ok_or("the saved run lacks the framework or the baseline")?;
+    write_report(&report, &outputs)
 }
 
 async fn serve_command(args: &[String]) -> Result<(), Error> {

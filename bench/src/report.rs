@@ -319,8 +319,9 @@ fn chart(report: &Report) -> String {
     );
 
     // Ratios, on a scale from 0 to a little past the largest.
+    // Up to 2.5x; a longer bar is cut there and its value says how far it goes.
     let largest = ratio_rows.iter().map(|row| row.ratio.max(row.round_ratios.1)).fold(1.5_f64, f64::max);
-    let scale_max = (largest * 4.0).ceil() / 4.0;
+    let scale_max = ((largest * 4.0).ceil() / 4.0).min(2.5);
     let x_of = |ratio: f64| LABEL_WIDTH + ratio.clamp(0.0, scale_max) / scale_max * PLOT_WIDTH;
     axis(&mut svg, top, ratio_height, scale_max, x_of);
     for (index, row) in ratio_rows.iter().enumerate() {
@@ -331,7 +332,7 @@ fn chart(report: &Report) -> String {
             r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{} · {} {better}</text>"#,
             LABEL_WIDTH - 10.0,
             y + 17.0,
-            escape(&row.workload),
+            escape(&short_workload(&row.workload)),
             escape(&row.metric)
         );
         let _ = writeln!(
@@ -361,9 +362,10 @@ fn chart(report: &Report) -> String {
                 x = x_of(target)
             );
         }
+        let cut = if row.ratio.max(row.round_ratios.1) > scale_max { " ▶" } else { "" };
         let _ = writeln!(
             svg,
-            r#"<text x="{:.1}" y="{:.1}">{:.2}x</text>"#,
+            r#"<text x="{:.1}" y="{:.1}">{:.2}x{cut}</text>"#,
             x_of(row.ratio.max(row.round_ratios.1)) + 6.0,
             y + 17.0,
             row.ratio
@@ -431,6 +433,15 @@ fn chart(report: &Report) -> String {
     svg
 }
 
+/// A workload's name without its parameters, but a fan-out's size: `fan-out 1000`.
+fn short_workload(workload: &str) -> String {
+    let name = workload.split(" (").next().unwrap_or(workload);
+    match workload.strip_prefix("fan-out (").and_then(|rest| rest.split(' ').next()) {
+        Some(size) => format!("{name} {size}"),
+        None => name.to_owned(),
+    }
+}
+
 /// Grid lines every 0.25x, labelled every 0.5x, and a bold line at 1x.
 fn axis(svg: &mut String, top: f64, height: f64, scale_max: f64, x_of: impl Fn(f64) -> f64) {
     let steps = (scale_max / 0.25).round() as usize;
@@ -467,6 +478,12 @@ mod tests {
         assert_eq!(verdict(memory, 7.0, 0.0), Verdict::Met);
         assert_eq!(verdict(memory, 9.0, 0.0), Verdict::Missed);
         assert_eq!(verdict(None, 1.0, 1.0), Verdict::Info);
+    }
+
+    #[test]
+    fn chart_labels_drop_the_parameters_but_a_fan_out_size() {
+        assert_eq!(short_workload("connect storm (10000 sockets, 256 at once)"), "connect storm");
+        assert_eq!(short_workload("fan-out (1000 sockets)"), "fan-out 1000");
     }
 
     #[test]
