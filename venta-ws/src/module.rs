@@ -34,7 +34,8 @@ pub struct SocketConfig {
     pub send_queue_capacity: usize,
     /// The read buffer each socket allocates up front, in bytes. Messages larger than it
     /// still arrive whole (up to `max_message_size`): the buffer grows while it reads them.
-    /// Default 4 KiB, against tungstenite's 128 KiB, which would cost 128 KiB per idle socket.
+    /// Default 2 KiB, against tungstenite's 128 KiB, which would cost 128 KiB per idle socket;
+    /// a larger message takes more `read` calls (a 64 KiB one, 32).
     pub read_buffer_size: usize,
     /// How long a closing socket may take to flush and finish the close handshake. Default 5 s.
     pub close_timeout: Duration,
@@ -59,7 +60,7 @@ impl Default for SocketConfig {
         Self {
             max_message_size: 64 * 1024,
             send_queue_capacity: 256,
-            read_buffer_size: 4 * 1024,
+            read_buffer_size: 2 * 1024,
             close_timeout: Duration::from_secs(5),
             ping_interval: Duration::from_secs(25),
             pong_timeout: Duration::from_secs(20),

@@ -65,6 +65,14 @@ struct Watch {
     warned_for: Option<u64>,
 }
 
+/// A number in `0.0..1.0` that differs from socket to socket.
+fn jitter(id: crate::socket::SocketId) -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(id.as_u128());
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs())
 }
@@ -130,7 +138,9 @@ pub(super) async fn read_loop<G: GatewayHandlers, T: Transport>(
         ping_interval: config.ping_interval,
         pong_timeout: config.pong_timeout,
         expiry_warning: config.expiry_warning,
-        next_ping: Instant::now() + config.ping_interval,
+        // The first ping comes after a random half to whole interval, so sockets that
+        // connected together (after a restart, a connect storm) are not all pinged at once.
+        next_ping: Instant::now() + config.ping_interval.mul_f64(0.5 + 0.5 * jitter(socket.id())),
         pong_deadline: None,
         warned_for: None,
     };
