@@ -10,7 +10,7 @@
 //!   once as `vendor.location` and queued to every user socket.
 //!
 //! One task per socket selects between the client's frames and its send queue (bounded, 256
-//! frames, as the framework's). The harness runs it twice: with a 4 KiB read buffer per socket,
+//! frames, as the framework's). The harness runs it twice: with a 2 KiB read buffer per socket,
 //! as the framework's default (the floor, the side every ratio is taken against), and with
 //! axum's default WebSocket settings (a 128 KiB read buffer), as most hand-written gateways run.
 

@@ -42,7 +42,7 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// The read buffer of a baseline socket, the framework's default (`SocketConfig::read_buffer_size`).
-pub const BASELINE_READ_BUFFER: usize = 4 * 1024;
+pub const BASELINE_READ_BUFFER: usize = 2 * 1024;
 
 /// Which server a measurement is of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -50,7 +50,7 @@ pub const BASELINE_READ_BUFFER: usize = 4 * 1024;
 pub enum Side {
     /// The framework's main example, served by `venta_ws::serve`.
     Framework,
-    /// The hand-written axum gateway with the framework's 4 KiB read buffer: every ratio is
+    /// The hand-written axum gateway with the framework's 2 KiB read buffer: every ratio is
     /// taken against it.
     Baseline,
     /// The same hand-written gateway with axum's default WebSocket settings (128 KiB read

@@ -388,7 +388,7 @@ fn chart(report: &Report) -> String {
         let block = memory_top + index as f64 * 3.0 * ROW_HEIGHT;
         let sides = [
             ("framework (venta-ws)", Some(row.framework), colour(row.verdict)),
-            ("baseline (hand-written, 4 KiB buffer)", Some(row.baseline), INFO),
+            ("baseline (hand-written, 2 KiB buffer)", Some(row.baseline), INFO),
             ("axum defaults (128 KiB buffer)", row.axum_defaults, INFO),
         ];
         for (offset, (name, value, fill)) in sides.into_iter().enumerate() {
