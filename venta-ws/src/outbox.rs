@@ -77,12 +77,14 @@ impl Outbox {
         message
     }
 
-    /// The oldest waiting frame, waiting for one if the queue is empty. Only one task may wait.
-    pub(crate) async fn pop(&self) -> Message {
-        loop {
-            if let Some(message) = self.try_pop() {
-                return message;
-            }
+    /// Whether no frame waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lock().waiting.is_empty()
+    }
+
+    /// Resolves once a frame waits, without taking it. Only one task may wait.
+    pub(crate) async fn ready(&self) {
+        while self.is_empty() {
             self.pushed.notified().await;
         }
     }
@@ -146,12 +148,17 @@ mod tests {
         let outbox = Arc::new(Outbox::new(4));
         let reader = tokio::spawn({
             let outbox = Arc::clone(&outbox);
-            async move { (outbox.pop().await, outbox.pop().await) }
+            async move {
+                outbox.ready().await;
+                let first = outbox.try_pop();
+                outbox.ready().await;
+                (first, outbox.try_pop())
+            }
         });
         tokio::time::sleep(Duration::from_millis(10)).await;
         outbox.push(text("a")).expect("room");
         outbox.push(text("b")).expect("room");
         let popped = tokio::time::timeout(Duration::from_secs(5), reader).await.expect("woken").expect("no panic");
-        assert_eq!(popped, (text("a"), text("b")));
+        assert_eq!(popped, (Some(text("a")), Some(text("b"))));
     }
 }

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, Span};
 
 use super::read::read_loop;
-use super::write::write_loop;
+use super::write::{SharedSink, write_loop};
 use super::{ClaimsOf, GatewayHandlers, Operation, OriginPolicy, SocketOf, Transport};
 use crate::auth::{Authenticator, ConnectRequest, Identity, SUBPROTOCOL};
 use crate::close::{CloseCode, DisconnectReason};
@@ -68,6 +68,7 @@ type Refused = Pin<Box<dyn Future<Output = ()> + Send>>;
 struct Opened<G: GatewayHandlers, T: Transport> {
     socket: SocketOf<G>,
     stream: SplitStream<T>,
+    sink: SharedSink<T>,
     writer: JoinHandle<()>,
     attachment: Attachment,
     ready: Option<oneshot::Sender<()>>,
@@ -285,9 +286,11 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             return Err(refuse_boxed(socket, refusal, config.close_timeout));
         }
         let (sink, stream) = socket.split();
-        let writer = tokio::spawn(write_loop(sink, Arc::clone(&core), config.close_timeout).in_current_span());
+        let sink: SharedSink<T> = Arc::new(tokio::sync::Mutex::new(sink));
+        let writer =
+            tokio::spawn(write_loop(Arc::clone(&sink), Arc::clone(&core), config.close_timeout).in_current_span());
         let socket = AuthenticatedSocket::new(core, self.namespace.clone(), admitted.identity.claims);
-        Ok(Opened { socket, stream, writer, attachment, ready })
+        Ok(Opened { socket, stream, sink, writer, attachment, ready })
     }
 
     /// Serves one opened socket until it closes, then cleans up after it.
@@ -307,7 +310,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             let mut ending = None;
             match presence.register(entry).await {
                 Ok(_) => {
-                    ending = self.connected(socket, &mut opened.stream, opened.ready).await;
+                    ending = self.connected(socket, &mut opened.stream, &opened.sink, opened.ready).await;
                     drop(opened.attachment);
                     if let Err(error) = presence.unregister(entry).await {
                         tracing::error!(reason = %error, "could not remove socket from presence");
@@ -354,6 +357,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         &self,
         socket: &SocketOf<G>,
         stream: &mut SplitStream<T>,
+        sink: &SharedSink<T>,
         ready: Option<oneshot::Sender<()>>,
     ) -> Option<DisconnectReason> {
         let connected = match guarded(self.gateway.on_connect(socket)).await {
@@ -370,7 +374,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         if let Some(ready) = ready {
             let _ = ready.send(());
         }
-        let reason = read_loop(self, socket, stream).await;
+        let reason = read_loop(self, socket, stream, sink).await;
         if let Err(panic) = guarded(self.gateway.on_disconnect(socket, &reason)).await {
             self.gateway.handle_connection_error(socket, Operation::Disconnect, &panic);
         }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::lifecycle::{GatewayRuntime, guarded};
+use super::write::{SharedSink, write_queued};
 use super::{Dispatch, GatewayHandlers, Operation, SocketOf, Transport};
 use crate::auth::{Authenticator, Token, TokenSource};
 use crate::close::{CloseCode, DisconnectReason};
@@ -130,6 +131,7 @@ pub(super) async fn read_loop<G: GatewayHandlers, T: Transport>(
     runtime: &GatewayRuntime<G>,
     socket: &SocketOf<G>,
     stream: &mut SplitStream<T>,
+    sink: &SharedSink<T>,
 ) -> DisconnectReason {
     let core = socket.core();
     let config = &runtime.namespace.config();
@@ -182,11 +184,13 @@ pub(super) async fn read_loop<G: GatewayHandlers, T: Transport>(
             && !bucket.take(Instant::now())
         {
             rate_limited(runtime, socket, bucket, &message);
+            write_queued(sink, core).await;
             continue;
         }
         let (operation, result) = match message {
             Message::Text(text) if !G::READS_TEXT => {
                 on_text(runtime, socket, text.as_str()).await;
+                write_queued(sink, core).await;
                 continue;
             }
             Message::Text(text) => (Operation::Text, guarded(runtime.gateway.on_text(socket, text)).await),
@@ -196,6 +200,7 @@ pub(super) async fn read_loop<G: GatewayHandlers, T: Transport>(
         if let Ok(Err(error)) | Err(error) = result {
             fail(runtime, socket, operation, &error, None);
         }
+        write_queued(sink, core).await;
     }
 }
 

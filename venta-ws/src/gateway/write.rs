@@ -1,4 +1,10 @@
 //! A socket's write half: queued frames out, then the close frame.
+//!
+//! The sink is shared by the socket's two tasks. The reading task writes what its handler
+//! queued as soon as the handler returns, so a reply needs no wake-up of another task; the
+//! writing task writes what arrives while no handler runs or while one is still running (pushes
+//! from other sockets), and the close frame at the end. Whoever holds the sink takes frames from
+//! the queue, so they go out in the order they were queued.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,10 +12,14 @@ use std::time::Duration;
 use axum::extract::ws::Message;
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
+use tokio::sync::Mutex;
 
 use super::Transport;
 use super::lifecycle::close_frame;
 use crate::socket::SocketCore;
+
+/// The write half of a socket, shared by its reading and writing tasks.
+pub(super) type SharedSink<T> = Arc<Mutex<SplitSink<T, Message>>>;
 
 /// Closes the socket's queue however the writer ends, so no frame is queued for nobody.
 struct CloseOutbox(Arc<SocketCore>);
@@ -20,32 +30,66 @@ impl Drop for CloseOutbox {
     }
 }
 
+/// Writes every queued frame and flushes; `Ok(false)` when there was none.
+async fn drain<T: Transport>(sink: &mut SplitSink<T, Message>, core: &SocketCore) -> Result<bool, axum::Error> {
+    let mut wrote = false;
+    while let Some(message) = core.outbox().try_pop() {
+        sink.feed(message).await?;
+        wrote = true;
+    }
+    if wrote {
+        sink.flush().await?;
+    }
+    Ok(wrote)
+}
+
+/// Writes what the reading task's handler queued, unless the socket is being torn down.
+pub(super) async fn write_queued<T: Transport>(sink: &SharedSink<T>, core: &SocketCore) {
+    if core.outbox().is_empty() {
+        return;
+    }
+    let finished = core.finished();
+    let mut sink = tokio::select! {
+        biased;
+        () = finished.cancelled() => return,
+        sink = sink.lock() => sink,
+    };
+    tokio::select! {
+        biased;
+        () = finished.cancelled() => {}
+        // A failed write shows on the read side as well, which ends the socket.
+        _ = drain(&mut sink, core) => {}
+    }
+}
+
 /// Writes queued frames until a close is requested, then sends the close frame (after the
 /// frames already queued, unless the socket is a slow consumer) within `close_timeout`.
-pub(super) async fn write_loop<T: Transport>(
-    mut sink: SplitSink<T, Message>,
-    core: Arc<SocketCore>,
-    close_timeout: Duration,
-) {
+pub(super) async fn write_loop<T: Transport>(sink: SharedSink<T>, core: Arc<SocketCore>, close_timeout: Duration) {
     let core = CloseOutbox(core);
     let core = &core.0;
     loop {
-        let message = tokio::select! {
+        tokio::select! {
             biased;
             () = core.finished().cancelled() => break,
-            message = core.outbox().pop() => message,
-        };
-        let sent = tokio::select! {
+            () = core.outbox().ready() => {}
+        }
+        let mut guard = tokio::select! {
             biased;
             () = core.finished().cancelled() => break,
-            sent = sink.send(message) => sent,
+            guard = sink.lock() => guard,
         };
-        if sent.is_err() {
+        let written = tokio::select! {
+            biased;
+            () = core.finished().cancelled() => break,
+            written = drain(&mut guard, core) => written,
+        };
+        if written.is_err() {
             return;
         }
     }
     let Some(request) = core.close_request().cloned() else { return };
     let _ = tokio::time::timeout(close_timeout, async {
+        let mut sink = sink.lock().await;
         if request.flush {
             while let Some(message) = core.outbox().try_pop() {
                 if sink.feed(message).await.is_err() {
