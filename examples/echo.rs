@@ -8,7 +8,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())).init();
     let addr: SocketAddr = std::env::var("VENTA_ADDR").unwrap_or_else(|_| "127.0.0.1:9001".into()).parse()?;
     let module = venta_ws_examples::echo::echo_module()?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = venta_ws::bind(addr)?;
     println!("echo gateway on ws://{}/", listener.local_addr()?);
     venta_ws::serve(listener, module.router())
         .with_hub(module.hub())

@@ -7,12 +7,8 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use tokio::net::TcpSocket;
 use tracing_subscriber::EnvFilter;
 use venta_ws_examples::{Config, LocationService, connect_module, demo};
-
-/// Connections waiting to be accepted; tokio's default is too small for a connect storm.
-const LISTEN_BACKLOG: u32 = 1024;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,10 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let locations = Arc::new(LocationService::default());
     let module = connect_module(&config, &locations).await?;
 
-    let socket = if config.addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-    socket.set_reuseaddr(true)?;
-    socket.bind(config.addr)?;
-    let listener = socket.listen(LISTEN_BACKLOG)?;
+    let listener = venta_ws::bind(config.addr)?;
     tracing::info!(
         addr = %listener.local_addr()?,
         origins = ?config.allowed_origins,

@@ -12,7 +12,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env()?;
     let locations = Arc::new(LocationService::default());
     let module = connect_module(&config, &locations).await?;
-    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    let listener = venta_ws::bind(config.addr)?;
     println!("listening on {}", listener.local_addr()?);
     std::io::stdout().flush()?;
     venta_ws::serve(listener, module.router()).with_hub(module.hub()).await?;

@@ -81,7 +81,7 @@ pub use gateway::{
 };
 pub use module::{RateLimit, SocketConfig, WebSocketModule, WebSocketModuleBuilder};
 pub use namespace::{Hub, Namespace, ShutdownReport};
-pub use serve::{Serve, serve};
+pub use serve::{LISTEN_BACKLOG, Serve, bind, serve};
 pub use socket::{AuthenticatedSocket, EmitError, ParseSocketIdError, SocketId};
 /// Derives [`WebSocketGateway`](trait@WebSocketGateway) from `#[gateway(...)]`.
 ///

@@ -14,12 +14,26 @@ use axum::body::Body;
 use axum::extract::connect_info::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::namespace::Hub;
+
+/// The listen backlog of [`bind`]: how many connections may wait to be accepted. tokio's
+/// `TcpListener::bind` asks for 128, which a connect storm (every client reconnecting after a
+/// deploy) overflows, and the kernel then drops connection attempts.
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// A listener on `addr` with a backlog of [`LISTEN_BACKLOG`] and `SO_REUSEADDR`, for
+/// [`serve`]. Call it inside a tokio runtime.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// Serves `app` on `listener` until the shutdown signal, if one is given.
 ///
@@ -33,7 +47,7 @@ use crate::namespace::Hub;
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let module = WebSocketModule::builder().jwt(JwtConfig::hs256_from_env("JWT_SECRET")?).gateway(UserGateway).build()?;
 /// let app = axum::Router::new().merge(module.router());
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// let listener = venta_ws::bind("127.0.0.1:3000".parse()?)?;
 /// venta_ws::serve(listener, app)
 ///     .with_hub(module.hub())
 ///     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
