@@ -16,30 +16,14 @@ pub mod measure;
 pub mod report;
 pub mod run;
 
-use std::net::SocketAddr;
-
-use tokio::net::{TcpListener, TcpSocket};
-
 /// The HS256 secret both servers verify tokens with, and the harness signs them with.
 pub const SECRET: &str = "venta-ws-bench-secret";
-
-/// The listen backlog of both servers: tokio's `TcpListener::bind` asks for 128, which a
-/// connect storm overflows (the kernel then drops SYNs and clients retry after a second).
-pub const LISTEN_BACKLOG: u32 = 1024;
 
 /// What a server prints on its first line of standard output once it accepts connections.
 pub const LISTENING: &str = "listening";
 
 /// Any error of the harness, with its message.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
-
-/// A loopback listener with [`LISTEN_BACKLOG`].
-pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
-}
 
 /// The read buffer of a baseline socket, the framework's default (`SocketConfig::read_buffer_size`).
 pub const BASELINE_READ_BUFFER: usize = 2 * 1024;

@@ -27,7 +27,7 @@ use venta_ws_bench::load::Users;
 use venta_ws_bench::measure::percentile;
 use venta_ws_bench::report::Report;
 use venta_ws_bench::run::{Plan, mint_tokens, run};
-use venta_ws_bench::{BASELINE_READ_BUFFER, Error, LISTENING, SECRET, Side, baseline, framework, listen};
+use venta_ws_bench::{BASELINE_READ_BUFFER, Error, LISTENING, SECRET, Side, baseline, framework};
 
 const USAGE: &str = "usage: venta-ws-bench run [--connections N] [--fanout N,N] [--fanout-repeats N] \
 [--echo-clients N] [--echo-secs S] [--echo-warmup-secs S] [--concurrency N] [--rounds N] [--settle-secs S] [--warmup N] \
@@ -158,7 +158,8 @@ async fn serve_command(args: &[String]) -> Result<(), Error> {
         Some([]) => SocketAddr::from(([127, 0, 0, 1], 0)),
         _ => return Err(USAGE.into()),
     };
-    let listener = listen(addr)?;
+    // The framework's listener setup (1,024 backlog) for every side alike.
+    let listener = venta_ws::bind(addr)?;
     let mut stdout = std::io::stdout();
     writeln!(stdout, "{LISTENING} {}", listener.local_addr()?)?;
     stdout.flush()?;
