@@ -163,13 +163,22 @@ async fn refuse(mut socket: impl Transport, refusal: Refusal, close_timeout: std
         if socket.send(Message::Close(Some(frame))).await.is_err() {
             return;
         }
-        while let Some(Ok(message)) = socket.next().await {
-            if matches!(message, Message::Close(_)) {
-                break;
-            }
-        }
+        until_close_frame(&mut socket).await;
     })
     .await;
+}
+
+/// Reads until the client's close frame (or the end of the connection), so the close
+/// handshake completes and the TCP connection is not reset under the client.
+async fn until_close_frame<S>(stream: &mut S)
+where
+    S: futures_util::Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    while let Some(Ok(message)) = stream.next().await {
+        if matches!(message, Message::Close(_)) {
+            break;
+        }
+    }
 }
 
 pub(super) fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
@@ -340,14 +349,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
                 _ => {}
             }
             // Wait for the client's close frame, so the TCP connection is not reset under it.
-            let _ = tokio::time::timeout(config.close_timeout, async {
-                while let Some(Ok(message)) = opened.stream.next().await {
-                    if matches!(message, Message::Close(_)) {
-                        break;
-                    }
-                }
-            })
-            .await;
+            let _ = tokio::time::timeout(config.close_timeout, until_close_frame(&mut opened.stream)).await;
         }
     }
 
