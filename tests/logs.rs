@@ -88,7 +88,7 @@ async fn every_line_carries_the_socket_fields_and_no_line_carries_a_token() {
         }
     }
     assert!(line("gateway error").contains("event=\"no.such.event\""));
-    assert!(line("socket disconnected").contains("reason=client closed"));
+    assert!(line("socket disconnected").contains("reason=\"client closed"));
     let rejected = logs.lines().filter(|line| line.contains("connection rejected")).collect::<Vec<_>>();
     assert_eq!(rejected.len(), 2, "{logs}");
     assert!(rejected.iter().all(|line| line.contains("code=4401") && line.contains("namespace=\"user\"")));

@@ -192,6 +192,15 @@ impl Client {
         if let Some(origin) = origin {
             headers.insert("origin", HeaderValue::from_str(origin).expect("header"));
         }
+        Self::try_from_request(request).await
+    }
+
+    /// Connects with a handshake request the test built itself.
+    pub async fn from_request(request: tungstenite::handshake::client::Request) -> Client {
+        Self::try_from_request(request).await.expect("handshake succeeds")
+    }
+
+    async fn try_from_request(request: tungstenite::handshake::client::Request) -> Result<Client, tungstenite::Error> {
         let (ws, response) =
             tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request)).await.expect("handshake in time")?;
         let protocol =
@@ -207,6 +216,18 @@ impl Client {
     /// Sends a frame exactly as given, even one that breaks the protocol.
     pub async fn send_frame(&mut self, frame: tungstenite::protocol::frame::Frame) {
         self.ws.send(Message::Frame(frame)).await.expect("send");
+    }
+
+    /// Sends a ping frame without reading anything (the server's WebSocket layer answers it
+    /// with a pong); `false` when the write did not complete within `wait` or failed.
+    pub async fn try_send_ping(&mut self, payload: &[u8], wait: Duration) -> bool {
+        matches!(tokio::time::timeout(wait, self.ws.send(Message::Ping(payload.to_vec().into()))).await, Ok(Ok(())))
+    }
+
+    /// Sends raw text without reading anything; `false` when the write did not complete
+    /// within `wait` (the server stopped reading) or failed (the server closed).
+    pub async fn try_send_text(&mut self, text: &str, wait: Duration) -> bool {
+        matches!(tokio::time::timeout(wait, self.ws.send(Message::text(text))).await, Ok(Ok(())))
     }
 
     /// Sends a binary frame.

@@ -188,6 +188,7 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemImpl) -> TokenStream {
     let mut handlers = Vec::new();
     let mut hooks = Vec::new();
     let mut text_hook = None;
+    let mut validates_connection = false;
     for impl_item in &mut item.items {
         let ImplItem::Fn(method) = impl_item else { continue };
         match take_subscribe(method, &mut cx) {
@@ -214,6 +215,7 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemImpl) -> TokenStream {
                     if hook == Hook::OnText {
                         text_hook = Some(method.sig.ident.clone());
                     }
+                    validates_connection |= hook == Hook::ValidateConnection;
                 }
             }
         }
@@ -241,6 +243,11 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemImpl) -> TokenStream {
             const READS_TEXT: bool = true;
         )
     });
+    let keeps_handshake = (!validates_connection).then(|| {
+        quote!(
+            const VALIDATES_CONNECTION: bool = false;
+        )
+    });
     quote! {
         #item
 
@@ -248,6 +255,7 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemImpl) -> TokenStream {
         impl #impl_generics #krate::GatewayHandlers for #self_ty #where_clause {
             const EVENTS: &'static [&'static str] = &[#(#events),*];
             #reads_text
+            #keeps_handshake
 
             fn dispatch<'__venta>(
                 &'__venta self,

@@ -5,8 +5,8 @@ use std::fmt;
 
 /// A WebSocket close code the framework sends, with what a client should do about it.
 ///
-/// The table in the README lists every code; [`CloseCode::reconnect`] gives the same advice
-/// in code.
+/// [`CloseCode::reconnect`] is the one source of what a client should do after each code: the
+/// README's close code table is checked against it by a test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CloseCode {
@@ -32,26 +32,53 @@ pub enum CloseCode {
     Forbidden,
     /// 4408: the token expired while the socket was connected.
     TokenExpired,
-    /// 4429: the client did not read fast enough and its send queue filled up.
+    /// 4429: the client did not read fast enough: its send queue or write buffer filled up.
     SlowConsumer,
     /// An application-defined code in `4000..=4999`.
     Application(u16),
 }
 
-/// What a client should do after a close, as the README's close code table says.
+/// What a client should do after a close: the advice of the README's close code table, which
+/// is written as this type's `Display`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reconnect {
-    /// Reconnect right away.
-    Immediately,
-    /// Reconnect, waiting longer after each failed attempt.
+    /// Reconnect, after a random wait that grows with each failed attempt.
     WithBackoff,
-    /// Reconnect only with a new token.
+    /// Reconnect with a freshly fetched token (at once after 4408); a fresh token refused
+    /// again with 4401 is final.
     WithFreshToken,
-    /// Do not reconnect with the same credentials.
+    /// Do not reconnect on its own: the server meant it, or the entity may not connect.
     No,
 }
 
+impl fmt::Display for Reconnect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::WithBackoff => "yes, with backoff",
+            Self::WithFreshToken => "with a fresh token",
+            Self::No => "no",
+        })
+    }
+}
+
 impl CloseCode {
+    /// Every named code, in numeric order.
+    pub const ALL: [Self; 12] = [
+        Self::Normal,
+        Self::GoingAway,
+        Self::ProtocolError,
+        Self::InvalidPayload,
+        Self::PolicyViolation,
+        Self::MessageTooBig,
+        Self::InternalError,
+        Self::TryAgainLater,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::TokenExpired,
+        Self::SlowConsumer,
+    ];
+
     /// The numeric code sent in the close frame.
     pub const fn code(self) -> u16 {
         match self {
@@ -92,18 +119,20 @@ impl CloseCode {
         })
     }
 
-    /// What a client should do after receiving this code.
+    /// What a client should do after receiving this code. An application code tells it to
+    /// stop unless the application documents otherwise.
     pub const fn reconnect(self) -> Reconnect {
         match self {
-            Self::Normal | Self::MessageTooBig | Self::ProtocolError | Self::InvalidPayload => Reconnect::Immediately,
             Self::GoingAway
+            | Self::ProtocolError
+            | Self::InvalidPayload
             | Self::PolicyViolation
+            | Self::MessageTooBig
             | Self::InternalError
             | Self::TryAgainLater
-            | Self::SlowConsumer
-            | Self::Application(_) => Reconnect::WithBackoff,
-            Self::TokenExpired => Reconnect::WithFreshToken,
-            Self::Unauthorized | Self::Forbidden => Reconnect::No,
+            | Self::SlowConsumer => Reconnect::WithBackoff,
+            Self::Unauthorized | Self::TokenExpired => Reconnect::WithFreshToken,
+            Self::Normal | Self::Forbidden | Self::Application(_) => Reconnect::No,
         }
     }
 
@@ -172,31 +201,42 @@ mod tests {
 
     #[test]
     fn every_named_code_round_trips_through_its_number() {
-        for code in [
-            CloseCode::Normal,
-            CloseCode::GoingAway,
-            CloseCode::ProtocolError,
-            CloseCode::InvalidPayload,
-            CloseCode::PolicyViolation,
-            CloseCode::MessageTooBig,
-            CloseCode::InternalError,
-            CloseCode::TryAgainLater,
-            CloseCode::Unauthorized,
-            CloseCode::Forbidden,
-            CloseCode::TokenExpired,
-            CloseCode::SlowConsumer,
-            CloseCode::Application(4100),
-        ] {
+        for code in CloseCode::ALL.into_iter().chain([CloseCode::Application(4100)]) {
             assert_eq!(CloseCode::from_code(code.code()), Some(code));
         }
+        assert!(CloseCode::ALL.windows(2).all(|pair| pair[0].code() < pair[1].code()));
         assert_eq!(CloseCode::from_code(1005), None);
         assert_eq!(CloseCode::from_code(5000), None);
     }
 
     #[test]
     fn auth_failures_tell_clients_not_to_retry_with_the_same_token() {
-        assert_eq!(CloseCode::Unauthorized.reconnect(), Reconnect::No);
+        assert_eq!(CloseCode::Unauthorized.reconnect(), Reconnect::WithFreshToken);
+        assert_eq!(CloseCode::Forbidden.reconnect(), Reconnect::No);
         assert_eq!(CloseCode::TokenExpired.reconnect(), Reconnect::WithFreshToken);
         assert_eq!(CloseCode::GoingAway.reconnect(), Reconnect::WithBackoff);
+    }
+
+    #[test]
+    fn the_readme_close_code_table_gives_the_advice_of_the_code() {
+        let readme = include_str!("../../README.md");
+        let section = readme.split("### Close codes").nth(1).expect("a close code section");
+        let rows: Vec<Vec<&str>> = section
+            .lines()
+            .skip_while(|line| !line.starts_with("|---"))
+            .skip(1)
+            .take_while(|line| line.starts_with('|'))
+            .map(|line| line.trim_matches('|').split('|').map(str::trim).collect())
+            .collect();
+        let listed: Vec<&str> = rows.iter().map(|row| row[0]).collect();
+        let mut expected: Vec<String> = CloseCode::ALL.iter().map(|code| code.code().to_string()).collect();
+        expected.push("4000–4999".to_owned());
+        assert_eq!(listed, expected, "the table lists every code once, in order");
+        for row in &rows {
+            let code = row[0]
+                .parse()
+                .map_or(CloseCode::Application(4000), |code| CloseCode::from_code(code).expect("a known code"));
+            assert_eq!(row[2], code.reconnect().to_string(), "the advice for {}", row[0]);
+        }
     }
 }

@@ -12,6 +12,11 @@ use crate::close::CloseCode;
 /// [`std::error::Error`] converts into an `internal` error with `?`, so its text never
 /// reaches the client.
 ///
+/// Its `Display` is what logs show: `code: message (source)`. An error the framework makes
+/// from what a client sent (a payload that does not deserialize, a malformed envelope) tells
+/// the client what was wrong in `message`, which may quote the client's input; its `Display`
+/// says the same without the input, so no payload reaches a log.
+///
 /// ```
 /// use venta_ws::{CloseCode, GatewayError};
 ///
@@ -24,6 +29,8 @@ use crate::close::CloseCode;
 pub struct GatewayError {
     code: Cow<'static, str>,
     message: Cow<'static, str>,
+    /// What logs show instead of `message`, when `message` quotes the client's input.
+    logged: Option<Cow<'static, str>>,
     close: Option<CloseCode>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -31,7 +38,16 @@ pub struct GatewayError {
 impl GatewayError {
     /// An error with an application-defined code and message, both sent to the client.
     pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { code: code.into(), message: message.into(), close: None, source: None }
+        Self { code: code.into(), message: message.into(), logged: None, close: None, source: None }
+    }
+
+    /// An error whose `message` quotes what the client sent: logs show `logged` instead.
+    pub(crate) fn quoting_input(
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+        logged: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self { logged: Some(logged.into()), ..Self::new(code, message) }
     }
 
     /// The client sent something the handler cannot accept (code `bad_request`).
@@ -93,7 +109,7 @@ where
 
 impl fmt::Display for GatewayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)?;
+        write!(f, "{}: {}", self.code, self.logged.as_ref().unwrap_or(&self.message))?;
         if let Some(source) = &self.source {
             write!(f, " ({source})")?;
         }
@@ -106,6 +122,7 @@ impl fmt::Debug for GatewayError {
         f.debug_struct("GatewayError")
             .field("code", &self.code)
             .field("message", &self.message)
+            .field("logged", &self.logged)
             .field("close", &self.close)
             .field("source", &self.source)
             .finish()

@@ -32,6 +32,12 @@ pub struct SocketConfig {
     /// How many outgoing frames may wait for a slow client before it is closed with 4429.
     /// Default 256.
     pub send_queue_capacity: usize,
+    /// The most bytes of outgoing frames a socket holds for a client that does not read them,
+    /// on top of what the kernel's socket buffer holds: past it the socket is closed with 4429,
+    /// and the pongs a client's pings ask for are no longer queued. It is also the largest
+    /// frame a socket can send. Default 1 MiB; never less than `max_message_size` plus the
+    /// 128 KiB gathered before a write, so that a reply as large as the largest message fits.
+    pub max_write_buffer_size: usize,
     /// The read buffer each socket allocates up front, in bytes. Messages larger than it
     /// still arrive whole (up to `max_message_size`): the buffer grows while it reads them.
     /// Default 2 KiB, against tungstenite's 128 KiB, which would cost 128 KiB per idle socket;
@@ -55,11 +61,24 @@ pub struct SocketConfig {
     pub max_connections: usize,
 }
 
+/// How many bytes of outgoing frames a socket gathers before it writes them out, unless it
+/// flushes first (it does after every batch of queued frames).
+pub(crate) const WRITE_BUFFER_SIZE: usize = 128 * 1024;
+
+impl SocketConfig {
+    /// The write buffer's limit as applied: `max_write_buffer_size`, raised when needed so a
+    /// frame as large as the largest message fits after what is gathered before a write.
+    pub(crate) fn write_buffer_limit(&self) -> usize {
+        self.max_write_buffer_size.max(self.max_message_size.saturating_add(WRITE_BUFFER_SIZE + 1))
+    }
+}
+
 impl Default for SocketConfig {
     fn default() -> Self {
         Self {
             max_message_size: 64 * 1024,
             send_queue_capacity: 256,
+            max_write_buffer_size: 1024 * 1024,
             read_buffer_size: 2 * 1024,
             close_timeout: Duration::from_secs(5),
             ping_interval: Duration::from_secs(25),

@@ -68,8 +68,22 @@ struct WireRequest<'a> {
 pub struct DecodeError {
     /// The id found in the frame, when it was readable, so the error can still be acked.
     pub id: Option<MessageId>,
-    /// What was wrong, as sent to the client.
+    /// What was wrong, as sent to the client; it may quote the frame.
     pub message: String,
+    /// What was wrong, without quoting the frame, for logs.
+    logged: String,
+}
+
+impl DecodeError {
+    fn new(id: Option<MessageId>, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self { id, logged: message.clone(), message }
+    }
+
+    /// The `malformed_envelope` error this is answered with.
+    pub(crate) fn to_error(&self) -> GatewayError {
+        GatewayError::quoting_input("malformed_envelope", self.message.clone(), self.logged.clone())
+    }
 }
 
 impl<'a> Request<'a> {
@@ -78,11 +92,15 @@ impl<'a> Request<'a> {
         match serde_json::from_str::<WireRequest<'a>>(text) {
             Ok(wire) => {
                 if wire.event.is_empty() {
-                    return Err(DecodeError { id: wire.id, message: "`event` must not be empty".to_owned() });
+                    return Err(DecodeError::new(wire.id, "`event` must not be empty"));
                 }
                 Ok(Self { event: wire.event, data: wire.data, id: wire.id })
             }
-            Err(err) => Err(DecodeError { id: salvage_id(text), message: envelope_error(&err) }),
+            Err(err) => Err(DecodeError {
+                id: salvage_id(text),
+                message: envelope_error(&err),
+                logged: format!("not an envelope: {}", without_input(&err)),
+            }),
         }
     }
 
@@ -105,7 +123,11 @@ impl<'a> Request<'a> {
     pub fn payload<T: DeserializeOwned>(&self) -> Result<T, GatewayError> {
         let raw = self.data.map_or("null", RawValue::get);
         serde_json::from_str(raw).map_err(|err| {
-            GatewayError::new("invalid_payload", format!("`data` of event `{}` is invalid: {err}", self.event))
+            GatewayError::quoting_input(
+                "invalid_payload",
+                format!("`data` of event `{}` is invalid: {err}", self.event),
+                format!("`data` does not fit the handler's payload type: {}", without_input(&err)),
+            )
         })
     }
 }
@@ -128,6 +150,18 @@ fn envelope_error(err: &serde_json::Error) -> String {
             format!("expected an envelope {{\"event\": string, \"data\"?: any, \"id\"?: integer or string}}: {err}")
         }
     }
+}
+
+/// What kind of JSON error `err` is and where, without the input it may quote.
+fn without_input(err: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let kind = match err.classify() {
+        Category::Syntax => "malformed JSON",
+        Category::Eof => "JSON ends early",
+        Category::Data => "unexpected type or value",
+        Category::Io => "unreadable",
+    };
+    format!("{kind} at line {}, column {}", err.line(), err.column())
 }
 
 #[derive(Serialize)]

@@ -10,6 +10,7 @@
 //!    neither. The framework never logs the query string, but proxies in front of it may.
 
 mod jwt;
+mod kept;
 mod token;
 
 use std::any::{Any, TypeId};

@@ -22,14 +22,14 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{Instrument, Span};
 
-use super::read::read_loop;
+use super::read::{read_loop, server_closed};
 use super::write::{SharedSink, write_loop};
 use super::{ClaimsOf, GatewayHandlers, Operation, OriginPolicy, SocketOf, Transport};
 use crate::auth::{Authenticator, ConnectRequest, Identity, SUBPROTOCOL};
 use crate::close::{CloseCode, DisconnectReason};
 use crate::error::GatewayError;
-use crate::logging;
-use crate::module::ModuleState;
+use crate::logging::{self, Untrusted};
+use crate::module::{ModuleState, WRITE_BUFFER_SIZE};
 use crate::namespace::{Attachment, Namespace};
 use crate::presence::PresenceEntry;
 use crate::socket::{AuthenticatedSocket, SocketCore, SocketId};
@@ -55,6 +55,8 @@ pub(crate) struct Refusal {
 pub(crate) struct Admitted<C> {
     pub(crate) identity: Identity<C>,
     pub(crate) entity_id: String,
+    /// The handshake request, kept when `validate_connection` must run again on refresh.
+    pub(crate) handshake: Option<Box<ConnectRequest>>,
 }
 
 /// What the handshake decided for a socket of gateway `G`.
@@ -72,6 +74,7 @@ struct Opened<G: GatewayHandlers, T: Transport> {
     writer: JoinHandle<()>,
     attachment: Attachment,
     ready: Option<oneshot::Sender<()>>,
+    handshake: Option<Box<ConnectRequest>>,
 }
 
 /// A panic caught in a hook or handler, kept as an error for logging.
@@ -118,7 +121,7 @@ pub(crate) async fn handshake<G: GatewayHandlers>(
     let span = socket_span(&runtime.namespace);
     let (mut parts, _body) = request.into_parts();
     if let Err(origin) = runtime.origins.check(&parts.headers) {
-        span.in_scope(|| tracing::warn!(origin, "handshake refused: origin not allowed"));
+        span.in_scope(|| tracing::warn!(origin = %Untrusted(&origin), "handshake refused: origin not allowed"));
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
@@ -138,6 +141,8 @@ pub(crate) async fn handshake<G: GatewayHandlers>(
         .max_message_size(config.max_message_size)
         .max_frame_size(config.max_message_size)
         .read_buffer_size(config.read_buffer_size)
+        .write_buffer_size(WRITE_BUFFER_SIZE)
+        .max_write_buffer_size(config.write_buffer_limit())
         .on_failed_upgrade({
             let span = span.clone();
             move |error| span.in_scope(|| tracing::debug!(%error, "upgrade failed"))
@@ -196,7 +201,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             Ok(Ok(identity)) => identity,
             Ok(Err(error)) => return Err(Refusal { code: error.close_code(), reason: Cow::Owned(error.to_string()) }),
             Err(panic) => {
-                tracing::error!(reason = %panic, "authenticator panicked");
+                tracing::error!(reason = %Untrusted(&panic), "authenticator panicked");
                 return Err(Refusal { code: CloseCode::InternalError, reason: Cow::Borrowed("authentication failed") });
             }
         };
@@ -212,15 +217,18 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         let Some(entity_id) = self.gateway.get_entity_id(&identity) else {
             return Err(Refusal { code: CloseCode::Unauthorized, reason: Cow::Borrowed("token names no entity") });
         };
-        Span::current().record("entity_id", entity_id.as_str());
+        Span::current().record("entity_id", tracing::field::display(Untrusted(&entity_id)));
         match guarded(self.gateway.validate_connection(request, &identity)).await {
-            Ok(Ok(())) => Ok(Admitted { identity, entity_id }),
+            Ok(Ok(())) => {
+                let handshake = G::VALIDATES_CONNECTION.then(|| Box::new(request.kept()));
+                Ok(Admitted { identity, entity_id, handshake })
+            }
             Ok(Err(error)) => Err(Refusal {
                 code: error.close_code().unwrap_or(CloseCode::Forbidden),
                 reason: Cow::Owned(error.message().to_owned()),
             }),
             Err(panic) => {
-                tracing::error!(reason = %panic, "validate_connection panicked");
+                tracing::error!(reason = %Untrusted(&panic), "validate_connection panicked");
                 Err(Refusal { code: CloseCode::InternalError, reason: Cow::Borrowed("internal error") })
             }
         }
@@ -299,7 +307,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         let writer =
             tokio::spawn(write_loop(Arc::clone(&sink), Arc::clone(&core), config.close_timeout).in_current_span());
         let socket = AuthenticatedSocket::new(core, self.namespace.clone(), admitted.identity.claims);
-        Ok(Opened { socket, stream, sink, writer, attachment, ready })
+        Ok(Opened { socket, stream, sink, writer, attachment, ready, handshake: admitted.handshake })
     }
 
     /// Serves one opened socket until it closes, then cleans up after it.
@@ -316,20 +324,55 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             let entry =
                 PresenceEntry { namespace: self.namespace.name(), socket_id: core.id, entity_id: &core.entity_id };
             let presence = self.namespace.presence();
+            // Every hook runs guarded, and so does the read loop: whatever panics, the socket
+            // still leaves presence, its writer still sends the close frame, and the
+            // connection is still released.
             let mut ending = None;
-            match presence.register(entry).await {
-                Ok(_) => {
-                    ending = self.connected(socket, &mut opened.stream, &opened.sink, opened.ready).await;
+            let registered = match guarded(presence.register(entry)).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(error)) => Err(GatewayError::internal(error)),
+                Err(panic) => Err(panic),
+            };
+            match registered {
+                Ok(()) => {
+                    ending = match guarded(self.connected(
+                        socket,
+                        &mut opened.stream,
+                        &opened.sink,
+                        opened.ready,
+                        opened.handshake.as_deref(),
+                    ))
+                    .await
+                    {
+                        Ok(ending) => ending,
+                        Err(panic) => {
+                            tracing::error!(reason = %Untrusted(&panic), "a gateway hook panicked");
+                            core.close(CloseCode::InternalError, Cow::Borrowed("internal error"), false);
+                            None
+                        }
+                    };
                     drop(opened.attachment);
-                    if let Err(error) = presence.unregister(entry).await {
-                        tracing::error!(reason = %error, "could not remove socket from presence");
+                    match guarded(presence.unregister(entry)).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(error)) => {
+                            tracing::error!(reason = %Untrusted(&error), "could not remove socket from presence");
+                        }
+                        Err(panic) => {
+                            tracing::error!(reason = %Untrusted(&panic), "could not remove socket from presence");
+                        }
                     }
                 }
                 Err(error) => {
                     drop(opened.attachment);
-                    let error = GatewayError::internal(error).closing(CloseCode::InternalError);
-                    self.gateway.handle_connection_error(socket, Operation::RegisterPresence, &error);
+                    let error = error.closing(CloseCode::InternalError);
                     core.close(CloseCode::InternalError, Cow::Borrowed("presence unavailable"), true);
+                    if let Err(panic) = guarded(async {
+                        self.gateway.handle_connection_error(socket, Operation::RegisterPresence, &error);
+                    })
+                    .await
+                    {
+                        tracing::error!(reason = %Untrusted(&panic), "handle_connection_error panicked");
+                    }
                 }
             }
             core.finish();
@@ -361,6 +404,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         stream: &mut SplitStream<T>,
         sink: &SharedSink<T>,
         ready: Option<oneshot::Sender<()>>,
+        handshake: Option<&ConnectRequest>,
     ) -> Option<DisconnectReason> {
         let connected = match guarded(self.gateway.on_connect(socket)).await {
             Ok(result) => result,
@@ -368,15 +412,25 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         };
         if let Err(error) = connected {
             let code = error.close_code().unwrap_or(CloseCode::InternalError);
-            self.gateway.handle_connection_error(socket, Operation::Connect, &error);
             socket.core().close(code, Cow::Owned(error.message().to_owned()), true);
+            self.gateway.handle_connection_error(socket, Operation::Connect, &error);
             return None;
         }
-        self.gateway.log_connection_success(socket);
-        if let Some(ready) = ready {
-            let _ = ready.send(());
-        }
-        let reason = read_loop(self, socket, stream, sink).await;
+        let serving = async {
+            self.gateway.log_connection_success(socket);
+            if let Some(ready) = ready {
+                let _ = ready.send(());
+            }
+            read_loop(self, socket, stream, sink, handshake).await
+        };
+        let reason = match guarded(serving).await {
+            Ok(reason) => reason,
+            Err(panic) => {
+                tracing::error!(reason = %Untrusted(&panic), "the socket's task panicked");
+                socket.core().close(CloseCode::InternalError, Cow::Borrowed("internal error"), false);
+                server_closed(socket.core())
+            }
+        };
         if let Err(panic) = guarded(self.gateway.on_disconnect(socket, &reason)).await {
             self.gateway.handle_connection_error(socket, Operation::Disconnect, &panic);
         }

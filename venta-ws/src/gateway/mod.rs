@@ -168,6 +168,12 @@ pub trait GatewayHandlers: WebSocketGateway {
 
     /// `validateConnection`: a last check of a verified identity before the upgrade completes.
     /// An error refuses the socket with its close code (4403 when it has none).
+    ///
+    /// An `auth.refresh` runs it again, with the handshake's path, address and headers (but
+    /// for the WebSocket handshake's own and the old token's) and the fresh token, whose
+    /// [`source`](crate::auth::Token::source) is then [`Refresh`](crate::auth::TokenSource::Refresh):
+    /// a refresh that fails it is rejected with `refresh_rejected`, and the socket is closed
+    /// when the error carries a close code.
     fn validate_connection<'a>(
         &'a self,
         request: &'a ConnectRequest,
@@ -176,6 +182,12 @@ pub trait GatewayHandlers: WebSocketGateway {
         let _ = (request, identity);
         async { Ok(()) }
     }
+
+    /// Whether [`validate_connection`](Self::validate_connection) is defined, so that a socket
+    /// keeps its handshake request and `auth.refresh` runs the check again with the fresh
+    /// token. `#[messages]` sets it to `false` when its block does not define
+    /// `validate_connection`; a hand-written implementation keeps the safe default.
+    const VALIDATES_CONNECTION: bool = true;
 
     /// Runs after the socket is registered in presence. An error closes the socket with its
     /// close code (1011 when it has none).

@@ -6,6 +6,7 @@
 //! from other sockets), and the close frame at the end. Whoever holds the sink takes frames from
 //! the queue, so they go out in the order they were queued.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use tokio::sync::Mutex;
 
 use super::Transport;
 use super::lifecycle::close_frame;
+use crate::close::CloseCode;
 use crate::socket::SocketCore;
 
 /// The write half of a socket, shared by its reading and writing tasks.
@@ -34,13 +36,25 @@ impl Drop for CloseOutbox {
 async fn drain<T: Transport>(sink: &mut SplitSink<T, Message>, core: &SocketCore) -> Result<bool, axum::Error> {
     let mut wrote = false;
     while let Some(message) = core.outbox().try_pop() {
-        sink.feed(message).await?;
+        sink.feed(message).await.inspect_err(|error| write_failed(core, error))?;
         wrote = true;
     }
     if wrote {
-        sink.flush().await?;
+        sink.flush().await.inspect_err(|error| write_failed(core, error))?;
     }
     Ok(wrote)
+}
+
+/// A write that failed because the client left its frames unread past the write buffer's
+/// limit closes the socket as a slow consumer. Other failures are the connection's, and the
+/// read side sees them too.
+fn write_failed(core: &SocketCore, error: &axum::Error) {
+    let full = std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|error| matches!(error, tungstenite::Error::WriteBufferFull(_)));
+    if full {
+        core.close(CloseCode::SlowConsumer, Cow::Borrowed("send buffer full"), false);
+    }
 }
 
 /// Writes what the reading task's handler queued, unless the socket is being torn down.

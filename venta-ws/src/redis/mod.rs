@@ -356,7 +356,12 @@ impl Inner {
             Ok(Wire::Fanout { message, .. }) => {
                 let _ = self.incoming.send(message);
             }
-            Err(error) => tracing::warn!(%error, "ignored a message on the presence channel that is not from venta-ws"),
+            // Not the error itself: it may quote the message, and a fan-out message holds a payload.
+            Err(error) => tracing::warn!(
+                line = error.line(),
+                column = error.column(),
+                "ignored a message on the presence channel that is not from venta-ws"
+            ),
         }
     }
 }
