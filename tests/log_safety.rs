@@ -57,8 +57,6 @@ async fn clients_cannot_forge_log_lines_leak_payloads_into_them_or_flood_them() 
     let invalid = client.request("location.update", json!({"lat": CARD, "lng": 1.0}), Some(2)).await;
     assert_eq!(invalid["data"]["code"], "invalid_payload");
     assert!(invalid["data"]["message"].as_str().is_some_and(|message| message.contains(CARD)), "the client is told");
-    let invalid = client.request("location.update", json!({"lat": 1.0, "lng": 2.0, CARD: true}), Some(3)).await;
-    assert_eq!(invalid["data"]["code"], "invalid_payload", "{invalid}");
     client.send_text(&format!(r#"{{"event": {CARD}, "id": 4}}"#)).await;
     assert_eq!(client.recv().await["data"]["code"], "malformed_envelope");
 
