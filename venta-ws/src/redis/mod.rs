@@ -127,7 +127,9 @@ struct Inner {
     healthy: AtomicBool,
     events: broadcast::Sender<PresenceEvent>,
     incoming: broadcast::Sender<ClusterMessage>,
-    outgoing: mpsc::UnboundedSender<String>,
+    /// Events waiting to be published, at most [`CHANNEL_CAPACITY`]: while Redis is slower
+    /// than the sockets that emit, the newest are dropped rather than memory growing.
+    outgoing: mpsc::Sender<String>,
     scripts: Scripts,
     errors: ErrorLog,
     stop: CancellationToken,
@@ -212,7 +214,7 @@ impl RedisBackend {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(1));
         let connection = client.get_connection_manager_with_config(manager_config).await.map_err(error)?;
-        let (outgoing, outbox) = mpsc::unbounded_channel();
+        let (outgoing, outbox) = mpsc::channel(CHANNEL_CAPACITY);
         let inner = Arc::new(Inner {
             node: node_id(),
             channel: format!("{}:events", config.prefix),
@@ -413,7 +415,7 @@ async fn subscribe_loop(
     }
 }
 
-async fn publish_loop(inner: Weak<Inner>, stop: CancellationToken, mut outbox: mpsc::UnboundedReceiver<String>) {
+async fn publish_loop(inner: Weak<Inner>, stop: CancellationToken, mut outbox: mpsc::Receiver<String>) {
     loop {
         let payload = tokio::select! { () = stop.cancelled() => return, payload = outbox.recv() => payload };
         let Some(payload) = payload else { return };
@@ -566,8 +568,13 @@ impl Cluster for RedisBackend {
 
     fn publish(&self, message: ClusterMessage) {
         let wire = Wire::Fanout { origin: self.inner.node.clone(), message };
-        if let Ok(payload) = serde_json::to_string(&wire) {
-            let _ = self.inner.outgoing.send(payload);
+        if let Ok(payload) = serde_json::to_string(&wire)
+            && let Err(mpsc::error::TrySendError::Full(_)) = self.inner.outgoing.try_send(payload)
+        {
+            self.inner.errors.report(
+                "publish an event to the other nodes",
+                &format_args!("{CHANNEL_CAPACITY} events are already waiting to be published; this one was dropped"),
+            );
         }
     }
 
