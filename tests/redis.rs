@@ -288,3 +288,33 @@ async fn a_redis_outage_keeps_the_node_working_locally_and_presence_converges_af
     }
     assert_eq!(u2.request("presence.online", json!(null), None).await["data"], json!(["u2"]));
 }
+
+#[tokio::test]
+async fn while_redis_stalls_the_events_waiting_to_be_published_are_bounded() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+    let redis = RedisProcess::start(free_port());
+    let config = node_config(&redis.url(), &unique_prefix(), 30);
+    let module = connect_module(&config, &Arc::new(LocationService::default())).await.expect("connects");
+    let server = TestServer::start(module).await;
+    let pid = redis.child.as_ref().expect("running").id().to_string();
+    let signal = |name: &str| {
+        let status = Command::new("kill").args([name, &pid]).status().expect("kill runs");
+        assert!(status.success(), "kill {name} {pid}");
+    };
+
+    // A stopped redis-server accepts nothing and answers nothing: every publication waits.
+    signal("-STOP");
+    let users = server.hub.namespace("user").expect("namespace");
+    for n in 0..10_000 {
+        users.emit("notice", &n).expect("emits locally");
+    }
+    signal("-CONT");
+    let text = String::from_utf8_lossy(&logs.0.lock().expect("lock")).into_owned();
+    assert!(text.contains("4096 events are already waiting to be published"), "{text}");
+    assert_eq!(text.matches("redis unavailable").count(), 1, "said once, not per dropped event:\n{text}");
+    let mut client = Client::user(&server, "/user", "u1").await;
+    client.assert_answers_ping().await;
+}
