@@ -1,36 +1,9 @@
 //! What a hostile client can make the framework log: nothing it can pass off as a line of its
 //! own, no payload, and no more than a bounded amount per message.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use serde_json::json;
 use venta_ws::logging::MAX_LOGGED_CHARS;
-use venta_ws_tests::{Client, Placement, TestServer, token};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
-    }
-
-    fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
-    }
-}
+use venta_ws_tests::{Client, LogCapture, Placement, TestServer, token};
 
 const CARD: &str = "4111111111111111";
 const FORGED: &str =
@@ -38,7 +11,7 @@ const FORGED: &str =
 
 #[tokio::test]
 async fn clients_cannot_forge_log_lines_leak_payloads_into_them_or_flood_them() {
-    let capture = Capture::default();
+    let capture = LogCapture::default();
     let writer = capture.clone();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("info"))

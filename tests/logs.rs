@@ -1,36 +1,13 @@
 //! What the framework logs: the same fields on every line of a socket's life, and never a
 //! token, wherever the client put it.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use jsonwebtoken::Algorithm;
 use serde_json::json;
-use venta_ws_tests::{Client, Placement, SECRET, TestServer, now, sign, token};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
-    }
-}
+use venta_ws_tests::{Client, LogCapture, Placement, SECRET, TestServer, now, sign, token};
 
 #[tokio::test]
 async fn every_line_carries_the_socket_fields_and_no_line_carries_a_token() {
-    let capture = Capture::default();
+    let capture = LogCapture::default();
     let writer = capture.clone();
     // Everything at debug level and the framework's own lines at every level. tungstenite
     // writes whole frames at trace level (an `auth.refresh` frame holds a token), which is why

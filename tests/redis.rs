@@ -13,7 +13,7 @@ use serde_json::json;
 use venta_ws::presence::{PresenceEvent, PresenceStatus, PresenceStore};
 use venta_ws::redis::{RedisBackend, RedisConfig};
 use venta_ws_examples::{Config, LocationService, connect_module};
-use venta_ws_tests::{Client, SECRET, TestServer, WAIT};
+use venta_ws_tests::{Client, LogCapture, SECRET, TestServer, WAIT};
 
 fn redis_url() -> String {
     std::env::var("VENTA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
@@ -225,25 +225,9 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
-/// Collects what is logged on this test's thread (a current-thread runtime runs every task
-/// there).
-#[derive(Clone, Default)]
-struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_redis_outage_keeps_the_node_working_locally_and_presence_converges_after() {
-    let logs = Logs::default();
+    let logs = LogCapture::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
     let _logging = tracing::subscriber::set_default(subscriber);
@@ -268,7 +252,7 @@ async fn a_redis_outage_keeps_the_node_working_locally_and_presence_converges_af
     assert_eq!(u2.recv().await, json!({"event": "notice", "data": "local"}));
     u1.close().await;
     server.wait_online("user", &["u2"]).await;
-    let text = String::from_utf8_lossy(&logs.0.lock().expect("lock")).into_owned();
+    let text = logs.text();
     let errors = text.matches("redis unavailable").count();
     assert!((1..=2).contains(&errors), "the outage is logged, but not once per operation ({errors} lines):\n{text}");
 
@@ -291,7 +275,7 @@ async fn a_redis_outage_keeps_the_node_working_locally_and_presence_converges_af
 
 #[tokio::test]
 async fn while_redis_stalls_the_events_waiting_to_be_published_are_bounded() {
-    let logs = Logs::default();
+    let logs = LogCapture::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
     let _logging = tracing::subscriber::set_default(subscriber);
@@ -312,7 +296,7 @@ async fn while_redis_stalls_the_events_waiting_to_be_published_are_bounded() {
         users.emit("notice", &n).expect("emits locally");
     }
     signal("-CONT");
-    let text = String::from_utf8_lossy(&logs.0.lock().expect("lock")).into_owned();
+    let text = logs.text();
     assert!(text.contains("4096 events are already waiting to be published"), "{text}");
     assert_eq!(text.matches("redis unavailable").count(), 1, "said once, not per dropped event:\n{text}");
     let mut client = Client::user(&server, "/user", "u1").await;
