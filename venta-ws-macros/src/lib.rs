@@ -9,6 +9,7 @@ mod expand;
 mod expansion_tests;
 mod fallback;
 mod messages;
+mod rules;
 mod valid;
 
 use proc_macro::TokenStream;

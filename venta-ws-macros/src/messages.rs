@@ -8,25 +8,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, Path, ReturnType, Type, parse_quote};
 
 use crate::ctxt::{Ctxt, written};
-use crate::fallback;
-
-/// Event names a handler cannot take, each with the end of its error: `error`, `auth.refresh`
-/// and `auth.expiring` are the server's own events (`venta_ws::protocol::RESERVED_EVENTS`),
-/// and the lifecycle names (socket.io's and NestJS's) are not messages in
-/// venta-ws but hooks, so a handler for them would never run.
-const RESERVED_EVENTS: &[(&str, &str)] = &[
-    ("error", "for the server's error envelopes: choose another name, such as `\"app.error\"`"),
-    ("connect", CONNECT_IS_A_HOOK),
-    ("connection", CONNECT_IS_A_HOOK),
-    (
-        "disconnect",
-        "because a disconnection is not a message: override the hook instead, `async fn on_disconnect(&self, socket: &AuthenticatedSocket, reason: &DisconnectReason)`",
-    ),
-    ("auth.refresh", "for in-band token refresh, which the framework answers itself: choose another name"),
-    ("auth.expiring", "for the server's token expiry warning: choose another name"),
-];
-
-const CONNECT_IS_A_HOOK: &str = "because a connection is not a message: override the hook instead, `async fn on_connect(&self, socket: &AuthenticatedSocket) -> Result<(), GatewayError>`";
+use crate::{fallback, rules};
 
 /// A lifecycle hook of `GatewayHandlers`, overridable by a method of the same name.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -491,7 +473,7 @@ fn check_events(handlers: &[Handler], cx: &mut Ctxt) {
                 &handler.event,
                 "an event name is non-empty text without control characters: write `#[subscribe(\"location.update\")]`",
             );
-        } else if let Some((_, why)) = RESERVED_EVENTS.iter().find(|(reserved, _)| *reserved == name) {
+        } else if let Some(why) = rules::reserved_event(&name) {
             cx.error_spanned_by(&handler.event, format!("event `{name}` is reserved {why}"));
         }
         if let Some(first) = handlers[..index].iter().find(|earlier| earlier.event.value() == name) {

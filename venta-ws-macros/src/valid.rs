@@ -4,6 +4,7 @@ use syn::{Data, DeriveInput, GenericParam, Generics, Ident, LitStr, Path, Type};
 
 use crate::attr::GatewayAttr;
 use crate::ctxt::Ctxt;
+use crate::rules;
 
 /// A checked gateway configuration.
 pub(crate) struct Config {
@@ -108,12 +109,6 @@ fn check_shape(input: &DeriveInput, cx: &mut Ctxt) {
     }
 }
 
-/// Paths that platforms request with plain HTTP `GET`s: load balancer and Kubernetes health
-/// probes, and Prometheus scrapes. A gateway mounted there answers them with a failed upgrade,
-/// so the service looks down (or, merged next to the application's own route, axum panics at
-/// start-up on the overlap). A namespace with one of these names needs another `path`.
-pub(crate) const RESERVED_PATHS: &[&str] = &["/health", "/healthz", "/livez", "/readyz", "/metrics"];
-
 /// `[a-z0-9_-]+` segments joined by `/`, whose default path is not reserved.
 fn check_namespace(lit: &LitStr, has_path: bool, cx: &mut Ctxt) -> Option<String> {
     let value = lit.value();
@@ -128,7 +123,7 @@ fn check_namespace(lit: &LitStr, has_path: bool, cx: &mut Ctxt) -> Option<String
             "`namespace` may only hold lowercase letters, digits, `_` and `-`, with `/` between segments, not `{bad}`: write `namespace = \"{}\"`",
             suggest_namespace(&value)
         ))
-    } else if !has_path && RESERVED_PATHS.contains(&format!("/{value}").as_str()) {
+    } else if !has_path && rules::RESERVED_PATHS.contains(&format!("/{value}").as_str()) {
         Some(format!(
             "namespace `{value}` is reserved: health probes and metrics scrapers request `/{value}`, so mount the gateway elsewhere with `path = \"/ws/{value}\"` or choose another namespace"
         ))
@@ -173,7 +168,7 @@ fn check_path(lit: &LitStr, cx: &mut Ctxt) -> Option<String> {
         .any(|c| matches!(c, '{' | '}' | '*' | ':' | '?' | '#') || c.is_whitespace() || c.is_control())
     {
         Some("`path` must be a literal path without captures, wildcards, a query or a fragment: write `path = \"/ws/user\"`".to_owned())
-    } else if RESERVED_PATHS.contains(&value.as_str()) {
+    } else if rules::RESERVED_PATHS.contains(&value.as_str()) {
         Some(format!(
             "`{value}` is reserved: health probes and metrics scrapers request it with plain `GET`s, so write `path = \"/ws{value}\"` or another path"
         ))
@@ -228,7 +223,7 @@ fn check_origins(key: &Ident, list: &[LitStr], credentials: bool, cx: &mut Ctxt)
             origins.push(value);
             continue;
         }
-        match normalize_origin(&value) {
+        match rules::normalize_origin(&value) {
             Some(origin) if origins.contains(&origin) => {
                 cx.error_spanned_by(lit, format!("duplicate origin `{value}`: remove one of them"));
                 failed = true;
@@ -263,22 +258,6 @@ fn suggest_origin(value: &str) -> String {
     let scheme = if scheme.is_empty() { "https" } else { scheme };
     let host = rest.split(['/', '?', '#']).next().filter(|host| !host.is_empty()).unwrap_or("app.example.com");
     format!("{scheme}://{host}")
-}
-
-/// The same rule as `venta_ws::validate_origin`, at compile time.
-fn normalize_origin(origin: &str) -> Option<String> {
-    let trimmed = origin.strip_suffix('/').unwrap_or(origin);
-    let (scheme, authority) = trimmed.split_once("://")?;
-    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => (host, Some(port)),
-        _ => (authority, None),
-    };
-    let host_ok =
-        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '[' | ']' | ':'));
-    let port_ok = port.is_none_or(|port| !port.is_empty() && port.parse::<u16>().is_ok());
-    (scheme_ok && host_ok && port_ok).then(|| trimmed.to_ascii_lowercase())
 }
 
 /// `user` gives `User`, `vendor-admin` gives `VendorAdmin`, `api/rider` gives `Rider`.

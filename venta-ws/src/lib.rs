@@ -65,6 +65,7 @@ pub mod presence;
 pub mod protocol;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod rules;
 mod serve;
 mod socket;
 #[cfg(feature = "testing")]

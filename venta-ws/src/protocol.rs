@@ -9,20 +9,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::error::GatewayError;
+use crate::rules;
 
 /// The event name of error envelopes, reserved for the server.
-pub const ERROR_EVENT: &str = "error";
+pub const ERROR_EVENT: &str = rules::ERROR_EVENT;
 
 /// The event a client sends with a fresh token as `data` to extend its socket's life; the
 /// server acks it with `{"expiresAt": <unix seconds>}`. Reserved.
-pub const REFRESH_EVENT: &str = "auth.refresh";
+pub const REFRESH_EVENT: &str = rules::REFRESH_EVENT;
 
 /// The event the server pushes before a socket's token expires, with
 /// `{"expiresAt": <unix seconds>}`, asking for an `auth.refresh`. Reserved.
-pub const EXPIRING_EVENT: &str = "auth.expiring";
-
-/// Every event name the server reserves; gateways cannot subscribe to them.
-pub const RESERVED_EVENTS: &[&str] = &[ERROR_EVENT, REFRESH_EVENT, EXPIRING_EVENT];
+pub const EXPIRING_EVENT: &str = rules::EXPIRING_EVENT;
 
 /// The id a client attaches to a message to ask for an acknowledgement.
 ///

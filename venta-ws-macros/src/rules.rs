@@ -1,0 +1,1 @@
+../../venta-ws/src/rules.rs
