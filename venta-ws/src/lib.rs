@@ -57,6 +57,7 @@ mod close;
 pub mod cluster;
 mod error;
 mod gateway;
+mod id;
 pub mod logging;
 mod module;
 mod namespace;
@@ -80,10 +81,11 @@ pub use gateway::{
     Ack, ClaimsOf, Dispatch, GatewayDescriptor, GatewayHandlers, IntoReply, Operation, Reply, SocketOf,
     WebSocketGateway, validate_origin,
 };
+pub use id::{ParseSocketIdError, SocketId};
 pub use module::{RateLimit, SocketConfig, WebSocketModule, WebSocketModuleBuilder};
 pub use namespace::{Hub, Namespace, ShutdownReport};
 pub use serve::{LISTEN_BACKLOG, Serve, bind, serve};
-pub use socket::{AuthenticatedSocket, EmitError, ParseSocketIdError, SocketId};
+pub use socket::{AuthenticatedSocket, EmitError};
 /// Derives [`WebSocketGateway`](trait@WebSocketGateway) from `#[gateway(...)]`.
 ///
 /// | key | value | default |

@@ -12,10 +12,11 @@ use serde::Serialize;
 
 use crate::close::CloseCode;
 use crate::cluster::{Action, Cluster, ClusterMessage, Target};
+use crate::id::SocketId;
 use crate::module::{ModuleState, SocketConfig};
 use crate::presence::{PresenceError, PresenceStore};
 use crate::protocol;
-use crate::socket::{EmitError, SocketCore, SocketId};
+use crate::socket::{EmitError, SocketCore};
 
 /// A handle to one gateway's namespace: emit to its sockets, read its presence, disconnect
 /// entities. Cheap to clone; get one from a socket ([`AuthenticatedSocket::namespace`]) or

@@ -204,7 +204,7 @@ impl Authenticator for Anonymous {
     type Claims = ();
 
     async fn authenticate(&self, _request: &ConnectRequest) -> Result<Identity<()>, AuthError> {
-        Ok(Identity { entity_id: Some(crate::socket::SocketId::next().to_string()), claims: (), expires_at: None })
+        Ok(Identity { entity_id: Some(crate::id::SocketId::next().to_string()), claims: (), expires_at: None })
     }
 
     fn from_registry(_registry: &AuthRegistry) -> Option<Arc<Self>> {

@@ -28,11 +28,12 @@ use super::{ClaimsOf, GatewayHandlers, Operation, OriginPolicy, SocketOf, Transp
 use crate::auth::{Authenticator, ConnectRequest, Identity, SUBPROTOCOL};
 use crate::close::{CloseCode, DisconnectReason};
 use crate::error::GatewayError;
+use crate::id::SocketId;
 use crate::logging::{self, Untrusted};
 use crate::module::{ModuleState, WRITE_BUFFER_SIZE};
 use crate::namespace::{Attachment, Namespace};
 use crate::presence::PresenceEntry;
-use crate::socket::{AuthenticatedSocket, SocketCore, SocketId};
+use crate::socket::{AuthenticatedSocket, SocketCore};
 
 /// The longest close reason a close frame can carry, in bytes.
 const MAX_CLOSE_REASON: usize = 123;

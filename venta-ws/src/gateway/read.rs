@@ -74,7 +74,7 @@ struct Watch {
 const LONGEST_SLEEP: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A number in `0.0..1.0` that differs from socket to socket.
-fn jitter(id: crate::socket::SocketId) -> f64 {
+fn jitter(id: crate::id::SocketId) -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(id.as_u128());

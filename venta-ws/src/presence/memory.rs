@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::broadcast;
 
 use super::{BoxFuture, PresenceEntry, PresenceError, PresenceEvent, PresenceStatus, PresenceStore};
-use crate::socket::SocketId;
+use crate::id::SocketId;
 
 const EVENT_CAPACITY: usize = 1024;
 

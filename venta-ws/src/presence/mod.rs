@@ -17,7 +17,7 @@ use tokio::sync::broadcast;
 
 pub use memory::InMemoryPresence;
 
-use crate::socket::SocketId;
+use crate::id::SocketId;
 
 /// A boxed future, as returned by [`PresenceStore`] methods so the store can be a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -54,10 +54,10 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::{Cluster, ClusterMessage};
+use crate::id::SocketId;
 use crate::presence::{
     BoxFuture, InMemoryPresence, PresenceEntry, PresenceError, PresenceEvent, PresenceStatus, PresenceStore,
 };
-use crate::socket::SocketId;
 
 /// How often the same Redis error is logged at most.
 const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
