@@ -136,4 +136,14 @@ async fn issuer_and_audience_are_enforced_when_configured() {
         let mut client = Client::connect(&url, Some(&sign(&claims, SECRET, Algorithm::HS256)), Placement::Header).await;
         assert_eq!(client.closed().await.code, Some(4401), "wrong {field}");
     }
+    for field in ["iss", "aud"] {
+        let mut claims = base.clone();
+        claims.as_object_mut().expect("object").remove(field);
+        let mut client = Client::connect(&url, Some(&sign(&claims, SECRET, Algorithm::HS256)), Placement::Header).await;
+        let closed = client.closed().await;
+        assert_eq!(closed.code, Some(4401), "no {field}: {closed:?}");
+        assert_eq!(closed.reason, format!("missing claim `{field}`"));
+    }
+    let user = server.hub.namespace("user").expect("user namespace");
+    assert_eq!(user.online().await.expect("presence"), vec!["u1".to_owned()], "only the good token is online");
 }

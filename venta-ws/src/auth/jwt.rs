@@ -133,14 +133,15 @@ impl JwtConfig {
         Self::public_key_pem(algorithm, pem)
     }
 
-    /// Requires `iss` to equal `issuer`.
+    /// Requires `iss` to be present and to equal `issuer`; a token without `iss` is refused.
     #[must_use]
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
         self
     }
 
-    /// Requires `aud` to contain `audience`.
+    /// Requires `aud` to be present and to contain `audience`; a token without `aud` is
+    /// refused.
     #[must_use]
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
@@ -185,11 +186,17 @@ impl JwtConfig {
         validation.leeway = self.leeway;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&self.required_claims);
+        // `jsonwebtoken` compares `iss` and `aud` only when the token has them: a configured
+        // one must also be present.
         if let Some(issuer) = &self.issuer {
             validation.set_issuer(&[issuer]);
+            validation.required_spec_claims.insert("iss".to_owned());
         }
         match &self.audience {
-            Some(audience) => validation.set_audience(&[audience]),
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                validation.required_spec_claims.insert("aud".to_owned());
+            }
             None => validation.validate_aud = false,
         }
         validation
@@ -388,6 +395,23 @@ mod tests {
         assert_eq!(jwt.verify(&sign(&no_exp, "s3cret")).err(), Some(AuthError::MissingClaim("exp".into())));
         assert_eq!(jwt.verify("not-a-jwt").err(), Some(AuthError::Malformed));
         assert!(jwt.verify(&sign(&good, "s3cret")).is_ok());
+    }
+
+    #[test]
+    fn a_configured_issuer_or_audience_must_be_present() {
+        let jwt: Jwt = Jwt::new(&JwtConfig::hs256("s3cret").issuer("me").audience("api"));
+        let good = json!({"sub": "u1", "exp": now() + 60, "iss": "me", "aud": "api"});
+        for claim in ["iss", "aud"] {
+            let mut without = good.clone();
+            without.as_object_mut().expect("object").remove(claim);
+            assert_eq!(jwt.verify(&sign(&without, "s3cret")).err(), Some(AuthError::MissingClaim(claim.into())));
+            let mut null = good.clone();
+            null[claim] = Value::Null;
+            assert_eq!(jwt.verify(&sign(&null, "s3cret")).err(), Some(AuthError::MissingClaim(claim.into())));
+        }
+        // Neither is required when not configured.
+        let open: Jwt = Jwt::new(&JwtConfig::hs256("s3cret"));
+        assert!(open.verify(&sign(&json!({"sub": "u1", "exp": now() + 60}), "s3cret")).is_ok());
     }
 
     #[test]
