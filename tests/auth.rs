@@ -147,3 +147,35 @@ async fn issuer_and_audience_are_enforced_when_configured() {
     let user = server.hub.namespace("user").expect("user namespace");
     assert_eq!(user.online().await.expect("presence"), vec!["u1".to_owned()], "only the good token is online");
 }
+
+#[tokio::test]
+async fn an_hmac_secret_shorter_than_its_hash_is_refused_when_the_module_is_built() {
+    for (secret, len) in [("", 0), ("secret", 6), ("thirty-one-bytes-is-one-too-few", 31)] {
+        let err = WebSocketModule::builder()
+            .jwt(JwtConfig::hs256(secret))
+            .gateway(UserLocationGateway::new(std::sync::Arc::default()))
+            .build()
+            .expect_err("a short secret must not build");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the HS256 secret is {len} bytes; HMAC keys must be at least 32 bytes (RFC 7518 §3.2): \
+                 set a longer secret, for example `openssl rand -base64 32`"
+            )
+        );
+    }
+    let secret = "exactly-thirty-two-bytes-long-ok";
+    assert_eq!(secret.len(), 32);
+    let server = server_with(JwtConfig::hs256(secret)).await;
+    let good = sign(&json!({"sub": "u1", "exp": now() + 3600}), secret, Algorithm::HS256);
+    Client::connect(&server.url("/user"), Some(&good), Placement::Header).await.assert_answers_ping().await;
+}
+
+#[test]
+fn the_example_refuses_a_short_jwt_secret() {
+    let config = venta_ws_examples::Config::from_lookup(|name| (name == "JWT_SECRET").then(|| "changeme".to_owned()))
+        .expect("the configuration reads");
+    let err =
+        venta_ws_examples::module(&config, &std::sync::Arc::default()).expect_err("a short secret must not start");
+    assert!(err.to_string().starts_with("the HS256 secret is 8 bytes; HMAC keys must be at least 32 bytes"), "{err}");
+}

@@ -18,7 +18,7 @@ use venta_ws::{Hub, WebSocketModule};
 use venta_ws_examples::{Config, LocationService};
 
 /// The secret the test servers verify tokens with.
-pub const SECRET: &str = "integration-test-secret";
+pub const SECRET: &str = "integration-test-secret-of-32-bytes-or-more";
 
 /// How long a test waits for any one frame before failing.
 pub const WAIT: Duration = Duration::from_secs(5);

@@ -12,11 +12,18 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use super::{AuthError, AuthRegistry, Authenticator, ConnectRequest, Identity};
+use crate::error::ModuleError;
 
 /// The leeway allowed for clock skew when checking `exp` and `nbf`, in seconds.
 pub const DEFAULT_LEEWAY_SECS: u64 = 5;
 
 /// How tokens are verified: one key with the one algorithm it is for, and the claims required.
+///
+/// An HMAC secret must be at least as long as the algorithm's hash output (RFC 7518 §3.2):
+/// 32 bytes for HS256, 48 for HS384, 64 for HS512. [`JwtConfig::hmac`] and
+/// [`JwtConfig::hs256_from_env`] refuse a shorter one; [`JwtConfig::hs256`], which cannot
+/// fail, leaves it to [`WebSocketModuleBuilder::build`](crate::WebSocketModuleBuilder::build)
+/// to refuse with [`ModuleError::ShortJwtSecret`].
 ///
 /// ```
 /// use venta_ws::auth::JwtConfig;
@@ -30,6 +37,8 @@ pub const DEFAULT_LEEWAY_SECS: u64 = 5;
 pub struct JwtConfig {
     key: DecodingKey,
     algorithm: Algorithm,
+    /// The length of an HMAC secret; `None` for a public key.
+    secret_len: Option<usize>,
     issuer: Option<String>,
     audience: Option<String>,
     leeway: u64,
@@ -44,9 +53,21 @@ pub enum JwtConfigError {
     /// The environment variable is not set or not valid UTF-8.
     #[error("environment variable `{0}` is not set; set it to the token signing secret or key")]
     MissingEnv(String),
-    /// An HMAC secret is empty.
-    #[error("the JWT secret is empty")]
-    EmptySecret,
+    /// An HMAC secret is shorter than the algorithm's hash output (RFC 7518 §3.2).
+    #[error(
+        "the {algorithm:?} secret{} is {len} bytes; HMAC keys must be at least {min} bytes (RFC 7518 §3.2): set a longer secret, for example `openssl rand -base64 {min}`",
+        in_variable(.var.as_deref())
+    )]
+    ShortSecret {
+        /// The algorithm the secret was meant for.
+        algorithm: Algorithm,
+        /// The secret's length, in bytes.
+        len: usize,
+        /// The shortest secret the algorithm allows, in bytes.
+        min: usize,
+        /// The environment variable the secret was read from, if any.
+        var: Option<String>,
+    },
     /// The key file could not be read.
     #[error("cannot read key file `{path}`: {source}")]
     KeyFile {
@@ -68,11 +89,26 @@ pub enum JwtConfigError {
     NotAPublicKeyAlgorithm(Algorithm),
 }
 
+fn in_variable(var: Option<&str>) -> String {
+    var.map(|var| format!(" in `{var}`")).unwrap_or_default()
+}
+
+/// The shortest secret RFC 7518 §3.2 allows for an HMAC algorithm: its hash output.
+fn min_secret_len(algorithm: Algorithm) -> Option<usize> {
+    match algorithm {
+        Algorithm::HS256 => Some(32),
+        Algorithm::HS384 => Some(48),
+        Algorithm::HS512 => Some(64),
+        _ => None,
+    }
+}
+
 impl JwtConfig {
     fn with_key(key: DecodingKey, algorithm: Algorithm) -> Self {
         Self {
             key,
             algorithm,
+            secret_len: None,
             issuer: None,
             audience: None,
             leeway: DEFAULT_LEEWAY_SECS,
@@ -81,23 +117,54 @@ impl JwtConfig {
         }
     }
 
-    /// HS256 with a shared secret.
+    fn with_secret(secret: &[u8], algorithm: Algorithm) -> Self {
+        Self { secret_len: Some(secret.len()), ..Self::with_key(DecodingKey::from_secret(secret), algorithm) }
+    }
+
+    /// HS256 with a shared secret of at least 32 bytes. A shorter one makes
+    /// [`WebSocketModuleBuilder::build`](crate::WebSocketModuleBuilder::build) fail with
+    /// [`ModuleError::ShortJwtSecret`], and a [`Jwt`] made from it verifies no token.
     pub fn hs256(secret: impl AsRef<[u8]>) -> Self {
-        Self::with_key(DecodingKey::from_secret(secret.as_ref()), Algorithm::HS256)
+        Self::with_secret(secret.as_ref(), Algorithm::HS256)
     }
 
-    /// HS256 with the secret in the environment variable `var`.
+    /// HS256 with the secret in the environment variable `var`; a missing variable, or a
+    /// secret shorter than 32 bytes, is refused with an error naming `var`.
     pub fn hs256_from_env(var: &str) -> Result<Self, JwtConfigError> {
-        let secret = std::env::var(var).map_err(|_| JwtConfigError::MissingEnv(var.to_owned()))?;
-        Self::hmac(Algorithm::HS256, secret)
+        Self::hmac_from_var(Algorithm::HS256, var, std::env::var(var).ok())
     }
 
-    /// HS256, HS384 or HS512 with a shared secret; an empty secret is refused.
+    fn hmac_from_var(algorithm: Algorithm, var: &str, secret: Option<String>) -> Result<Self, JwtConfigError> {
+        let secret = secret.ok_or_else(|| JwtConfigError::MissingEnv(var.to_owned()))?;
+        Self::hmac(algorithm, secret).map_err(|err| match err {
+            JwtConfigError::ShortSecret { algorithm, len, min, var: None } => {
+                JwtConfigError::ShortSecret { algorithm, len, min, var: Some(var.to_owned()) }
+            }
+            other => other,
+        })
+    }
+
+    /// HS256, HS384 or HS512 with a shared secret at least as long as the hash output
+    /// (32, 48 or 64 bytes, RFC 7518 §3.2); a shorter one is refused.
     pub fn hmac(algorithm: Algorithm, secret: impl AsRef<[u8]>) -> Result<Self, JwtConfigError> {
-        if secret.as_ref().is_empty() {
-            return Err(JwtConfigError::EmptySecret);
+        let config = Self::with_secret(secret.as_ref(), algorithm);
+        config.short_secret().map_or(Ok(config), Err)
+    }
+
+    /// The error for an HMAC secret shorter than its algorithm allows.
+    fn short_secret(&self) -> Option<JwtConfigError> {
+        let (len, min) = (self.secret_len?, min_secret_len(self.algorithm)?);
+        (len < min).then_some(JwtConfigError::ShortSecret { algorithm: self.algorithm, len, min, var: None })
+    }
+
+    /// Whether the key can verify tokens; `build` refuses a configuration whose key cannot.
+    pub(crate) fn check_key(&self) -> Result<(), ModuleError> {
+        match self.short_secret() {
+            Some(JwtConfigError::ShortSecret { algorithm, len, min, .. }) => {
+                Err(ModuleError::ShortJwtSecret { algorithm, len, min })
+            }
+            _ => Ok(()),
         }
-        Ok(Self::with_key(DecodingKey::from_secret(secret.as_ref()), algorithm))
     }
 
     /// An asymmetric algorithm (RS256..RS512, PS256..PS512, ES256, ES384, EdDSA) with its
@@ -208,6 +275,7 @@ impl fmt::Debug for JwtConfig {
         f.debug_struct("JwtConfig")
             .field("algorithm", &self.algorithm)
             .field("key", &"<redacted>")
+            .field("secret_len", &self.secret_len)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("leeway", &self.leeway)
@@ -263,16 +331,21 @@ fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>
 /// [`WebSocketModuleBuilder::jwt`](crate::WebSocketModuleBuilder::jwt).
 pub struct Jwt<C = StandardClaims> {
     key: DecodingKey,
+    /// Whether the key can verify tokens at all (an HMAC secret long enough).
+    usable: bool,
     validation: Validation,
     entity_claim: String,
     claims: PhantomData<fn() -> C>,
 }
 
 impl<C> Jwt<C> {
-    /// An authenticator verifying tokens as `config` says.
+    /// An authenticator verifying tokens as `config` says. One made from a configuration
+    /// whose key `build` would refuse (an HMAC secret that is too short) verifies no token:
+    /// every one fails with [`AuthError::Unavailable`].
     pub fn new(config: &JwtConfig) -> Self {
         Self {
             key: config.key.clone(),
+            usable: config.check_key().is_ok(),
             validation: config.validation(),
             entity_claim: config.entity_claim.clone(),
             claims: PhantomData,
@@ -295,6 +368,9 @@ where
 {
     /// Verifies `token` and reads its claims.
     pub fn verify(&self, token: &str) -> Result<Identity<C>, AuthError> {
+        if !self.usable {
+            return Err(AuthError::Unavailable);
+        }
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
             .map_err(|err| map_error(err.kind()))?;
         let claims = Value::Object(data.claims);
@@ -354,6 +430,8 @@ mod tests {
 
     use super::*;
 
+    const SECRET: &str = "a unit-test secret of at least 32 bytes";
+
     fn now() -> u64 {
         jsonwebtoken::get_current_timestamp()
     }
@@ -364,9 +442,9 @@ mod tests {
 
     #[test]
     fn a_valid_token_yields_its_subject_and_expiry() {
-        let jwt: Jwt = Jwt::new(&JwtConfig::hs256("s3cret"));
+        let jwt: Jwt = Jwt::new(&JwtConfig::hs256(SECRET));
         let exp = now() + 60;
-        let identity = jwt.verify(&sign(&json!({"sub": "u1", "exp": exp, "role": "admin"}), "s3cret")).expect("valid");
+        let identity = jwt.verify(&sign(&json!({"sub": "u1", "exp": exp, "role": "admin"}), SECRET)).expect("valid");
         assert_eq!(identity.entity_id.as_deref(), Some("u1"));
         assert_eq!(identity.expires_at, Some(exp));
         assert_eq!(identity.claims.extra.get("role"), Some(&json!("admin")));
@@ -374,7 +452,7 @@ mod tests {
 
     #[test]
     fn each_kind_of_bad_token_is_named() {
-        let jwt: Jwt = Jwt::new(&JwtConfig::hs256("s3cret").issuer("me").audience("api"));
+        let jwt: Jwt = Jwt::new(&JwtConfig::hs256(SECRET).issuer("me").audience("api"));
         let good = json!({"sub": "u1", "exp": now() + 60, "iss": "me", "aud": "api"});
         let mut expired = good.clone();
         expired["exp"] = json!(now() - 60);
@@ -388,38 +466,38 @@ mod tests {
         no_exp.as_object_mut().expect("object").remove("exp");
 
         assert_eq!(jwt.verify(&sign(&good, "other")).err(), Some(AuthError::InvalidSignature));
-        assert_eq!(jwt.verify(&sign(&expired, "s3cret")).err(), Some(AuthError::Expired));
-        assert_eq!(jwt.verify(&sign(&early, "s3cret")).err(), Some(AuthError::NotYetValid));
-        assert_eq!(jwt.verify(&sign(&other_issuer, "s3cret")).err(), Some(AuthError::InvalidIssuer));
-        assert_eq!(jwt.verify(&sign(&other_audience, "s3cret")).err(), Some(AuthError::InvalidAudience));
-        assert_eq!(jwt.verify(&sign(&no_exp, "s3cret")).err(), Some(AuthError::MissingClaim("exp".into())));
+        assert_eq!(jwt.verify(&sign(&expired, SECRET)).err(), Some(AuthError::Expired));
+        assert_eq!(jwt.verify(&sign(&early, SECRET)).err(), Some(AuthError::NotYetValid));
+        assert_eq!(jwt.verify(&sign(&other_issuer, SECRET)).err(), Some(AuthError::InvalidIssuer));
+        assert_eq!(jwt.verify(&sign(&other_audience, SECRET)).err(), Some(AuthError::InvalidAudience));
+        assert_eq!(jwt.verify(&sign(&no_exp, SECRET)).err(), Some(AuthError::MissingClaim("exp".into())));
         assert_eq!(jwt.verify("not-a-jwt").err(), Some(AuthError::Malformed));
-        assert!(jwt.verify(&sign(&good, "s3cret")).is_ok());
+        assert!(jwt.verify(&sign(&good, SECRET)).is_ok());
     }
 
     #[test]
     fn a_configured_issuer_or_audience_must_be_present() {
-        let jwt: Jwt = Jwt::new(&JwtConfig::hs256("s3cret").issuer("me").audience("api"));
+        let jwt: Jwt = Jwt::new(&JwtConfig::hs256(SECRET).issuer("me").audience("api"));
         let good = json!({"sub": "u1", "exp": now() + 60, "iss": "me", "aud": "api"});
         for claim in ["iss", "aud"] {
             let mut without = good.clone();
             without.as_object_mut().expect("object").remove(claim);
-            assert_eq!(jwt.verify(&sign(&without, "s3cret")).err(), Some(AuthError::MissingClaim(claim.into())));
+            assert_eq!(jwt.verify(&sign(&without, SECRET)).err(), Some(AuthError::MissingClaim(claim.into())));
             let mut null = good.clone();
             null[claim] = Value::Null;
-            assert_eq!(jwt.verify(&sign(&null, "s3cret")).err(), Some(AuthError::MissingClaim(claim.into())));
+            assert_eq!(jwt.verify(&sign(&null, SECRET)).err(), Some(AuthError::MissingClaim(claim.into())));
         }
         // Neither is required when not configured.
-        let open: Jwt = Jwt::new(&JwtConfig::hs256("s3cret"));
-        assert!(open.verify(&sign(&json!({"sub": "u1", "exp": now() + 60}), "s3cret")).is_ok());
+        let open: Jwt = Jwt::new(&JwtConfig::hs256(SECRET));
+        assert!(open.verify(&sign(&json!({"sub": "u1", "exp": now() + 60}), SECRET)).is_ok());
     }
 
     #[test]
     fn another_hmac_algorithm_and_the_none_algorithm_are_refused() {
-        let jwt: Jwt = Jwt::new(&JwtConfig::hs256("s3cret"));
+        let jwt: Jwt = Jwt::new(&JwtConfig::hs256(SECRET));
         let claims = json!({"sub": "u1", "exp": now() + 60});
-        let hs512 =
-            encode(&Header::new(Algorithm::HS512), &claims, &EncodingKey::from_secret(b"s3cret")).expect("signs");
+        let hs512 = encode(&Header::new(Algorithm::HS512), &claims, &EncodingKey::from_secret(SECRET.as_bytes()))
+            .expect("signs");
         assert_eq!(jwt.verify(&hs512).err(), Some(AuthError::AlgorithmNotAllowed));
 
         // {"alg":"none"} over {"sub":"u1","exp":4102444800}, with an empty signature.
@@ -429,8 +507,8 @@ mod tests {
 
     #[test]
     fn the_entity_claim_can_be_another_claim_holding_a_number() {
-        let jwt: Jwt = Jwt::new(&JwtConfig::hs256("s3cret").entity_claim("vendor_id"));
-        let identity = jwt.verify(&sign(&json!({"vendor_id": 42, "exp": now() + 60}), "s3cret")).expect("valid");
+        let jwt: Jwt = Jwt::new(&JwtConfig::hs256(SECRET).entity_claim("vendor_id"));
+        let identity = jwt.verify(&sign(&json!({"vendor_id": 42, "exp": now() + 60}), SECRET)).expect("valid");
         assert_eq!(identity.entity_id.as_deref(), Some("42"));
     }
 
@@ -441,16 +519,60 @@ mod tests {
             sub: String,
             shop: u32,
         }
-        let jwt: Jwt<VendorClaims> = Jwt::new(&JwtConfig::hs256("s3cret"));
-        let identity = jwt.verify(&sign(&json!({"sub": "v1", "shop": 7, "exp": now() + 60}), "s3cret")).expect("valid");
+        let jwt: Jwt<VendorClaims> = Jwt::new(&JwtConfig::hs256(SECRET));
+        let identity = jwt.verify(&sign(&json!({"sub": "v1", "shop": 7, "exp": now() + 60}), SECRET)).expect("valid");
         assert_eq!((identity.claims.sub.as_str(), identity.claims.shop), ("v1", 7));
-        let missing_shop = sign(&json!({"sub": "v1", "exp": now() + 60}), "s3cret");
+        let missing_shop = sign(&json!({"sub": "v1", "exp": now() + 60}), SECRET);
         assert_eq!(jwt.verify(&missing_shop).err(), Some(AuthError::InvalidClaims));
     }
 
     #[test]
-    fn an_empty_secret_or_a_missing_variable_is_a_configuration_error() {
-        assert!(matches!(JwtConfig::hmac(Algorithm::HS256, ""), Err(JwtConfigError::EmptySecret)));
+    fn an_hmac_secret_must_be_as_long_as_the_hash_output() {
+        for (algorithm, min) in [(Algorithm::HS256, 32), (Algorithm::HS384, 48), (Algorithm::HS512, 64)] {
+            for len in [0, 1, min - 1] {
+                match JwtConfig::hmac(algorithm, vec![b'k'; len]) {
+                    Err(JwtConfigError::ShortSecret { algorithm: a, len: l, min: m, var: None }) => {
+                        assert_eq!((a, l, m), (algorithm, len, min));
+                    }
+                    other => panic!("{algorithm:?} with {len} bytes: {other:?}"),
+                }
+            }
+            assert!(JwtConfig::hmac(algorithm, vec![b'k'; min]).is_ok(), "{algorithm:?} with {min} bytes");
+        }
+        let err = JwtConfig::hmac(Algorithm::HS512, "secret").expect_err("short");
+        assert_eq!(
+            err.to_string(),
+            "the HS512 secret is 6 bytes; HMAC keys must be at least 64 bytes (RFC 7518 §3.2): \
+             set a longer secret, for example `openssl rand -base64 64`"
+        );
+    }
+
+    #[test]
+    fn a_short_secret_from_the_environment_names_the_variable() {
+        let err =
+            JwtConfig::hmac_from_var(Algorithm::HS256, "JWT_SECRET", Some("short".to_owned())).expect_err("short");
+        assert_eq!(
+            err.to_string(),
+            "the HS256 secret in `JWT_SECRET` is 5 bytes; HMAC keys must be at least 32 bytes (RFC 7518 §3.2): \
+             set a longer secret, for example `openssl rand -base64 32`"
+        );
+        let err = JwtConfig::hmac_from_var(Algorithm::HS256, "JWT_SECRET", Some(String::new())).expect_err("empty");
+        assert!(matches!(err, JwtConfigError::ShortSecret { len: 0, var: Some(ref var), .. } if var == "JWT_SECRET"));
+        let err = JwtConfig::hmac_from_var(Algorithm::HS256, "JWT_SECRET", None).expect_err("unset");
+        assert!(matches!(err, JwtConfigError::MissingEnv(ref var) if var == "JWT_SECRET"), "{err:?}");
+    }
+
+    #[test]
+    fn a_short_hs256_secret_verifies_no_token() {
+        let config = JwtConfig::hs256("");
+        assert!(config.check_key().is_err());
+        let jwt: Jwt = Jwt::new(&config);
+        let token = sign(&json!({"sub": "u1", "exp": now() + 60}), "");
+        assert_eq!(jwt.verify(&token).err(), Some(AuthError::Unavailable));
+    }
+
+    #[test]
+    fn a_missing_variable_or_a_wrong_kind_of_key_is_a_configuration_error() {
         assert!(matches!(
             JwtConfig::hs256_from_env("VENTA_WS_TEST_UNSET_VARIABLE"),
             Err(JwtConfigError::MissingEnv(_))
@@ -470,14 +592,14 @@ mod tests {
         proptest! {
             #[test]
             fn random_token_strings_are_refused_without_panicking(token in "\\PC{0,200}") {
-                let jwt: Jwt = Jwt::new(&JwtConfig::hs256("s3cret"));
+                let jwt: Jwt = Jwt::new(&JwtConfig::hs256(SECRET));
                 prop_assert!(jwt.verify(&token).is_err());
             }
 
             #[test]
             fn tampered_tokens_are_refused(position in 0usize..200, byte in any::<u8>()) {
-                let jwt: Jwt = Jwt::new(&JwtConfig::hs256("s3cret"));
-                let token = sign(&json!({"sub": "u1", "exp": now() + 60}), "s3cret");
+                let jwt: Jwt = Jwt::new(&JwtConfig::hs256(SECRET));
+                let token = sign(&json!({"sub": "u1", "exp": now() + 60}), SECRET);
                 let mut bytes = token.clone().into_bytes();
                 let at = position % bytes.len();
                 prop_assume!(bytes[at] != byte);
