@@ -179,3 +179,19 @@ fn the_example_refuses_a_short_jwt_secret() {
         venta_ws_examples::module(&config, &std::sync::Arc::default()).expect_err("a short secret must not start");
     assert!(err.to_string().starts_with("the HS256 secret is 8 bytes; HMAC keys must be at least 32 bytes"), "{err}");
 }
+
+#[tokio::test]
+async fn a_numeric_subject_connects_as_its_decimal_text_and_a_fractional_one_is_refused() {
+    let server = TestServer::example().await;
+    let numeric = sign(&json!({"sub": 42, "exp": now() + 3600}), SECRET, Algorithm::HS256);
+    let mut client = Client::connect(&server.url("/user"), Some(&numeric), Placement::Header).await;
+    client.assert_answers_ping().await;
+    server.wait_online("user", &["42"]).await;
+
+    let fractional = sign(&json!({"sub": 42.5, "exp": now() + 3600}), SECRET, Algorithm::HS256);
+    let mut refused = Client::connect(&server.url("/user"), Some(&fractional), Placement::Header).await;
+    let closed = refused.closed().await;
+    assert_eq!(closed.code, Some(4401), "{closed:?}");
+    assert_eq!(closed.reason, "invalid claim `sub`: must be a string or an integer");
+    server.wait_online("user", &["42"]).await;
+}

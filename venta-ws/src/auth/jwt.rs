@@ -236,7 +236,8 @@ impl JwtConfig {
         self
     }
 
-    /// The claim that holds the entity id (default `sub`); a string or a number.
+    /// The claim that holds the entity id (default `sub`): a string, or an integer, which
+    /// becomes its decimal text (`42` is the entity `"42"`). Any other value is refused.
     #[must_use]
     pub fn entity_claim(mut self, claim: impl Into<String>) -> Self {
         self.entity_claim = claim.into();
@@ -288,8 +289,8 @@ impl fmt::Debug for JwtConfig {
 /// The registered claims of a token, plus every other claim in `extra`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct StandardClaims {
-    /// Subject: by default the entity id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Subject: by default the entity id. A string, or an integer held as its decimal text.
+    #[serde(default, deserialize_with = "string_or_integer", skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     /// Expiry, seconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -309,6 +310,31 @@ pub struct StandardClaims {
     /// Every other claim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// What a string-or-integer claim (`sub`, the entity claim) must be.
+const STRING_OR_INTEGER: &str = "must be a string or an integer";
+
+/// The text of a string-or-integer claim: a string as it is, an integer in decimal; `None`
+/// for `null`.
+fn string_or_integer_text(value: &Value) -> Result<Option<String>, &'static str> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(text) => Ok(Some(text.clone())),
+        Value::Number(number) if number.is_i64() || number.is_u64() => Ok(Some(number.to_string())),
+        _ => Err(STRING_OR_INTEGER),
+    }
+}
+
+fn string_or_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    string_or_integer_text(&Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+}
+
+/// Reads a string-or-integer claim, refusing any other value with the claim's name.
+fn string_or_integer_claim(claims: &Map<String, Value>, claim: &str) -> Result<Option<String>, AuthError> {
+    claims.get(claim).map_or(Ok(None), |value| {
+        string_or_integer_text(value).map_err(|reason| AuthError::InvalidClaim { claim: claim.to_owned(), reason })
+    })
 }
 
 fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
@@ -373,12 +399,9 @@ where
         }
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
             .map_err(|err| map_error(err.kind()))?;
+        string_or_integer_claim(&data.claims, "sub")?;
+        let entity_id = string_or_integer_claim(&data.claims, &self.entity_claim)?.filter(|id| !id.is_empty());
         let claims = Value::Object(data.claims);
-        let entity_id = match claims.get(&self.entity_claim) {
-            Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
-            Some(Value::Number(id)) => Some(id.to_string()),
-            _ => None,
-        };
         let expires_at = claims.get("exp").and_then(Value::as_u64);
         let claims = C::deserialize(&claims).map_err(|_| AuthError::InvalidClaims)?;
         Ok(Identity { entity_id, claims, expires_at })
@@ -510,6 +533,38 @@ mod tests {
         let jwt: Jwt = Jwt::new(&JwtConfig::hs256(SECRET).entity_claim("vendor_id"));
         let identity = jwt.verify(&sign(&json!({"vendor_id": 42, "exp": now() + 60}), SECRET)).expect("valid");
         assert_eq!(identity.entity_id.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn a_numeric_subject_is_the_entity_id_in_decimal() {
+        let jwt: Jwt = Jwt::new(&JwtConfig::hs256(SECRET));
+        for (sub, text) in [(json!(42), "42"), (json!(-7), "-7"), (json!(u64::MAX), "18446744073709551615")] {
+            let identity = jwt.verify(&sign(&json!({"sub": sub, "exp": now() + 60}), SECRET)).expect("valid");
+            assert_eq!(identity.entity_id.as_deref(), Some(text));
+            assert_eq!(identity.claims.sub.as_deref(), Some(text));
+        }
+    }
+
+    #[test]
+    fn a_subject_or_entity_claim_that_is_neither_a_string_nor_an_integer_is_refused() {
+        let jwt: Jwt = Jwt::new(&JwtConfig::hs256(SECRET));
+        let vendor: Jwt = Jwt::new(&JwtConfig::hs256(SECRET).entity_claim("vendor_id"));
+        for bad in [json!(4.5), json!(1.0), json!(true), json!(["u1"]), json!({"id": 1})] {
+            let refused = jwt.verify(&sign(&json!({"sub": bad, "exp": now() + 60}), SECRET)).err();
+            let expected = AuthError::InvalidClaim { claim: "sub".into(), reason: "must be a string or an integer" };
+            if bad.is_array() || bad.is_object() {
+                // `jsonwebtoken` cannot read the claims past a `sub` that is not a scalar.
+                assert_eq!(refused, Some(AuthError::Malformed), "sub {bad}");
+            } else {
+                assert_eq!(refused, Some(expected), "sub {bad}");
+            }
+            let refused = vendor.verify(&sign(&json!({"vendor_id": bad, "exp": now() + 60}), SECRET)).err();
+            assert_eq!(
+                refused.map(|err| err.to_string()),
+                Some("invalid claim `vendor_id`: must be a string or an integer".to_owned()),
+                "vendor_id {bad}"
+            );
+        }
     }
 
     #[test]

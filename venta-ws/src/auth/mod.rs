@@ -114,6 +114,14 @@ pub enum AuthError {
     /// A claim the configuration requires is missing.
     #[error("missing claim `{0}`")]
     MissingClaim(String),
+    /// A claim holds a value of the wrong type (a fractional `sub`, say).
+    #[error("invalid claim `{claim}`: {reason}")]
+    InvalidClaim {
+        /// The claim.
+        claim: String,
+        /// What its value must be.
+        reason: &'static str,
+    },
     /// The claims do not deserialize into the configured claims type.
     #[error("invalid claims")]
     InvalidClaims,
