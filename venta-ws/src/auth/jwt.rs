@@ -4,6 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -215,15 +216,16 @@ impl JwtConfig {
         self
     }
 
-    /// The clock skew allowed for `exp` and `nbf` (default 5 seconds).
+    /// The clock skew allowed for `exp` and `nbf` (default 5 seconds). No value overflows:
+    /// the times are compared in saturating arithmetic.
     #[must_use]
     pub fn leeway_secs(mut self, seconds: u64) -> Self {
         self.leeway = seconds;
         self
     }
 
-    /// Requires these registered claims to be present (`exp` always is); any of `exp`, `nbf`,
-    /// `iss`, `aud`, `sub`.
+    /// Requires these claims to be present and not `null` (`exp` always is): registered ones
+    /// (`nbf`, `iat`, `iss`, `aud`, `sub`) or any other (`jti`, `tenant`).
     #[must_use]
     pub fn required_claims<I, S>(mut self, claims: I) -> Self
     where
@@ -249,25 +251,63 @@ impl JwtConfig {
         self.algorithm
     }
 
+    /// What `jsonwebtoken` checks: the signature, with this algorithm only. The claims are
+    /// checked by [`JwtConfig::check_claims`].
     fn validation(&self) -> Validation {
         let mut validation = Validation::new(self.algorithm);
-        validation.leeway = self.leeway;
-        validation.validate_nbf = true;
-        validation.set_required_spec_claims(&self.required_claims);
-        // `jsonwebtoken` compares `iss` and `aud` only when the token has them: a configured
-        // one must also be present.
-        if let Some(issuer) = &self.issuer {
-            validation.set_issuer(&[issuer]);
-            validation.required_spec_claims.insert("iss".to_owned());
-        }
-        match &self.audience {
-            Some(audience) => {
-                validation.set_audience(&[audience]);
-                validation.required_spec_claims.insert("aud".to_owned());
-            }
-            None => validation.validate_aud = false,
-        }
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
         validation
+    }
+
+    /// Checks the claims of a token whose signature verified, at `now` (seconds since the Unix
+    /// epoch); returns its `exp`.
+    ///
+    /// A registered claim of the wrong type is refused whether it is required or not; a
+    /// required claim is one present and not `null`; `exp` and `nbf` are compared with the
+    /// leeway in saturating arithmetic, so no value of theirs or of the leeway overflows; a
+    /// configured issuer or audience must be present and match.
+    fn check_claims(&self, claims: &Map<String, Value>, now: u64) -> Result<Option<u64>, AuthError> {
+        let exp = numeric_date(claims, "exp")?;
+        let nbf = numeric_date(claims, "nbf")?;
+        numeric_date(claims, "iat")?;
+        string_or_integer_claim(claims, "sub")?;
+        string_or_integer_claim(claims, &self.entity_claim)?;
+        let present = |claim: &str| claims.get(claim).is_some_and(|value| !value.is_null());
+        if let Some(missing) = self.required_claims.iter().find(|claim| !present(claim)) {
+            return Err(AuthError::MissingClaim(missing.clone()));
+        }
+        if exp.is_some_and(|exp| exp.saturating_add(self.leeway) < now) {
+            return Err(AuthError::Expired);
+        }
+        if nbf.is_some_and(|nbf| nbf > now.saturating_add(self.leeway)) {
+            return Err(AuthError::NotYetValid);
+        }
+        let invalid = |claim: &str, reason| AuthError::InvalidClaim { claim: claim.to_owned(), reason };
+        if let Some(issuer) = &self.issuer {
+            match claims.get("iss") {
+                None | Some(Value::Null) => return Err(AuthError::MissingClaim("iss".to_owned())),
+                Some(Value::String(iss)) if iss == issuer => {}
+                Some(Value::String(_)) => return Err(AuthError::InvalidIssuer),
+                Some(_) => return Err(invalid("iss", "must be a string")),
+            }
+        }
+        if let Some(audience) = &self.audience {
+            let listed = match claims.get("aud") {
+                None | Some(Value::Null) => return Err(AuthError::MissingClaim("aud".to_owned())),
+                Some(Value::String(aud)) => aud == audience,
+                Some(Value::Array(auds)) if auds.iter().all(Value::is_string) => {
+                    auds.iter().any(|aud| aud.as_str() == Some(audience))
+                }
+                Some(_) => return Err(invalid("aud", "must be a string or an array of strings")),
+            };
+            if !listed {
+                return Err(AuthError::InvalidAudience);
+            }
+        }
+        Ok(exp)
     }
 }
 
@@ -310,6 +350,22 @@ pub struct StandardClaims {
     /// Every other claim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// What a time claim (`exp`, `nbf`, `iat`) must be.
+const NUMERIC_DATE: &str = "must be a whole number of seconds since the Unix epoch";
+
+/// Reads a time claim: `None` when absent or `null`. A fractional, negative or non-numeric
+/// value is refused, whatever the claims type, so that no claims type can take a token with a
+/// fractional `exp` for one that never expires.
+fn numeric_date(claims: &Map<String, Value>, claim: &str) -> Result<Option<u64>, AuthError> {
+    match claims.get(claim) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| AuthError::InvalidClaim { claim: claim.to_owned(), reason: NUMERIC_DATE }),
+    }
 }
 
 /// What a string-or-integer claim (`sub`, the entity claim) must be.
@@ -356,11 +412,10 @@ fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>
 /// Configured once per module with
 /// [`WebSocketModuleBuilder::jwt`](crate::WebSocketModuleBuilder::jwt).
 pub struct Jwt<C = StandardClaims> {
-    key: DecodingKey,
+    config: JwtConfig,
     /// Whether the key can verify tokens at all (an HMAC secret long enough).
     usable: bool,
     validation: Validation,
-    entity_claim: String,
     claims: PhantomData<fn() -> C>,
 }
 
@@ -370,10 +425,9 @@ impl<C> Jwt<C> {
     /// every one fails with [`AuthError::Unavailable`].
     pub fn new(config: &JwtConfig) -> Self {
         Self {
-            key: config.key.clone(),
+            config: config.clone(),
             usable: config.check_key().is_ok(),
             validation: config.validation(),
-            entity_claim: config.entity_claim.clone(),
             claims: PhantomData,
         }
     }
@@ -383,7 +437,7 @@ impl<C> fmt::Debug for Jwt<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Jwt")
             .field("algorithms", &self.validation.algorithms)
-            .field("entity_claim", &self.entity_claim)
+            .field("entity_claim", &self.config.entity_claim)
             .finish_non_exhaustive()
     }
 }
@@ -394,18 +448,26 @@ where
 {
     /// Verifies `token` and reads its claims.
     pub fn verify(&self, token: &str) -> Result<Identity<C>, AuthError> {
+        self.verify_at(token, unix_now())
+    }
+
+    /// Verifies `token` as of `now`, in seconds since the Unix epoch.
+    fn verify_at(&self, token: &str, now: u64) -> Result<Identity<C>, AuthError> {
         if !self.usable {
             return Err(AuthError::Unavailable);
         }
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.config.key, &self.validation)
             .map_err(|err| map_error(err.kind()))?;
-        string_or_integer_claim(&data.claims, "sub")?;
-        let entity_id = string_or_integer_claim(&data.claims, &self.entity_claim)?.filter(|id| !id.is_empty());
+        let expires_at = self.config.check_claims(&data.claims, now)?;
+        let entity_id = string_or_integer_claim(&data.claims, &self.config.entity_claim)?.filter(|id| !id.is_empty());
         let claims = Value::Object(data.claims);
-        let expires_at = claims.get("exp").and_then(Value::as_u64);
         let claims = C::deserialize(&claims).map_err(|_| AuthError::InvalidClaims)?;
         Ok(Identity { entity_id, claims, expires_at })
     }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs())
 }
 
 fn map_error(kind: &ErrorKind) -> AuthError {
@@ -414,11 +476,6 @@ fn map_error(kind: &ErrorKind) -> AuthError {
         ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm | ErrorKind::InvalidAlgorithmName => {
             AuthError::AlgorithmNotAllowed
         }
-        ErrorKind::ExpiredSignature => AuthError::Expired,
-        ErrorKind::ImmatureSignature => AuthError::NotYetValid,
-        ErrorKind::InvalidIssuer => AuthError::InvalidIssuer,
-        ErrorKind::InvalidAudience => AuthError::InvalidAudience,
-        ErrorKind::MissingRequiredClaim(claim) => AuthError::MissingClaim(claim.clone()),
         _ => AuthError::Malformed,
     }
 }
@@ -565,6 +622,79 @@ mod tests {
                 "vendor_id {bad}"
             );
         }
+    }
+
+    #[test]
+    fn times_must_be_whole_non_negative_seconds() {
+        // A claims type without `exp` must not let a fractional `exp` slip through as no expiry.
+        let jwt: Jwt<Map<String, Value>> = Jwt::new(&JwtConfig::hs256(SECRET));
+        let exp = now() + 60;
+        let reason = "must be a whole number of seconds since the Unix epoch";
+        for (claim, time) in [("exp", exp), ("nbf", now() - 10), ("iat", now() - 10)] {
+            for bad in [json!(time as f64 + 0.5), json!(-1), json!("soon"), json!(true)] {
+                let mut claims = json!({"sub": "u1", "exp": exp});
+                claims[claim] = bad.clone();
+                let refused = jwt.verify(&sign(&claims, SECRET)).err();
+                assert_eq!(refused, Some(AuthError::InvalidClaim { claim: claim.into(), reason }), "{claim} {bad}");
+            }
+        }
+        let identity = jwt.verify(&sign(&json!({"sub": "u1", "exp": exp, "iat": exp - 60}), SECRET)).expect("valid");
+        assert!(identity.expires_at.is_some());
+    }
+
+    #[test]
+    fn every_required_claim_is_enforced_not_only_the_registered_ones() {
+        let jwt: Jwt = Jwt::new(&JwtConfig::hs256(SECRET).required_claims(["jti", "iat", "sub"]));
+        let good = json!({"sub": "u1", "exp": now() + 60, "iat": now(), "jti": "t-1"});
+        assert!(jwt.verify(&sign(&good, SECRET)).is_ok());
+        for claim in ["jti", "iat", "sub", "exp"] {
+            let mut without = good.clone();
+            without.as_object_mut().expect("object").remove(claim);
+            assert_eq!(jwt.verify(&sign(&without, SECRET)).err(), Some(AuthError::MissingClaim(claim.into())));
+            let mut null = good.clone();
+            null[claim] = Value::Null;
+            assert_eq!(jwt.verify(&sign(&null, SECRET)).err(), Some(AuthError::MissingClaim(claim.into())), "{claim}");
+        }
+        let mut numeric_sub = good.clone();
+        numeric_sub["sub"] = json!(42);
+        assert!(jwt.verify(&sign(&numeric_sub, SECRET)).is_ok(), "a required `sub` may be an integer");
+    }
+
+    #[test]
+    fn an_issuer_or_audience_of_the_wrong_type_is_refused() {
+        let jwt: Jwt = Jwt::new(&JwtConfig::hs256(SECRET).issuer("me").audience("api"));
+        let good = json!({"sub": "u1", "exp": now() + 60, "iss": "me", "aud": "api"});
+        let verify = |claim: &str, value: Value| {
+            let mut claims = good.clone();
+            claims[claim] = value;
+            jwt.verify(&sign(&claims, SECRET)).err()
+        };
+        let not_a_string = AuthError::InvalidClaim { claim: "iss".into(), reason: "must be a string" };
+        assert_eq!(verify("iss", json!(42)), Some(not_a_string.clone()));
+        assert_eq!(verify("iss", json!(["me"])), Some(not_a_string), "`iss` is one string (RFC 7519 §4.1.1)");
+        let not_strings =
+            AuthError::InvalidClaim { claim: "aud".into(), reason: "must be a string or an array of strings" };
+        assert_eq!(verify("aud", json!(42)), Some(not_strings.clone()));
+        assert_eq!(verify("aud", json!(["api", 1])), Some(not_strings));
+        assert_eq!(verify("aud", json!([])), Some(AuthError::InvalidAudience));
+        assert_eq!(verify("aud", json!(["web", "api"])), None);
+    }
+
+    #[test]
+    fn no_time_or_leeway_overflows() {
+        let at = now();
+        let forever: Jwt = Jwt::new(&JwtConfig::hs256(SECRET).leeway_secs(u64::MAX));
+        let identity = forever.verify(&sign(&json!({"sub": "u1", "exp": 0, "nbf": at}), SECRET)).expect("in leeway");
+        assert!(identity.expires_at.is_some());
+        let jwt: Jwt = Jwt::new(&JwtConfig::hs256(SECRET));
+        let far = jwt.verify(&sign(&json!({"sub": "u1", "exp": u64::MAX}), SECRET)).expect("valid");
+        assert!(far.expires_at.is_some());
+        let never = sign(&json!({"sub": "u1", "exp": u64::MAX, "nbf": u64::MAX}), SECRET);
+        assert_eq!(jwt.verify(&never).err(), Some(AuthError::NotYetValid));
+        assert_eq!(
+            jwt.verify_at(&sign(&json!({"sub": "u1", "exp": 1}), SECRET), u64::MAX).err(),
+            Some(AuthError::Expired)
+        );
     }
 
     #[test]
