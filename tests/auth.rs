@@ -195,3 +195,21 @@ async fn a_numeric_subject_connects_as_its_decimal_text_and_a_fractional_one_is_
     assert_eq!(closed.reason, "invalid claim `sub`: must be a string or an integer");
     server.wait_online("user", &["42"]).await;
 }
+
+#[tokio::test]
+async fn a_token_inside_the_leeway_stays_connected_until_exp_plus_the_leeway() {
+    // The example allows the default 5 s of leeway: a token 2 s past its `exp` is accepted,
+    // and must then be held to `exp + 5`, not closed as expired at once.
+    let server = TestServer::example().await;
+    let exp = now() - 2;
+    let late = sign(&json!({"sub": "late", "exp": exp}), SECRET, Algorithm::HS256);
+    let mut client = Client::connect(&server.url("/user"), Some(&late), Placement::Header).await;
+    let warning = client.recv().await;
+    assert_eq!(warning, json!({"event": "auth.expiring", "data": {"expiresAt": exp + 5}}));
+    client.assert_answers_ping().await;
+    server.wait_online("user", &["late"]).await;
+    client.read_until(tokio::time::Instant::now() + std::time::Duration::from_millis(1000)).await;
+    let closed = client.closed().await;
+    assert_eq!((closed.code, closed.reason.as_str()), (Some(4408), "token expired"));
+    assert!(now() >= exp + 5, "closed at the deadline, not before");
+}

@@ -39,8 +39,10 @@ impl LiveGateway {
 
 fn builder() -> (WebSocketModuleBuilder, Disconnects) {
     let disconnects = Disconnects::default();
+    // No leeway: a socket is held to its token's `exp` exactly, so the expiry tests need not
+    // wait out the default 5 s past it.
     let builder = WebSocketModule::builder()
-        .jwt(JwtConfig::hs256(SECRET))
+        .jwt(JwtConfig::hs256(SECRET).leeway_secs(0))
         .gateway(LiveGateway { disconnects: Arc::clone(&disconnects) });
     (builder, disconnects)
 }

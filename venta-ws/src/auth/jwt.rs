@@ -263,12 +263,16 @@ impl JwtConfig {
     }
 
     /// Checks the claims of a token whose signature verified, at `now` (seconds since the Unix
-    /// epoch); returns its `exp`.
+    /// epoch); returns the deadline the socket is held to, `exp` plus the leeway.
     ///
     /// A registered claim of the wrong type is refused whether it is required or not; a
     /// required claim is one present and not `null`; `exp` and `nbf` are compared with the
     /// leeway in saturating arithmetic, so no value of theirs or of the leeway overflows; a
     /// configured issuer or audience must be present and match.
+    ///
+    /// A token is accepted only while `now` is before its deadline, and the socket is closed
+    /// when the deadline comes: one the server accepts inside the leeway is therefore not
+    /// closed as expired the moment it connects.
     fn check_claims(&self, claims: &Map<String, Value>, now: u64) -> Result<Option<u64>, AuthError> {
         let exp = numeric_date(claims, "exp")?;
         let nbf = numeric_date(claims, "nbf")?;
@@ -279,7 +283,8 @@ impl JwtConfig {
         if let Some(missing) = self.required_claims.iter().find(|claim| !present(claim)) {
             return Err(AuthError::MissingClaim(missing.clone()));
         }
-        if exp.is_some_and(|exp| exp.saturating_add(self.leeway) < now) {
+        let deadline = exp.map(|exp| exp.saturating_add(self.leeway));
+        if deadline.is_some_and(|deadline| deadline <= now) {
             return Err(AuthError::Expired);
         }
         if nbf.is_some_and(|nbf| nbf > now.saturating_add(self.leeway)) {
@@ -307,7 +312,7 @@ impl JwtConfig {
                 return Err(AuthError::InvalidAudience);
             }
         }
-        Ok(exp)
+        Ok(deadline)
     }
 }
 
@@ -526,7 +531,8 @@ mod tests {
         let exp = now() + 60;
         let identity = jwt.verify(&sign(&json!({"sub": "u1", "exp": exp, "role": "admin"}), SECRET)).expect("valid");
         assert_eq!(identity.entity_id.as_deref(), Some("u1"));
-        assert_eq!(identity.expires_at, Some(exp));
+        assert_eq!(identity.expires_at, Some(exp + DEFAULT_LEEWAY_SECS), "`exp` plus the leeway");
+        assert_eq!(identity.claims.exp, Some(exp), "the claim as the token has it");
         assert_eq!(identity.claims.extra.get("role"), Some(&json!("admin")));
     }
 
@@ -678,6 +684,27 @@ mod tests {
         assert_eq!(verify("aud", json!(["api", 1])), Some(not_strings));
         assert_eq!(verify("aud", json!([])), Some(AuthError::InvalidAudience));
         assert_eq!(verify("aud", json!(["web", "api"])), None);
+    }
+
+    #[test]
+    fn a_token_is_accepted_only_before_exp_plus_the_leeway_which_is_its_deadline() {
+        let jwt: Jwt = Jwt::new(&JwtConfig::hs256(SECRET).leeway_secs(5));
+        let at = 1_700_000_000;
+        let token = |exp: u64| sign(&json!({"sub": "u1", "exp": exp}), SECRET);
+        let inside = jwt.verify_at(&token(at - 2), at).expect("inside the leeway");
+        assert_eq!(inside.expires_at, Some(at + 3), "held to exp + leeway, after now");
+        let last = jwt.verify_at(&token(at - 4), at).expect("the last second of the leeway");
+        assert_eq!(last.expires_at, Some(at + 1));
+        assert_eq!(jwt.verify_at(&token(at - 5), at).err(), Some(AuthError::Expired), "a deadline of now is past");
+        let strict: Jwt = Jwt::new(&JwtConfig::hs256(SECRET).leeway_secs(0));
+        assert_eq!(
+            strict.verify_at(&token(at), at).err(),
+            Some(AuthError::Expired),
+            "RFC 7519: now must be before exp"
+        );
+        assert_eq!(strict.verify_at(&token(at + 1), at).expect("valid").expires_at, Some(at + 1));
+        let far = jwt.verify_at(&token(u64::MAX), at).expect("valid");
+        assert_eq!(far.expires_at, Some(u64::MAX), "saturates");
     }
 
     #[test]

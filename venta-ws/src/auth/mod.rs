@@ -78,7 +78,15 @@ pub struct Identity<C> {
     pub entity_id: Option<String>,
     /// The verified claims.
     pub claims: C,
-    /// When the credentials expire, in seconds since the Unix epoch.
+    /// The deadline the socket is held to, in seconds since the Unix epoch: it is sent
+    /// `auth.expiring` (with this value as `expiresAt`) shortly before, and closed with 4408
+    /// when it comes, unless the client refreshed its token. `None`: never.
+    ///
+    /// [`Jwt`] sets it to the token's `exp` plus the configured leeway
+    /// ([`JwtConfig::leeway_secs`]), saturating at `u64::MAX`, and accepts a token only before
+    /// it, so a token accepted inside the leeway is not closed the moment it connects. The
+    /// `exp` claim itself stays in the claims ([`StandardClaims::exp`]). A custom
+    /// authenticator should likewise give a time it would still accept the credentials at.
     pub expires_at: Option<u64>,
 }
 
