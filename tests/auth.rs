@@ -213,3 +213,18 @@ async fn a_token_inside_the_leeway_stays_connected_until_exp_plus_the_leeway() {
     assert_eq!((closed.code, closed.reason.as_str()), (Some(4408), "token expired"));
     assert!(now() >= exp + 5, "closed at the deadline, not before");
 }
+
+#[tokio::test]
+async fn a_token_whose_header_lists_critical_extensions_is_closed_with_4401() {
+    let server = TestServer::example().await;
+    let mut header = Header::new(Algorithm::HS256);
+    header.crit = Some(vec!["b64".to_owned()]);
+    header.extras.insert("b64", false);
+    let claims = json!({"sub": "crit", "exp": now() + 3600});
+    let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(SECRET.as_bytes())).expect("signs");
+    let mut client = Client::connect(&server.url("/user"), Some(&token), Placement::Header).await;
+    let closed = client.closed().await;
+    assert_eq!(closed.code, Some(4401), "{closed:?}");
+    assert_eq!(closed.reason, "token header lists critical extensions (`crit`), which this server does not support");
+    server.wait_online("user", &[]).await;
+}

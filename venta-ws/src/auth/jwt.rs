@@ -463,6 +463,11 @@ where
         }
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.config.key, &self.validation)
             .map_err(|err| map_error(err.kind()))?;
+        // RFC 7515 §4.1.11: a recipient must refuse a token whose `crit` lists an extension it
+        // does not understand, and venta-ws understands none (an empty list is invalid too).
+        if data.header.crit.is_some() {
+            return Err(AuthError::CriticalExtension);
+        }
         let expires_at = self.config.check_claims(&data.claims, now)?;
         let entity_id = string_or_integer_claim(&data.claims, &self.config.entity_claim)?.filter(|id| !id.is_empty());
         let claims = Value::Object(data.claims);
@@ -559,6 +564,23 @@ mod tests {
         assert_eq!(jwt.verify(&sign(&no_exp, SECRET)).err(), Some(AuthError::MissingClaim("exp".into())));
         assert_eq!(jwt.verify("not-a-jwt").err(), Some(AuthError::Malformed));
         assert!(jwt.verify(&sign(&good, SECRET)).is_ok());
+    }
+
+    #[test]
+    fn a_token_with_critical_header_extensions_is_refused() {
+        let jwt: Jwt = Jwt::new(&JwtConfig::hs256(SECRET));
+        let claims = json!({"sub": "u1", "exp": now() + 60});
+        for crit in [vec!["urn:example:ext".to_owned()], vec!["exp".to_owned()], vec![]] {
+            let mut header = Header::new(Algorithm::HS256);
+            header.crit = Some(crit.clone());
+            header.extras.insert("urn:example:ext", true);
+            let token = encode(&header, &claims, &EncodingKey::from_secret(SECRET.as_bytes())).expect("signs");
+            assert_eq!(jwt.verify(&token).err(), Some(AuthError::CriticalExtension), "{crit:?}");
+        }
+        let mut header = Header::new(Algorithm::HS256);
+        header.extras.insert("urn:example:ext", true);
+        let token = encode(&header, &claims, &EncodingKey::from_secret(SECRET.as_bytes())).expect("signs");
+        assert!(jwt.verify(&token).is_ok(), "an extension not marked critical may be ignored");
     }
 
     #[test]

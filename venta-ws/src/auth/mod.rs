@@ -107,6 +107,10 @@ pub enum AuthError {
     /// The token's `alg` is not the one configured for the key.
     #[error("algorithm not allowed")]
     AlgorithmNotAllowed,
+    /// The token's header lists extensions in `crit`, which a recipient that does not
+    /// understand them must refuse (RFC 7515 §4.1.11); venta-ws understands none.
+    #[error("token header lists critical extensions (`crit`), which this server does not support")]
+    CriticalExtension,
     /// The token's `exp` has passed.
     #[error("token expired")]
     Expired,
