@@ -4,7 +4,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use venta_ws::{JwtConfig, WebSocketModule};
 use venta_ws_examples::UserLocationGateway;
-use venta_ws_tests::{Client, Placement, SECRET, TestServer, now, sign, token};
+use venta_ws_tests::{Client, Closed, Placement, SECRET, TestServer, now, sign, token};
 
 #[tokio::test]
 async fn a_valid_token_connects_and_gets_pong() {
@@ -227,4 +227,37 @@ async fn a_token_whose_header_lists_critical_extensions_is_closed_with_4401() {
     assert_eq!(closed.code, Some(4401), "{closed:?}");
     assert_eq!(closed.reason, "token header lists critical extensions (`crit`), which this server does not support");
     server.wait_online("user", &[]).await;
+}
+
+#[tokio::test]
+async fn a_bearer_header_is_the_token_whereas_another_scheme_falls_through_to_the_next_place() {
+    let server = TestServer::example().await;
+    let url = server.url("/user");
+    let basic = ("authorization", "Basic dXNlcjpwYXNzd29yZA==".to_owned());
+    let subprotocol = |token: &str| ("sec-websocket-protocol", format!("venta-ws, bearer.{token}"));
+
+    // `Basic` (or a `Bearer` with nothing after it) is no token: the next place is tried.
+    let mut from_query =
+        Client::connect_with_headers(&format!("{url}?token={}", token("q")), std::slice::from_ref(&basic)).await;
+    from_query.assert_answers_ping().await;
+    let mut from_protocol = Client::connect_with_headers(&url, &[basic, subprotocol(&token("p"))]).await;
+    from_protocol.assert_answers_ping().await;
+    assert_eq!(from_protocol.protocol.as_deref(), Some("venta-ws"));
+    let empty_bearer = ("authorization", "Bearer ".to_owned());
+    let mut after_empty = Client::connect_with_headers(&format!("{url}?token={}", token("e")), &[empty_bearer]).await;
+    after_empty.assert_answers_ping().await;
+    // The scheme is case-insensitive.
+    let lower = ("authorization", format!("bearer {}", token("l")));
+    Client::connect_with_headers(&url, &[lower]).await.assert_answers_ping().await;
+    server.wait_online("user", &["e", "p", "q"]).await;
+
+    // A `Bearer` token is the one verified, even when it is bad and a good one waits in the
+    // subprotocol or the query string; likewise a bad subprotocol token hides the query's.
+    let bad_bearer = ("authorization", "Bearer not.a.jwt".to_owned());
+    let both = format!("{url}?token={}", token("q2"));
+    let mut refused = Client::connect_with_headers(&both, &[bad_bearer, subprotocol(&token("p2"))]).await;
+    assert_eq!(refused.closed().await, Closed { code: Some(4401), reason: "malformed token".to_owned() });
+    let mut refused = Client::connect_with_headers(&both, &[subprotocol("not.a.jwt")]).await;
+    assert_eq!(refused.closed().await, Closed { code: Some(4401), reason: "malformed token".to_owned() });
+    server.wait_online("user", &["e", "p", "q"]).await;
 }

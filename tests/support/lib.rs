@@ -192,6 +192,20 @@ impl Client {
         if let Some(origin) = origin {
             headers.insert("origin", HeaderValue::from_str(origin).expect("header"));
         }
+        Self::open(request).await
+    }
+
+    /// Connects to `url` (which may carry `?token=`) with exactly these extra handshake
+    /// headers, so a test can put tokens in several places at once.
+    pub async fn connect_with_headers(url: &str, extra: &[(&'static str, String)]) -> Client {
+        let mut request = url.into_client_request().expect("request");
+        for (name, value) in extra {
+            request.headers_mut().append(*name, HeaderValue::from_str(value).expect("header"));
+        }
+        Self::open(request).await.expect("handshake succeeds")
+    }
+
+    async fn open(request: tungstenite::handshake::client::Request) -> Result<Client, tungstenite::Error> {
         let (ws, response) =
             tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request)).await.expect("handshake in time")?;
         let protocol =

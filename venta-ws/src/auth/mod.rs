@@ -8,6 +8,14 @@
 //!    `new WebSocket(url, ["venta-ws", "bearer." + token])`);
 //! 3. the `token` query parameter (`wss://host/user?token=<token>`), for clients that can do
 //!    neither. The framework never logs the query string, but proxies in front of it may.
+//!
+//! The first place that holds a token is the only one verified: a bad `Bearer` token is
+//! refused (4401) even when a good one waits in the subprotocol or the query string, and a bad
+//! subprotocol token hides a query-string one. A place that holds no token is skipped: an
+//! `Authorization` header of another scheme (`Basic ...`), a `Bearer` with nothing after it,
+//! or a header that is not visible ASCII; an empty `bearer.` subprotocol; an empty `token=`.
+//! Only the first `Authorization` header, the first `bearer.` subprotocol and the first
+//! `token` parameter count. [`ConnectRequest::token`] is the token so found.
 
 mod jwt;
 mod token;
@@ -60,7 +68,9 @@ impl ConnectRequest {
         self.remote_addr
     }
 
-    /// The token the client presented, if any.
+    /// The token the client presented, if any: from the first of the `Authorization: Bearer`
+    /// header, the `bearer.<token>` subprotocol and the `token` query parameter that holds one
+    /// (see the [module documentation](self) for what holds a token).
     pub fn token(&self) -> Option<&Token> {
         self.token.as_ref()
     }
