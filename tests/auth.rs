@@ -261,3 +261,18 @@ async fn a_bearer_header_is_the_token_whereas_another_scheme_falls_through_to_th
     assert_eq!(refused.closed().await, Closed { code: Some(4401), reason: "malformed token".to_owned() });
     server.wait_online("user", &["e", "p", "q"]).await;
 }
+
+#[test]
+fn a_private_key_given_for_the_public_one_is_refused_with_the_command_that_derives_it() {
+    for (algorithm, private) in [(Algorithm::RS256, "rsa-private.pem"), (Algorithm::EdDSA, "ed25519-private.pem")] {
+        let err = JwtConfig::public_key_pem(algorithm, fixture(private)).expect_err("a private key");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the {algorithm:?} key is a private key; give its public key instead \
+                 (`openssl pkey -in private.pem -pubout -out public.pem`)"
+            ),
+            "{private}"
+        );
+    }
+}

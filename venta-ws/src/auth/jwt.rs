@@ -88,6 +88,26 @@ pub enum JwtConfigError {
     /// The algorithm is not one of the public-key algorithms.
     #[error("{0:?} is not a public-key algorithm; use `JwtConfig::hmac` for HS256, HS384 and HS512")]
     NotAPublicKeyAlgorithm(Algorithm),
+    /// The algorithm given to [`JwtConfig::hmac`] is not HS256, HS384 or HS512.
+    #[error("{0:?} is not an HMAC algorithm; use `JwtConfig::public_key_pem` for RS*, PS*, ES256, ES384 and EdDSA")]
+    NotAnHmacAlgorithm(Algorithm),
+    /// A private key was given where the public key belongs.
+    #[error(
+        "the {algorithm:?} key is a private key; give its public key instead (`openssl pkey -in private.pem -pubout -out public.pem`)"
+    )]
+    PrivateKey {
+        /// The algorithm the key was meant for.
+        algorithm: Algorithm,
+    },
+    /// The public key parses, but the algorithm cannot verify with it: an RSA key shorter
+    /// than 2048 bits (RFC 7518 §3.3) or longer than 4096, or an EC key on another curve.
+    #[error("the {algorithm:?} key cannot be used: {reason}")]
+    UnusableKey {
+        /// The algorithm the key was meant for.
+        algorithm: Algorithm,
+        /// What is wrong with the key.
+        reason: String,
+    },
 }
 
 fn in_variable(var: Option<&str>) -> String {
@@ -102,6 +122,78 @@ fn min_secret_len(algorithm: Algorithm) -> Option<usize> {
         Algorithm::HS512 => Some(64),
         _ => None,
     }
+}
+
+/// How the label of a private key's PEM ends (`PRIVATE KEY`, `RSA PRIVATE KEY`,
+/// `EC PRIVATE KEY`, `ENCRYPTED PRIVATE KEY`).
+const PRIVATE_KEY_LABEL: &[u8] = b"PRIVATE KEY-----";
+
+/// The RSA key sizes venta-ws verifies with: RFC 7518 §3.3 asks for 2048 bits or more, and the
+/// RSA implementation refuses keys over 4096.
+const RSA_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
+
+/// Why `algorithm` cannot verify with `key`, a public key `jsonwebtoken` parsed.
+fn check_public_key(algorithm: Algorithm, key: &DecodingKey) -> Result<(), String> {
+    use Algorithm::*;
+    let Ok(bytes) = key.try_get_as_bytes() else { return Ok(()) };
+    match algorithm {
+        RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => match rsa_modulus_bits(bytes) {
+            None => Err("it is not an RSA public key".to_owned()),
+            Some(bits) if bits < *RSA_BITS.start() => Err(format!(
+                "it is a {bits}-bit RSA key; RSA keys must be at least {} bits (RFC 7518 §3.3)",
+                RSA_BITS.start()
+            )),
+            Some(bits) if bits > *RSA_BITS.end() => {
+                Err(format!("it is a {bits}-bit RSA key; venta-ws verifies RSA keys of up to {} bits", RSA_BITS.end()))
+            }
+            Some(_) => Ok(()),
+        },
+        // An EC point in SEC 1 form: uncompressed (0x04, x, y) or compressed (0x02/0x03, x).
+        ES256 | ES384 => {
+            let curve = match bytes.len() {
+                65 | 33 => "P-256",
+                97 | 49 => "P-384",
+                _ => return Err("it is not a P-256 or P-384 public key".to_owned()),
+            };
+            let wanted = if algorithm == ES256 { "P-256" } else { "P-384" };
+            if curve == wanted {
+                Ok(())
+            } else {
+                Err(format!("it is a {curve} key; {algorithm:?} needs a {wanted} key"))
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// One DER element at the start of `input`: its tag, its content and what follows it.
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 || rest.len() < count {
+            return None;
+        }
+        let (len, rest) = rest.split_at(count);
+        (len.iter().fold(0usize, |len, &byte| (len << 8) | usize::from(byte)), rest)
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The size in bits of the modulus of a PKCS#1 `RSAPublicKey`, `SEQUENCE { n INTEGER,
+/// e INTEGER }`; `None` for anything else (a private key has more integers).
+fn rsa_modulus_bits(der: &[u8]) -> Option<usize> {
+    const SEQUENCE: u8 = 0x30;
+    const INTEGER: u8 = 0x02;
+    let (SEQUENCE, body, []) = der_element(der)? else { return None };
+    let (INTEGER, modulus, rest) = der_element(body)? else { return None };
+    let (INTEGER, _exponent, []) = der_element(rest)? else { return None };
+    let start = modulus.iter().position(|&byte| byte != 0)?;
+    let modulus = &modulus[start..];
+    Some(modulus.len() * 8 - modulus[0].leading_zeros() as usize)
 }
 
 impl JwtConfig {
@@ -146,8 +238,11 @@ impl JwtConfig {
     }
 
     /// HS256, HS384 or HS512 with a shared secret at least as long as the hash output
-    /// (32, 48 or 64 bytes, RFC 7518 §3.2); a shorter one is refused.
+    /// (32, 48 or 64 bytes, RFC 7518 §3.2); a shorter one, or another algorithm, is refused.
     pub fn hmac(algorithm: Algorithm, secret: impl AsRef<[u8]>) -> Result<Self, JwtConfigError> {
+        if min_secret_len(algorithm).is_none() {
+            return Err(JwtConfigError::NotAnHmacAlgorithm(algorithm));
+        }
         let config = Self::with_secret(secret.as_ref(), algorithm);
         config.short_secret().map_or(Ok(config), Err)
     }
@@ -169,10 +264,17 @@ impl JwtConfig {
     }
 
     /// An asymmetric algorithm (RS256..RS512, PS256..PS512, ES256, ES384, EdDSA) with its
-    /// public key in PEM form.
+    /// public key in PEM form (`-----BEGIN PUBLIC KEY-----` or `RSA PUBLIC KEY`).
+    ///
+    /// Refuses a key the algorithm could not verify a token with: a private key, an RSA key
+    /// shorter than 2048 bits (RFC 7518 §3.3) or longer than 4096, an EC key on another
+    /// curve than the algorithm's (P-256 for ES256, P-384 for ES384).
     pub fn public_key_pem(algorithm: Algorithm, pem: impl AsRef<[u8]>) -> Result<Self, JwtConfigError> {
         use Algorithm::*;
         let pem = pem.as_ref();
+        if pem.windows(PRIVATE_KEY_LABEL.len()).any(|window| window == PRIVATE_KEY_LABEL) {
+            return Err(JwtConfigError::PrivateKey { algorithm });
+        }
         let key = match algorithm {
             RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => DecodingKey::from_rsa_pem(pem),
             ES256 | ES384 => DecodingKey::from_ec_pem(pem),
@@ -180,6 +282,7 @@ impl JwtConfig {
             _ => return Err(JwtConfigError::NotAPublicKeyAlgorithm(algorithm)),
         }
         .map_err(|source| JwtConfigError::InvalidKey { algorithm, source })?;
+        check_public_key(algorithm, &key).map_err(|reason| JwtConfigError::UnusableKey { algorithm, reason })?;
         Ok(Self::with_key(key, algorithm))
     }
 
@@ -816,6 +919,95 @@ mod tests {
             Err(JwtConfigError::NotAPublicKeyAlgorithm(_))
         ));
         assert!(matches!(JwtConfig::rs256_pem("not a pem"), Err(JwtConfigError::InvalidKey { .. })));
+    }
+
+    /// A 1024-bit RSA public key: too short for RS256 (RFC 7518 §3.3).
+    const RSA_1024_PUBLIC: &str = r"-----BEGIN PUBLIC KEY-----
+MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDBtPW3eUeunFBD3A6Op5yBYN/7
+j1MKXDsIUw8S5ecntXHOQN8vcjZS6cI36jahv8sO5cef9pg6olUB+8F0IaEwz7cn
+AQ+YCtNh6nAGcmjB8aQVGJWNZOk0f7me9hYgaFV1GeMDR8rppePINe46RxhrqNqm
+y/Allf13lkdiniGYfQIDAQAB
+-----END PUBLIC KEY-----";
+
+    /// A P-384 public key, for ES384.
+    const P384_PUBLIC: &str = r"-----BEGIN PUBLIC KEY-----
+MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEr4/T5mc9wVI0Fi/QFiV+d+FOUNU181Xh
+xrJf7BFS3qAyjfZmLBgbtKGkqWfD8UIGX0kqAPTwwFP17RiiCJDuTRs38W3we9jh
+As5H06Ljzq1XAOxAMGIjBVQ1o12n01aA
+-----END PUBLIC KEY-----";
+
+    /// A P-256 public key, for ES256.
+    const P256_PUBLIC: &str = r"-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAExNVrfmvJQMAN8pvUN+kEZWQZXvlV
+Qqf/yEE34wRT5nsHUtB/GFCbyO+AP9fXB8TKrZZl5BOOCUw6Fo6AutLVqw==
+-----END PUBLIC KEY-----";
+
+    #[test]
+    fn hmac_takes_hmac_algorithms_only() {
+        for algorithm in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
+            let err = JwtConfig::hmac(algorithm, [b'k'; 64]).expect_err("not an HMAC algorithm");
+            assert!(matches!(err, JwtConfigError::NotAnHmacAlgorithm(a) if a == algorithm), "{err:?}");
+            assert!(err.to_string().contains("JwtConfig::public_key_pem"), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_rsa_key_shorter_than_2048_bits_is_refused() {
+        let err = JwtConfig::rs256_pem(RSA_1024_PUBLIC).expect_err("1024 bits");
+        assert_eq!(
+            err.to_string(),
+            "the RS256 key cannot be used: it is a 1024-bit RSA key; RSA keys must be at least 2048 bits (RFC 7518 §3.3)"
+        );
+        let err = JwtConfig::public_key_pem(Algorithm::PS512, RSA_1024_PUBLIC).expect_err("1024 bits");
+        assert!(matches!(err, JwtConfigError::UnusableKey { algorithm: Algorithm::PS512, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn an_rsa_key_longer_than_the_rsa_implementation_verifies_with_is_refused() {
+        let der = |modulus_bytes: usize| {
+            let mut modulus = vec![0x02, 0x82];
+            modulus.extend(u16::try_from(modulus_bytes + 1).expect("small").to_be_bytes());
+            modulus.push(0x00);
+            modulus.extend(std::iter::repeat_n(0xc5, modulus_bytes));
+            modulus.extend([0x02, 0x03, 0x01, 0x00, 0x01]);
+            let mut der = vec![0x30, 0x82];
+            der.extend(u16::try_from(modulus.len()).expect("small").to_be_bytes());
+            der.extend(modulus);
+            DecodingKey::from_rsa_der(&der)
+        };
+        assert_eq!(check_public_key(Algorithm::RS256, &der(512)), Ok(()), "4096 bits");
+        assert_eq!(
+            check_public_key(Algorithm::RS256, &der(513)),
+            Err("it is a 4104-bit RSA key; venta-ws verifies RSA keys of up to 4096 bits".to_owned())
+        );
+        assert_eq!(check_public_key(Algorithm::RS256, &der(256)), Ok(()), "2048 bits");
+    }
+
+    #[test]
+    fn an_ec_key_must_be_on_the_algorithms_curve() {
+        assert!(JwtConfig::public_key_pem(Algorithm::ES256, P256_PUBLIC).is_ok());
+        assert!(JwtConfig::public_key_pem(Algorithm::ES384, P384_PUBLIC).is_ok());
+        let err = JwtConfig::public_key_pem(Algorithm::ES256, P384_PUBLIC).expect_err("P-384 for ES256");
+        assert_eq!(err.to_string(), "the ES256 key cannot be used: it is a P-384 key; ES256 needs a P-256 key");
+        let err = JwtConfig::public_key_pem(Algorithm::ES384, P256_PUBLIC).expect_err("P-256 for ES384");
+        assert_eq!(err.to_string(), "the ES384 key cannot be used: it is a P-256 key; ES384 needs a P-384 key");
+    }
+
+    #[test]
+    fn rsa_modulus_sizes_are_read_from_the_der() {
+        // SEQUENCE { INTEGER 0x00 0x80 0x01 (a 16-bit modulus), INTEGER 3 }
+        assert_eq!(rsa_modulus_bits(&[0x30, 0x08, 0x02, 0x03, 0x00, 0x80, 0x01, 0x02, 0x01, 0x03]), Some(16));
+        // Long-form length: a 2048-bit modulus.
+        let mut der = vec![0x30, 0x82, 0x01, 0x0a, 0x02, 0x82, 0x01, 0x01, 0x00];
+        der.extend([0xc5; 256]);
+        der.extend([0x02, 0x03, 0x01, 0x00, 0x01]);
+        assert_eq!(rsa_modulus_bits(&der), Some(2048));
+        // Truncated, trailing bytes, three integers (a private key), or not DER at all.
+        assert_eq!(rsa_modulus_bits(&der[..der.len() - 1]), None);
+        assert_eq!(rsa_modulus_bits(&[0x30, 0x03, 0x02, 0x01, 0x05, 0x00]), None);
+        assert_eq!(rsa_modulus_bits(&[0x30, 0x09, 0x02, 0x01, 0x00, 0x02, 0x01, 0x05, 0x02, 0x01, 0x03]), None);
+        assert_eq!(rsa_modulus_bits(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);
+        assert_eq!(rsa_modulus_bits(b""), None);
     }
 
     mod properties {
