@@ -15,7 +15,8 @@ use serde_json::{Map, Value};
 use super::{AuthError, AuthRegistry, Authenticator, ConnectRequest, Identity};
 use crate::error::ModuleError;
 
-/// The leeway allowed for clock skew when checking `exp` and `nbf`, in seconds.
+/// The leeway allowed for clock skew when checking `exp` and `nbf`, in seconds. A socket is
+/// held to its token's `exp` plus the leeway ([`Identity::expires_at`]).
 pub const DEFAULT_LEEWAY_SECS: u64 = 5;
 
 /// How tokens are verified: one key with the one algorithm it is for, and the claims required.
@@ -554,7 +555,8 @@ impl<C> Jwt<C>
 where
     C: DeserializeOwned,
 {
-    /// Verifies `token` and reads its claims.
+    /// Verifies `token` and reads its claims. The identity's
+    /// [`expires_at`](Identity::expires_at) is the token's `exp` plus the leeway.
     pub fn verify(&self, token: &str) -> Result<Identity<C>, AuthError> {
         self.verify_at(token, unix_now())
     }
