@@ -4,7 +4,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use venta_ws::{JwtConfig, WebSocketModule};
 use venta_ws_examples::UserLocationGateway;
-use venta_ws_tests::{Client, Placement, SECRET, TestServer, now, sign, token};
+use venta_ws_tests::{Client, Closed, Placement, SECRET, TestServer, now, sign, token};
 
 #[tokio::test]
 async fn a_valid_token_connects_and_gets_pong() {
@@ -135,5 +135,144 @@ async fn issuer_and_audience_are_enforced_when_configured() {
         claims[field] = value;
         let mut client = Client::connect(&url, Some(&sign(&claims, SECRET, Algorithm::HS256)), Placement::Header).await;
         assert_eq!(client.closed().await.code, Some(4401), "wrong {field}");
+    }
+    for field in ["iss", "aud"] {
+        let mut claims = base.clone();
+        claims.as_object_mut().expect("object").remove(field);
+        let mut client = Client::connect(&url, Some(&sign(&claims, SECRET, Algorithm::HS256)), Placement::Header).await;
+        let closed = client.closed().await;
+        assert_eq!(closed.code, Some(4401), "no {field}: {closed:?}");
+        assert_eq!(closed.reason, format!("missing claim `{field}`"));
+    }
+    let user = server.hub.namespace("user").expect("user namespace");
+    assert_eq!(user.online().await.expect("presence"), vec!["u1".to_owned()], "only the good token is online");
+}
+
+#[tokio::test]
+async fn an_hmac_secret_shorter_than_its_hash_is_refused_when_the_module_is_built() {
+    for (secret, len) in [("", 0), ("secret", 6), ("thirty-one-bytes-is-one-too-few", 31)] {
+        let err = WebSocketModule::builder()
+            .jwt(JwtConfig::hs256(secret))
+            .gateway(UserLocationGateway::new(std::sync::Arc::default()))
+            .build()
+            .expect_err("a short secret must not build");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the HS256 secret is {len} bytes; HMAC keys must be at least 32 bytes (RFC 7518 §3.2): \
+                 set a longer secret, for example `openssl rand -base64 32`"
+            )
+        );
+    }
+    let secret = "exactly-thirty-two-bytes-long-ok";
+    assert_eq!(secret.len(), 32);
+    let server = server_with(JwtConfig::hs256(secret)).await;
+    let good = sign(&json!({"sub": "u1", "exp": now() + 3600}), secret, Algorithm::HS256);
+    Client::connect(&server.url("/user"), Some(&good), Placement::Header).await.assert_answers_ping().await;
+}
+
+#[test]
+fn the_example_refuses_a_short_jwt_secret() {
+    let config = venta_ws_examples::Config::from_lookup(|name| (name == "JWT_SECRET").then(|| "changeme".to_owned()))
+        .expect("the configuration reads");
+    let err =
+        venta_ws_examples::module(&config, &std::sync::Arc::default()).expect_err("a short secret must not start");
+    assert!(err.to_string().starts_with("the HS256 secret is 8 bytes; HMAC keys must be at least 32 bytes"), "{err}");
+}
+
+#[tokio::test]
+async fn a_numeric_subject_connects_as_its_decimal_text_and_a_fractional_one_is_refused() {
+    let server = TestServer::example().await;
+    let numeric = sign(&json!({"sub": 42, "exp": now() + 3600}), SECRET, Algorithm::HS256);
+    let mut client = Client::connect(&server.url("/user"), Some(&numeric), Placement::Header).await;
+    client.assert_answers_ping().await;
+    server.wait_online("user", &["42"]).await;
+
+    let fractional = sign(&json!({"sub": 42.5, "exp": now() + 3600}), SECRET, Algorithm::HS256);
+    let mut refused = Client::connect(&server.url("/user"), Some(&fractional), Placement::Header).await;
+    let closed = refused.closed().await;
+    assert_eq!(closed.code, Some(4401), "{closed:?}");
+    assert_eq!(closed.reason, "invalid claim `sub`: must be a string or an integer");
+    server.wait_online("user", &["42"]).await;
+}
+
+#[tokio::test]
+async fn a_token_inside_the_leeway_stays_connected_until_exp_plus_the_leeway() {
+    // The example allows the default 5 s of leeway: a token 2 s past its `exp` is accepted,
+    // and must then be held to `exp + 5`, not closed as expired at once.
+    let server = TestServer::example().await;
+    let exp = now() - 2;
+    let late = sign(&json!({"sub": "late", "exp": exp}), SECRET, Algorithm::HS256);
+    let mut client = Client::connect(&server.url("/user"), Some(&late), Placement::Header).await;
+    let warning = client.recv().await;
+    assert_eq!(warning, json!({"event": "auth.expiring", "data": {"expiresAt": exp + 5}}));
+    client.assert_answers_ping().await;
+    server.wait_online("user", &["late"]).await;
+    client.read_until(tokio::time::Instant::now() + std::time::Duration::from_millis(1000)).await;
+    let closed = client.closed().await;
+    assert_eq!((closed.code, closed.reason.as_str()), (Some(4408), "token expired"));
+    assert!(now() >= exp + 5, "closed at the deadline, not before");
+}
+
+#[tokio::test]
+async fn a_token_whose_header_lists_critical_extensions_is_closed_with_4401() {
+    let server = TestServer::example().await;
+    let mut header = Header::new(Algorithm::HS256);
+    header.crit = Some(vec!["b64".to_owned()]);
+    header.extras.insert("b64", false);
+    let claims = json!({"sub": "crit", "exp": now() + 3600});
+    let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(SECRET.as_bytes())).expect("signs");
+    let mut client = Client::connect(&server.url("/user"), Some(&token), Placement::Header).await;
+    let closed = client.closed().await;
+    assert_eq!(closed.code, Some(4401), "{closed:?}");
+    assert_eq!(closed.reason, "token header lists critical extensions (`crit`), which this server does not support");
+    server.wait_online("user", &[]).await;
+}
+
+#[tokio::test]
+async fn a_bearer_header_is_the_token_whereas_another_scheme_falls_through_to_the_next_place() {
+    let server = TestServer::example().await;
+    let url = server.url("/user");
+    let basic = ("authorization", "Basic dXNlcjpwYXNzd29yZA==".to_owned());
+    let subprotocol = |token: &str| ("sec-websocket-protocol", format!("venta-ws, bearer.{token}"));
+
+    // `Basic` (or a `Bearer` with nothing after it) is no token: the next place is tried.
+    let mut from_query =
+        Client::connect_with_headers(&format!("{url}?token={}", token("q")), std::slice::from_ref(&basic)).await;
+    from_query.assert_answers_ping().await;
+    let mut from_protocol = Client::connect_with_headers(&url, &[basic, subprotocol(&token("p"))]).await;
+    from_protocol.assert_answers_ping().await;
+    assert_eq!(from_protocol.protocol.as_deref(), Some("venta-ws"));
+    let empty_bearer = ("authorization", "Bearer ".to_owned());
+    let mut after_empty = Client::connect_with_headers(&format!("{url}?token={}", token("e")), &[empty_bearer]).await;
+    after_empty.assert_answers_ping().await;
+    // The scheme is case-insensitive.
+    let lower = ("authorization", format!("bearer {}", token("l")));
+    Client::connect_with_headers(&url, &[lower]).await.assert_answers_ping().await;
+    server.wait_online("user", &["e", "p", "q"]).await;
+
+    // A `Bearer` token is the one verified, even when it is bad and a good one waits in the
+    // subprotocol or the query string; likewise a bad subprotocol token hides the query's.
+    let bad_bearer = ("authorization", "Bearer not.a.jwt".to_owned());
+    let both = format!("{url}?token={}", token("q2"));
+    let mut refused = Client::connect_with_headers(&both, &[bad_bearer, subprotocol(&token("p2"))]).await;
+    assert_eq!(refused.closed().await, Closed { code: Some(4401), reason: "malformed token".to_owned() });
+    let mut refused = Client::connect_with_headers(&both, &[subprotocol("not.a.jwt")]).await;
+    assert_eq!(refused.closed().await, Closed { code: Some(4401), reason: "malformed token".to_owned() });
+    server.wait_online("user", &["e", "p", "q"]).await;
+}
+
+#[test]
+fn a_private_key_given_for_the_public_one_is_refused_with_the_command_that_derives_it() {
+    for (algorithm, private) in [(Algorithm::RS256, "rsa-private.pem"), (Algorithm::EdDSA, "ed25519-private.pem")] {
+        let err = JwtConfig::public_key_pem(algorithm, fixture(private)).expect_err("a private key");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the {algorithm:?} key is a private key; give its public key instead \
+                 (`openssl pkey -in private.pem -pubout -out public.pem`)"
+            ),
+            "{private}"
+        );
     }
 }

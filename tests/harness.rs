@@ -86,8 +86,11 @@ impl AdminGateway {
 
 #[tokio::test]
 async fn claims_reach_the_hooks_and_refusals_arrive_as_close_codes() {
-    let module =
-        WebSocketModule::builder().jwt(JwtConfig::hs256("unused")).gateway(AdminGateway).build().expect("builds");
+    let module = WebSocketModule::builder()
+        .jwt(JwtConfig::hs256("unused in tests, but 32 bytes or more"))
+        .gateway(AdminGateway)
+        .build()
+        .expect("builds");
     let mut visitor = testing::connect::<AdminGateway>(&module, testing::identity("v")).await.expect("connects");
     assert_eq!(visitor.closed().await, Ok(Closed { code: Some(4403), reason: "admins only".into() }));
 

@@ -184,7 +184,7 @@ fn generated_code_is_hygienic_lint_free_and_follows_crate_overrides() {
     assert_eq!(reexported::ReexportedGateway::DESCRIPTOR.namespace, "reexported");
     assert_eq!(reexported::ReexportedGateway::EVENTS, ["ping"]);
     let module = WebSocketModule::builder()
-        .jwt(venta_ws::JwtConfig::hs256("a test secret"))
+        .jwt(venta_ws::JwtConfig::hs256("a test secret of 32 bytes or more"))
         .gateway(hygiene::HygieneGateway { state: 1_u8 })
         .gateway(lints::LintedGateway)
         .gateway(lints::EmptyGateway)

@@ -141,8 +141,9 @@ step("the page is served in development mode and knows no one yet", async () => 
 });
 
 step("alice signs in as a user and sees herself online", async () => {
-  // 35 s tokens: the server warns 30 s before expiry, so the page refreshes every ~5 s.
-  await signIn(state.alicePage, { kind: "user", sub: "alice", ttl: 35, refresh: true });
+  // 30 s tokens: the server holds a socket to `exp` plus its 5 s leeway and warns 30 s before
+  // that, so the page refreshes every ~5 s.
+  await signIn(state.alicePage, { kind: "user", sub: "alice", ttl: 30, refresh: true });
   await eventually(state.alicePage, "alice online", (seen) => {
     assert.equal(session(seen, "user", "alice").status, "open");
     assert.deepEqual(seen.user.ids, ["alice"]);
@@ -277,7 +278,8 @@ step("the README's client in Chromium: token in the subprotocol, a fresh token a
       onEvent: (message) => seen.events.push(message),
       onStatus: (status) => seen.statuses.push(status),
     });
-    const deadline = Date.now() + 10000;
+    // The 2 s token is closed at its `exp` plus the server's 5 s leeway.
+    const deadline = Date.now() + 15000;
     while (seen.statuses.filter((s) => s.state === "open").length < 2) {
       if (Date.now() > deadline) return { seen, pong: null };
       await new Promise((resolve) => setTimeout(resolve, 50));

@@ -15,6 +15,9 @@ const BASE = requireEnv("VENTA_URL");
 const SECRET = requireEnv("JWT_SECRET");
 const ALLOWED_ORIGIN = requireEnv("ALLOWED_ORIGIN");
 const WAIT_MS = 5000;
+// The clock leeway of the example's `JwtConfig` (the default): a socket is held to its token's
+// `exp` plus it, and `expiresAt` says so.
+const LEEWAY_SECS = 5;
 const MAX_MESSAGE = 64 * 1024;
 
 function requireEnv(name) {
@@ -313,7 +316,7 @@ test("auth.refresh moves the expiry in-band; a token for someone else is refused
   const expected = JSON.parse(Buffer.from(fresh.split(".")[1], "base64url").toString()).exp;
   assert.deepEqual(await client.request("auth.refresh", fresh, 9), {
     event: "auth.refresh",
-    data: { expiresAt: expected },
+    data: { expiresAt: expected + LEEWAY_SECS },
     id: 9,
   });
   const other = await client.request("auth.refresh", token("node-someone-else"), 10);
@@ -329,8 +332,8 @@ test("auth.expiring comes 30 s before expiry, then 4408 when the token runs out"
   const tok = token("node-expiring", ttl);
   const exp = JSON.parse(Buffer.from(tok.split(".")[1], "base64url").toString()).exp;
   const client = await Client.connect("/user", { token: tok, placement: "subprotocol" });
-  assert.deepEqual(await client.next(), { event: "auth.expiring", data: { expiresAt: exp } });
-  const { code, reason } = await client.closed(ttl * 1000 + WAIT_MS);
+  assert.deepEqual(await client.next(), { event: "auth.expiring", data: { expiresAt: exp + LEEWAY_SECS } });
+  const { code, reason } = await client.closed((ttl + LEEWAY_SECS) * 1000 + WAIT_MS);
   assert.equal(code, 4408, `closed ${code} ${reason}`);
   assert.equal(reason, "token expired");
 });
@@ -372,10 +375,11 @@ test("the guide's client: requests get their own answer, close() stops it", asyn
 
 test("the guide's client: auth.expiring is answered with auth.refresh, without reconnecting", async () => {
   const second = token("guide-refresh", 3600);
-  const { client, seen } = guideClient([token("guide-refresh", 31), second]);
+  // Warned 30 s before `exp` plus the leeway: at once.
+  const { client, seen } = guideClient([token("guide-refresh", 31 - LEEWAY_SECS), second]);
   await until("refreshed", seen, (s) => s.events.some((e) => e.event === "auth.refresh"));
   const ack = seen.events.find((e) => e.event === "auth.refresh");
-  assert.deepEqual(ack.data, { expiresAt: claimsOf(second).exp });
+  assert.deepEqual(ack.data, { expiresAt: claimsOf(second).exp + LEEWAY_SECS });
   assert.equal(opens(seen), 1);
   assert.equal(seen.tokenCalls, 2);
   client.close();
@@ -387,7 +391,7 @@ test("the guide's client: after 4408 it reconnects at once with a fresh token", 
     token("guide-someone-else"), // the in-band refresh is refused: the socket will expire
     token("guide-expiry", 3600),
   ]);
-  await until("reconnected", seen, (s) => opens(s) === 2, 2000 + WAIT_MS);
+  await until("reconnected", seen, (s) => opens(s) === 2, (2 + LEEWAY_SECS) * 1000 + WAIT_MS);
   assert.ok(seen.events.some((e) => e.event === "error" && e.data.code === "refresh_rejected"), JSON.stringify(seen));
   const closed = seen.statuses.find((s) => s.state === "reconnecting");
   assert.deepEqual([closed.code, closed.reason], [4408, "token expired"]);

@@ -14,7 +14,7 @@ use venta_ws::Hub;
 use venta_ws_examples::{Config, LocationService, demo, module};
 
 /// The secret the in-process example verifies tokens with.
-pub const SECRET: &str = "node-clients-test-secret";
+pub const SECRET: &str = "node-clients-test-secret-of-32-bytes-or-more";
 
 /// The main example on a free loopback port.
 pub struct ExampleServer {

@@ -18,7 +18,7 @@ use venta_ws::{Hub, WebSocketModule};
 use venta_ws_examples::{Config, LocationService};
 
 /// The secret the test servers verify tokens with.
-pub const SECRET: &str = "integration-test-secret";
+pub const SECRET: &str = "integration-test-secret-of-32-bytes-or-more";
 
 /// How long a test waits for any one frame before failing.
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -192,15 +192,20 @@ impl Client {
         if let Some(origin) = origin {
             headers.insert("origin", HeaderValue::from_str(origin).expect("header"));
         }
-        Self::try_from_request(request).await
+        Self::open(request).await
     }
 
-    /// Connects with a handshake request the test built itself.
-    pub async fn from_request(request: tungstenite::handshake::client::Request) -> Client {
-        Self::try_from_request(request).await.expect("handshake succeeds")
+    /// Connects to `url` (which may carry `?token=`) with exactly these extra handshake
+    /// headers, so a test can put tokens in several places at once.
+    pub async fn connect_with_headers(url: &str, extra: &[(&'static str, String)]) -> Client {
+        let mut request = url.into_client_request().expect("request");
+        for (name, value) in extra {
+            request.headers_mut().append(*name, HeaderValue::from_str(value).expect("header"));
+        }
+        Self::open(request).await.expect("handshake succeeds")
     }
 
-    async fn try_from_request(request: tungstenite::handshake::client::Request) -> Result<Client, tungstenite::Error> {
+    async fn open(request: tungstenite::handshake::client::Request) -> Result<Client, tungstenite::Error> {
         let (ws, response) =
             tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request)).await.expect("handshake in time")?;
         let protocol =

@@ -189,6 +189,19 @@ pub enum ModuleError {
         "a module with a cluster must be built inside a tokio runtime (it starts a task that delivers other nodes' events)"
     )]
     NoRuntime,
+    /// The JWT configuration's HMAC secret is shorter than its algorithm's hash output
+    /// (RFC 7518 §3.2), so tokens signed with it could be forged by guessing it.
+    #[error(
+        "the {algorithm:?} secret is {len} bytes; HMAC keys must be at least {min} bytes (RFC 7518 §3.2): set a longer secret, for example `openssl rand -base64 {min}`"
+    )]
+    ShortJwtSecret {
+        /// The algorithm the secret is for.
+        algorithm: jsonwebtoken::Algorithm,
+        /// The secret's length, in bytes.
+        len: usize,
+        /// The shortest secret the algorithm allows, in bytes.
+        min: usize,
+    },
     /// A limit was set to a value that cannot work.
     #[error("invalid limit `{name}`: {reason}")]
     InvalidLimit {

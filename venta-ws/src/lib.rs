@@ -38,7 +38,7 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let app: axum::Router = WebSocketModule::builder()
-//!     .jwt(JwtConfig::hs256("a development secret"))
+//!     .jwt(JwtConfig::hs256("a development secret, 32 bytes or more"))
 //!     .gateway(UserLocationGateway)
 //!     .build()?
 //!     .into_router();

@@ -179,7 +179,7 @@ pub struct WebSocketModuleBuilder {
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let module = WebSocketModule::builder()
-///     .jwt(JwtConfig::hs256("a development secret"))
+///     .jwt(JwtConfig::hs256("a development secret, 32 bytes or more"))
 ///     .allowed_origins(["http://localhost:3000"])
 ///     .gateway(UserGateway)
 ///     .build()?;
@@ -356,7 +356,7 @@ impl WebSocketModuleBuilder {
     /// # #[venta_ws::messages]
     /// # impl UploadGateway {}
     /// let module = WebSocketModule::builder()
-    ///     .jwt(JwtConfig::hs256("secret"))
+    ///     .jwt(JwtConfig::hs256("a development secret, 32 bytes or more"))
     ///     .gateway_with(UploadGateway, |mut config| {
     ///         config.max_message_size = 1024 * 1024;
     ///         config.rate_limit = None;
@@ -421,8 +421,14 @@ impl WebSocketModuleBuilder {
     }
 
     /// Checks the configuration and mounts every gateway.
+    ///
+    /// Refuses, among other mistakes, a [`JwtConfig`] whose HMAC secret is shorter than its
+    /// algorithm's hash output ([`ModuleError::ShortJwtSecret`]).
     pub fn build(self) -> Result<WebSocketModule, ModuleError> {
         validate(&self.config)?;
+        if let Some(jwt) = self.auth.jwt() {
+            jwt.check_key()?;
+        }
         for (index, later) in self.gateways.iter().enumerate() {
             if let Some(earlier) = self.gateways[..index].iter().find(|earlier| earlier.namespace == later.namespace) {
                 return Err(ModuleError::DuplicateNamespace {

@@ -25,7 +25,10 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let module = WebSocketModule::builder().jwt(JwtConfig::hs256("unused in tests")).gateway(UserGateway).build()?;
+//! let module = WebSocketModule::builder()
+//!     .jwt(JwtConfig::hs256("unused in tests, but 32 bytes or more"))
+//!     .gateway(UserGateway)
+//!     .build()?;
 //! let mut socket = testing::connect::<UserGateway>(&module, testing::identity("u1")).await?;
 //!
 //! let pong = socket.request("ping", json!({"n": 1})).await?;

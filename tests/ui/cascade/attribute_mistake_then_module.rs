@@ -20,5 +20,5 @@ impl UserGateway {
 }
 
 fn main() {
-    let _ = WebSocketModule::builder().jwt(JwtConfig::hs256("secret")).gateway(UserGateway).build();
+    let _ = WebSocketModule::builder().jwt(JwtConfig::hs256("a test secret of 32 bytes or more")).gateway(UserGateway).build();
 }

@@ -8,6 +8,14 @@
 //!    `new WebSocket(url, ["venta-ws", "bearer." + token])`);
 //! 3. the `token` query parameter (`wss://host/user?token=<token>`), for clients that can do
 //!    neither. The framework never logs the query string, but proxies in front of it may.
+//!
+//! The first place that holds a token is the only one verified: a bad `Bearer` token is
+//! refused (4401) even when a good one waits in the subprotocol or the query string, and a bad
+//! subprotocol token hides a query-string one. A place that holds no token is skipped: an
+//! `Authorization` header of another scheme (`Basic ...`), a `Bearer` with nothing after it,
+//! or a header that is not visible ASCII; an empty `bearer.` subprotocol; an empty `token=`.
+//! Only the first `Authorization` header, the first `bearer.` subprotocol and the first
+//! `token` parameter count. [`ConnectRequest::token`] is the token so found.
 
 mod jwt;
 mod kept;
@@ -61,7 +69,9 @@ impl ConnectRequest {
         self.remote_addr
     }
 
-    /// The token the client presented, if any.
+    /// The token the client presented, if any: from the first of the `Authorization: Bearer`
+    /// header, the `bearer.<token>` subprotocol and the `token` query parameter that holds one
+    /// (see the [module documentation](self) for what holds a token).
     pub fn token(&self) -> Option<&Token> {
         self.token.as_ref()
     }
@@ -79,7 +89,15 @@ pub struct Identity<C> {
     pub entity_id: Option<String>,
     /// The verified claims.
     pub claims: C,
-    /// When the credentials expire, in seconds since the Unix epoch.
+    /// The deadline the socket is held to, in seconds since the Unix epoch: it is sent
+    /// `auth.expiring` (with this value as `expiresAt`) shortly before, and closed with 4408
+    /// when it comes, unless the client refreshed its token. `None`: never.
+    ///
+    /// [`Jwt`] sets it to the token's `exp` plus the configured leeway
+    /// ([`JwtConfig::leeway_secs`]), saturating at `u64::MAX`, and accepts a token only before
+    /// it, so a token accepted inside the leeway is not closed the moment it connects. The
+    /// `exp` claim itself stays in the claims ([`StandardClaims::exp`]). A custom
+    /// authenticator should likewise give a time it would still accept the credentials at.
     pub expires_at: Option<u64>,
 }
 
@@ -100,6 +118,10 @@ pub enum AuthError {
     /// The token's `alg` is not the one configured for the key.
     #[error("algorithm not allowed")]
     AlgorithmNotAllowed,
+    /// The token's header lists extensions in `crit`, which a recipient that does not
+    /// understand them must refuse (RFC 7515 §4.1.11); venta-ws understands none.
+    #[error("token header lists critical extensions (`crit`), which this server does not support")]
+    CriticalExtension,
     /// The token's `exp` has passed.
     #[error("token expired")]
     Expired,
@@ -115,6 +137,14 @@ pub enum AuthError {
     /// A claim the configuration requires is missing.
     #[error("missing claim `{0}`")]
     MissingClaim(String),
+    /// A claim holds a value of the wrong type (a fractional `sub`, say).
+    #[error("invalid claim `{claim}`: {reason}")]
+    InvalidClaim {
+        /// The claim.
+        claim: String,
+        /// What its value must be.
+        reason: &'static str,
+    },
     /// The claims do not deserialize into the configured claims type.
     #[error("invalid claims")]
     InvalidClaims,

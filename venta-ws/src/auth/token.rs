@@ -47,6 +47,16 @@ impl Token {
         self.source
     }
 
+    /// The token of a handshake: from the first place that holds one, in this order, with
+    /// no fall-back once one is found (a bad `Bearer` token is not passed over for a good
+    /// query-string one):
+    ///
+    /// 1. the first `Authorization` header, if its scheme is `Bearer` (in any case) and a
+    ///    token follows; another scheme (`Basic ...`), a bare `Bearer` or a value that is not
+    ///    visible ASCII holds none;
+    /// 2. the first `bearer.<token>` entry of the `Sec-WebSocket-Protocol` headers, if not
+    ///    empty;
+    /// 3. the first `token` query parameter, URL-decoded, if not empty.
     pub(crate) fn extract(headers: &HeaderMap, uri: &Uri) -> Option<Self> {
         from_authorization(headers)
             .map(|value| Self::new(value, TokenSource::AuthorizationHeader))
