@@ -1,7 +1,10 @@
-//! Close codes and disconnect reasons.
+//! Close codes and disconnect reasons, and [`Closure`]: the one place where the framework
+//! chooses which code, and which reason, a socket is closed or refused with.
 
 use std::borrow::Cow;
 use std::fmt;
+
+use axum::extract::ws::{CloseFrame, Utf8Bytes};
 
 /// A WebSocket close code the framework sends, with what a client should do about it.
 ///
@@ -159,6 +162,152 @@ impl CloseCode {
 impl fmt::Display for CloseCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.code(), self.default_reason())
+    }
+}
+
+/// Why the framework closes or refuses a socket. Each cause's code, reason and whether the
+/// frames already queued are sent first are chosen here and nowhere else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Closure {
+    /// The client sent a close frame, which is answered.
+    ClientClosed,
+    /// The socket's life is over and its writer sends whatever close was asked for.
+    Finished,
+    /// The server is shutting down, or was already when the socket connected.
+    GoingAway,
+    /// The client did not answer a ping in time.
+    PingTimeout,
+    /// The socket's token expired.
+    TokenExpired,
+    /// The client sent more than its rate allows, too many times in a row.
+    RateLimited,
+    /// The client's send queue filled up.
+    SendQueueFull,
+    /// The frames the client left unread filled the write buffer.
+    WriteBufferFull,
+    /// A message was larger than the limit.
+    MessageTooBig,
+    /// A text frame was not valid UTF-8.
+    InvalidUtf8,
+    /// The client broke the WebSocket protocol.
+    ProtocolViolation,
+    /// The entity already holds as many sockets as it may, in this namespace on this node.
+    EntityLimit,
+    /// The module holds as many sockets as it may.
+    ModuleLimit,
+    /// The verified token names no entity (`get_entity_id` gave none).
+    NoEntity,
+    /// The authenticator refused the credentials, for this reason.
+    Unauthenticated(Cow<'static, str>),
+    /// The authenticator could not decide.
+    AuthenticationUnavailable,
+    /// `validate_connection` refused the socket, for this reason.
+    Rejected(Cow<'static, str>),
+    /// A hook failed for this reason, or panicked.
+    HookFailed(Cow<'static, str>),
+    /// Presence could not register the socket.
+    PresenceUnavailable,
+    /// An error with a close code of its own, from a hook or handler.
+    Error {
+        /// The code the error carries.
+        code: CloseCode,
+        /// Its message.
+        reason: Cow<'static, str>,
+    },
+    /// The application closed the socket (`AuthenticatedSocket::close`, `disconnect_entity`).
+    Requested {
+        /// The code it asked for.
+        code: CloseCode,
+        /// Its reason.
+        reason: Cow<'static, str>,
+    },
+}
+
+impl Closure {
+    /// A close the application asked for with `code` alone, on this node or, as the number
+    /// `code`, relayed by another (an unknown number closes with 1008).
+    pub(crate) fn requested(code: CloseCode) -> Self {
+        Self::Requested { code, reason: Cow::Borrowed(code.default_reason()) }
+    }
+
+    /// A close another node relayed as a number.
+    pub(crate) fn relayed(code: u16) -> Self {
+        Self::requested(CloseCode::from_code(code).unwrap_or(CloseCode::PolicyViolation))
+    }
+
+    /// The code sent in the close frame.
+    pub(crate) fn code(&self) -> CloseCode {
+        match self {
+            Self::ClientClosed | Self::Finished => CloseCode::Normal,
+            Self::GoingAway => CloseCode::GoingAway,
+            Self::PingTimeout | Self::RateLimited | Self::EntityLimit => CloseCode::PolicyViolation,
+            Self::TokenExpired => CloseCode::TokenExpired,
+            Self::SendQueueFull | Self::WriteBufferFull => CloseCode::SlowConsumer,
+            Self::MessageTooBig => CloseCode::MessageTooBig,
+            Self::InvalidUtf8 => CloseCode::InvalidPayload,
+            Self::ProtocolViolation => CloseCode::ProtocolError,
+            Self::ModuleLimit => CloseCode::TryAgainLater,
+            Self::NoEntity | Self::Unauthenticated(_) => CloseCode::Unauthorized,
+            Self::Rejected(_) => CloseCode::Forbidden,
+            Self::AuthenticationUnavailable | Self::HookFailed(_) | Self::PresenceUnavailable => {
+                CloseCode::InternalError
+            }
+            Self::Error { code, .. } | Self::Requested { code, .. } => *code,
+        }
+    }
+
+    /// The reason sent in the close frame (at most 123 bytes of it).
+    pub(crate) fn reason(&self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            Self::ClientClosed | Self::Finished => "",
+            Self::PingTimeout => "ping timeout",
+            Self::RateLimited => RATE_LIMITED,
+            Self::SendQueueFull => "send queue full",
+            Self::WriteBufferFull => "send buffer full",
+            Self::InvalidUtf8 => "invalid UTF-8",
+            Self::EntityLimit => "too many connections for this entity",
+            Self::ModuleLimit => "server at its connection limit",
+            Self::NoEntity => "token names no entity",
+            Self::AuthenticationUnavailable => "authentication unavailable",
+            Self::PresenceUnavailable => "presence unavailable",
+            Self::GoingAway | Self::TokenExpired | Self::MessageTooBig | Self::ProtocolViolation => {
+                self.code().default_reason()
+            }
+            Self::Unauthenticated(reason)
+            | Self::Rejected(reason)
+            | Self::HookFailed(reason)
+            | Self::Error { reason, .. }
+            | Self::Requested { reason, .. } => return reason.clone(),
+        })
+    }
+
+    /// Whether the frames already queued are sent before the close frame: not to a client
+    /// that does not read them, nor to one that stopped answering.
+    pub(crate) fn flushes(&self) -> bool {
+        !matches!(self, Self::PingTimeout | Self::SendQueueFull | Self::WriteBufferFull)
+    }
+}
+
+/// What a client over its message rate is told, in the error envelope and the close frame.
+pub(crate) const RATE_LIMITED: &str = "too many messages; slow down";
+
+/// The longest close reason a close frame can carry, in bytes.
+const MAX_CLOSE_REASON: usize = 123;
+
+/// The close frame for `code` and `reason`, the reason cut to what a frame can carry.
+pub(crate) fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
+    let mut end = reason.len().min(MAX_CLOSE_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    CloseFrame { code: code.code(), reason: Utf8Bytes::from(&reason[..end]) }
+}
+
+impl CloseCode {
+    /// Whether a socket closed with this code may have left the rest of a frame unread, so
+    /// that closing the connection at once would reset it before the client reads the code.
+    pub(crate) fn leaves_input_unread(self) -> bool {
+        matches!(self, Self::MessageTooBig | Self::ProtocolError | Self::InvalidPayload)
     }
 }
 

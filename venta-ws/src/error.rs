@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::close::CloseCode;
+use crate::close::{CloseCode, Closure};
 
 /// An error from a hook or an event handler, answered to the client as an `error` envelope.
 ///
@@ -85,6 +85,16 @@ impl GatewayError {
     /// The human-readable message sent in the `error` envelope.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The closure this error asks for: its own close code when it carries one, else
+    /// `otherwise`, with its message as the reason.
+    pub(crate) fn closure(&self, otherwise: fn(Cow<'static, str>) -> Closure) -> Closure {
+        let reason = Cow::Owned(self.message.to_string());
+        match self.close {
+            Some(code) => Closure::Error { code, reason },
+            None => otherwise(reason),
+        }
     }
 
     /// The close code the socket is closed with after this error, if any.

@@ -1,6 +1,5 @@
 //! Namespaces: the sockets of one gateway on this node, rooms, and emitting to them.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -10,7 +9,7 @@ use std::time::Duration;
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 
-use crate::close::CloseCode;
+use crate::close::{CloseCode, Closure};
 use crate::cluster::{Action, Cluster, ClusterMessage, Target};
 use crate::id::SocketId;
 use crate::module::{ModuleState, SocketConfig};
@@ -61,13 +60,6 @@ impl Drop for Attachment {
         self.namespace.detach(&self.core);
         self.namespace.inner.state.connections.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-/// A socket over one of the module's connection limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LimitExceeded {
-    pub(crate) code: CloseCode,
-    pub(crate) reason: &'static str,
 }
 
 impl Namespace {
@@ -242,9 +234,9 @@ impl Namespace {
         self.for_each_target(target, |core| core.deliver(frame.clone()))
     }
 
-    fn disconnect_local(&self, target: &Target, code: CloseCode) -> usize {
+    fn disconnect_local(&self, target: &Target, closure: &Closure) -> usize {
         self.for_each_target(target, |core| {
-            core.close(code, Cow::Borrowed(code.default_reason()), true);
+            core.close(closure.clone());
             true
         })
     }
@@ -256,8 +248,7 @@ impl Namespace {
                 self.deliver_local(&message.target, &Utf8Bytes::from(frame.as_str()));
             }
             Action::Disconnect { code } => {
-                let code = CloseCode::from_code(*code).unwrap_or(CloseCode::PolicyViolation);
-                self.disconnect_local(&message.target, code);
+                self.disconnect_local(&message.target, &Closure::relayed(*code));
             }
         }
     }
@@ -266,7 +257,7 @@ impl Namespace {
     /// closed on this node.
     pub fn disconnect_entity(&self, entity_id: &str, code: CloseCode) -> usize {
         let target = Target::Entity(entity_id.to_owned());
-        let closed = self.disconnect_local(&target, code);
+        let closed = self.disconnect_local(&target, &Closure::requested(code));
         self.publish(target, Action::Disconnect { code: code.code() });
         closed
     }
@@ -274,7 +265,7 @@ impl Namespace {
     /// Closes one socket with `code`, wherever it is connected; `true` when it was on this node.
     pub fn disconnect_socket(&self, socket_id: SocketId, code: CloseCode) -> bool {
         let target = Target::Socket(socket_id.to_string());
-        let closed = self.disconnect_local(&target, code) == 1;
+        let closed = self.disconnect_local(&target, &Closure::requested(code)) == 1;
         self.publish(target, Action::Disconnect { code: code.code() });
         closed
     }
@@ -285,19 +276,16 @@ impl Namespace {
     }
 
     /// Registers a socket here, within the module's connection limits.
-    pub(crate) fn attach(&self, core: Arc<SocketCore>) -> Result<Attachment, LimitExceeded> {
+    pub(crate) fn attach(&self, core: Arc<SocketCore>) -> Result<Attachment, Closure> {
         let mut registry = self.write();
         let entity_sockets = registry.entities.get(&core.entity_id).map_or(0, Vec::len);
         if entity_sockets >= self.inner.config.max_connections_per_entity {
-            return Err(LimitExceeded {
-                code: CloseCode::PolicyViolation,
-                reason: "too many connections for this entity",
-            });
+            return Err(Closure::EntityLimit);
         }
         let connections = &self.inner.state.connections;
         if connections.fetch_add(1, Ordering::AcqRel) >= self.inner.state.config.max_connections {
             connections.fetch_sub(1, Ordering::AcqRel);
-            return Err(LimitExceeded { code: CloseCode::TryAgainLater, reason: "server at its connection limit" });
+            return Err(Closure::ModuleLimit);
         }
         registry.entities.entry(Arc::clone(&core.entity_id)).or_default().push(core.id);
         registry.sockets.insert(core.id, Arc::clone(&core));
@@ -305,14 +293,14 @@ impl Namespace {
         Ok(Attachment { namespace: self.clone(), core })
     }
 
-    /// Closes every socket with `code`, a batch at a time so a very large namespace does not
+    /// Closes every socket for `closure`, a batch at a time so a very large namespace does not
     /// hold its lock or the runtime for long; returns how many were asked to close.
-    pub(crate) async fn close_all(&self, code: CloseCode) -> usize {
+    pub(crate) async fn close_all(&self, closure: Closure) -> usize {
         const BATCH: usize = 1024;
         let sockets: Vec<Arc<SocketCore>> = self.read().sockets.values().cloned().collect();
         for batch in sockets.chunks(BATCH) {
             for core in batch {
-                core.close(code, Cow::Borrowed(code.default_reason()), true);
+                core.close(closure.clone());
             }
             tokio::task::yield_now().await;
         }
@@ -416,7 +404,7 @@ impl Hub {
         self.state.shutdown.cancel();
         let mut closed = 0;
         for namespace in self.namespaces.values() {
-            closed += namespace.close_all(CloseCode::GoingAway).await;
+            closed += namespace.close_all(Closure::GoingAway).await;
         }
         self.state.tasks.close();
         let completed = tokio::time::timeout(timeout, self.state.tasks.wait()).await.is_ok();

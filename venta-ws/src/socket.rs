@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::StandardClaims;
-use crate::close::CloseCode;
+use crate::close::{CloseCode, Closure};
 use crate::id::SocketId;
 use crate::namespace::Namespace;
 use crate::outbox::{Outbox, PushError};
@@ -86,17 +86,18 @@ impl SocketCore {
         match self.outbox.push(message) {
             Ok(()) => true,
             Err(PushError::Full) => {
-                self.close(CloseCode::SlowConsumer, Cow::Borrowed("send queue full"), false);
+                self.close(Closure::SendQueueFull);
                 false
             }
             Err(PushError::Closed) => false,
         }
     }
 
-    /// Asks the connection to close; the first request wins. With `flush`, the handler in
-    /// flight finishes and what it queued is sent before the close frame.
-    pub(crate) fn close(&self, code: CloseCode, reason: Cow<'static, str>, flush: bool) {
-        let _ = self.close.set(CloseRequest { code, reason, flush });
+    /// Asks the connection to close; the first request wins. When the closure flushes, the
+    /// handler in flight finishes and what it queued is sent before the close frame.
+    pub(crate) fn close(&self, closure: Closure) {
+        let flush = closure.flushes();
+        let _ = self.close.set(CloseRequest { code: closure.code(), reason: closure.reason(), flush });
         self.closing.cancel();
         if !flush {
             self.finished.cancel();
@@ -105,7 +106,7 @@ impl SocketCore {
 
     /// Tells the writer to send the close frame now; nothing more is queued.
     pub(crate) fn finish(&self) {
-        self.close(CloseCode::Normal, Cow::Borrowed(""), true);
+        self.close(Closure::Finished);
         self.finished.cancel();
     }
 
@@ -239,7 +240,7 @@ impl<C> AuthenticatedSocket<C> {
 
     /// Closes the socket with `code` and `reason` (at most 123 bytes are sent).
     pub fn close_with_reason(&self, code: CloseCode, reason: impl Into<Cow<'static, str>>) {
-        self.core.close(code, reason.into(), true);
+        self.core.close(Closure::Requested { code, reason: reason.into() });
     }
 
     /// Whether the socket is still open (no close was requested or received).

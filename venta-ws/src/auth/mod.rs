@@ -34,7 +34,7 @@ use axum::http::{HeaderMap, Uri};
 pub use jwt::{DEFAULT_LEEWAY_SECS, Jwt, JwtConfig, JwtConfigError, StandardClaims};
 pub use token::{SUBPROTOCOL, SUBPROTOCOL_TOKEN_PREFIX, Token, TokenSource};
 
-use crate::close::CloseCode;
+use crate::close::{CloseCode, Closure};
 
 /// What an authenticator sees of a connecting client: the handshake request and the token
 /// found in it.
@@ -159,9 +159,14 @@ pub enum AuthError {
 impl AuthError {
     /// The close code the socket is closed with.
     pub fn close_code(&self) -> CloseCode {
+        self.closure().code()
+    }
+
+    /// Why a socket refused with this error is closed.
+    pub(crate) fn closure(&self) -> Closure {
         match self {
-            Self::Unavailable => CloseCode::InternalError,
-            _ => CloseCode::Unauthorized,
+            Self::Unavailable => Closure::AuthenticationUnavailable,
+            other => Closure::Unauthenticated(Cow::Owned(other.to_string())),
         }
     }
 }

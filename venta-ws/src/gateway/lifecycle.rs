@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::connect_info::ConnectInfo;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -26,7 +26,7 @@ use super::read::{read_loop, server_closed};
 use super::write::{SharedSink, write_loop};
 use super::{ClaimsOf, GatewayHandlers, Operation, OriginPolicy, SocketOf, Transport};
 use crate::auth::{Authenticator, ConnectRequest, Identity, SUBPROTOCOL};
-use crate::close::{CloseCode, DisconnectReason};
+use crate::close::{Closure, DisconnectReason, close_frame};
 use crate::error::GatewayError;
 use crate::id::SocketId;
 use crate::logging::{self, Untrusted};
@@ -34,9 +34,6 @@ use crate::module::{ModuleState, WRITE_BUFFER_SIZE};
 use crate::namespace::{Attachment, Namespace};
 use crate::presence::PresenceEntry;
 use crate::socket::{AuthenticatedSocket, SocketCore};
-
-/// The longest close reason a close frame can carry, in bytes.
-const MAX_CLOSE_REASON: usize = 123;
 
 /// Everything one mounted gateway needs at run time.
 pub(crate) struct GatewayRuntime<G: GatewayHandlers> {
@@ -47,12 +44,6 @@ pub(crate) struct GatewayRuntime<G: GatewayHandlers> {
     pub(crate) state: Arc<ModuleState>,
 }
 
-/// A connection refused after authentication, closed with a code.
-pub(crate) struct Refusal {
-    code: CloseCode,
-    reason: Cow<'static, str>,
-}
-
 pub(crate) struct Admitted<C> {
     pub(crate) identity: Identity<C>,
     pub(crate) entity_id: String,
@@ -61,7 +52,7 @@ pub(crate) struct Admitted<C> {
 }
 
 /// What the handshake decided for a socket of gateway `G`.
-pub(crate) type Verdict<G> = Result<Admitted<ClaimsOf<G>>, Refusal>;
+pub(crate) type Verdict<G> = Result<Admitted<ClaimsOf<G>>, Closure>;
 
 /// A refused socket being closed: rare, so boxed rather than kept inline in every socket's
 /// future.
@@ -132,7 +123,7 @@ pub(crate) async fn handshake<G: GatewayHandlers>(
     let remote_addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
     let request = ConnectRequest::new(parts.headers, parts.uri, remote_addr);
     let verdict = if runtime.state.shutdown.is_cancelled() {
-        Err(Refusal { code: CloseCode::GoingAway, reason: Cow::Borrowed("server going away") })
+        Err(Closure::GoingAway)
     } else {
         runtime.admit(&request).instrument(span.clone()).await
     };
@@ -157,14 +148,15 @@ pub(crate) async fn handshake<G: GatewayHandlers>(
     upgrade.on_upgrade(move |socket| runtime.serve(socket, *verdict, span, None))
 }
 
-fn refuse_boxed(socket: impl Transport, refusal: Refusal, close_timeout: Duration) -> Refused {
+fn refuse_boxed(socket: impl Transport, refusal: Closure, close_timeout: Duration) -> Refused {
     Box::pin(refuse(socket, refusal, close_timeout))
 }
 
 /// Closes a refused socket with its code, then waits briefly for the client's close frame.
-async fn refuse(mut socket: impl Transport, refusal: Refusal, close_timeout: std::time::Duration) {
-    logging::connection_rejected(refusal.code, &refusal.reason);
-    let frame = close_frame(refusal.code, &refusal.reason);
+async fn refuse(mut socket: impl Transport, refusal: Closure, close_timeout: std::time::Duration) {
+    let (code, reason) = (refusal.code(), refusal.reason());
+    logging::connection_rejected(code, &reason);
+    let frame = close_frame(code, &reason);
     let _ = tokio::time::timeout(close_timeout, async {
         if socket.send(Message::Close(Some(frame))).await.is_err() {
             return;
@@ -187,23 +179,15 @@ where
     }
 }
 
-pub(super) fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
-    let mut end = reason.len().min(MAX_CLOSE_REASON);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    CloseFrame { code: code.code(), reason: Utf8Bytes::from(&reason[..end]) }
-}
-
 impl<G: GatewayHandlers> GatewayRuntime<G> {
     /// Authenticates and validates a handshake, before the upgrade completes.
-    async fn admit(&self, request: &ConnectRequest) -> Result<Admitted<<G::Auth as Authenticator>::Claims>, Refusal> {
+    async fn admit(&self, request: &ConnectRequest) -> Result<Admitted<<G::Auth as Authenticator>::Claims>, Closure> {
         let identity = match guarded(self.auth.authenticate(request)).await {
             Ok(Ok(identity)) => identity,
-            Ok(Err(error)) => return Err(Refusal { code: error.close_code(), reason: Cow::Owned(error.to_string()) }),
+            Ok(Err(error)) => return Err(error.closure()),
             Err(panic) => {
                 tracing::error!(reason = %Untrusted(&panic), "authenticator panicked");
-                return Err(Refusal { code: CloseCode::InternalError, reason: Cow::Borrowed("authentication failed") });
+                return Err(Closure::HookFailed(Cow::Borrowed("authentication failed")));
             }
         };
         self.accept(request, identity).await
@@ -214,9 +198,9 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         &self,
         request: &ConnectRequest,
         identity: Identity<<G::Auth as Authenticator>::Claims>,
-    ) -> Result<Admitted<<G::Auth as Authenticator>::Claims>, Refusal> {
+    ) -> Result<Admitted<<G::Auth as Authenticator>::Claims>, Closure> {
         let Some(entity_id) = self.gateway.get_entity_id(&identity) else {
-            return Err(Refusal { code: CloseCode::Unauthorized, reason: Cow::Borrowed("token names no entity") });
+            return Err(Closure::NoEntity);
         };
         Span::current().record("entity_id", tracing::field::display(Untrusted(&entity_id)));
         match guarded(self.gateway.validate_connection(request, &identity)).await {
@@ -224,13 +208,10 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
                 let handshake = G::VALIDATES_CONNECTION.then(|| Box::new(request.kept()));
                 Ok(Admitted { identity, entity_id, handshake })
             }
-            Ok(Err(error)) => Err(Refusal {
-                code: error.close_code().unwrap_or(CloseCode::Forbidden),
-                reason: Cow::Owned(error.message().to_owned()),
-            }),
+            Ok(Err(error)) => Err(error.closure(Closure::Rejected)),
             Err(panic) => {
                 tracing::error!(reason = %Untrusted(&panic), "validate_connection panicked");
-                Err(Refusal { code: CloseCode::InternalError, reason: Cow::Borrowed("internal error") })
+                Err(Closure::HookFailed(Cow::Borrowed("internal error")))
             }
         }
     }
@@ -294,14 +275,12 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             Ok(attachment) => attachment,
             Err(limit) => {
                 drop(ready);
-                let refusal = Refusal { code: limit.code, reason: Cow::Borrowed(limit.reason) };
-                return Err(refuse_boxed(socket, refusal, config.close_timeout));
+                return Err(refuse_boxed(socket, limit, config.close_timeout));
             }
         };
         if self.state.shutdown.is_cancelled() {
             drop((attachment, ready));
-            let refusal = Refusal { code: CloseCode::GoingAway, reason: Cow::Borrowed("server going away") };
-            return Err(refuse_boxed(socket, refusal, config.close_timeout));
+            return Err(refuse_boxed(socket, Closure::GoingAway, config.close_timeout));
         }
         let (sink, stream) = socket.split();
         let sink: SharedSink<T> = Arc::new(tokio::sync::Mutex::new(sink));
@@ -348,7 +327,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
                         Ok(ending) => ending,
                         Err(panic) => {
                             tracing::error!(reason = %Untrusted(&panic), "a gateway hook panicked");
-                            core.close(CloseCode::InternalError, Cow::Borrowed("internal error"), false);
+                            core.close(Closure::HookFailed(Cow::Borrowed("internal error")));
                             None
                         }
                     };
@@ -365,8 +344,9 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
                 }
                 Err(error) => {
                     drop(opened.attachment);
-                    let error = error.closing(CloseCode::InternalError);
-                    core.close(CloseCode::InternalError, Cow::Borrowed("presence unavailable"), true);
+                    let closure = Closure::PresenceUnavailable;
+                    let error = error.closing(closure.code());
+                    core.close(closure);
                     if let Err(panic) = guarded(async {
                         self.gateway.handle_connection_error(socket, Operation::RegisterPresence, &error);
                     })
@@ -380,10 +360,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             let _ = opened.writer.await;
             match ending {
                 Some(DisconnectReason::ClientClosed { .. }) => return,
-                Some(DisconnectReason::ServerClosed {
-                    code: CloseCode::MessageTooBig | CloseCode::ProtocolError | CloseCode::InvalidPayload,
-                    ..
-                }) => {
+                Some(DisconnectReason::ServerClosed { code, .. }) if code.leaves_input_unread() => {
                     // The rest of the offending frame is still unread and cannot be parsed. Closing
                     // now would reset the connection and the client would lose the close frame;
                     // hold it open so the client reads the code and closes first.
@@ -409,11 +386,10 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
     ) -> Option<DisconnectReason> {
         let connected = match guarded(self.gateway.on_connect(socket)).await {
             Ok(result) => result,
-            Err(panic) => Err(panic.closing(CloseCode::InternalError)),
+            Err(panic) => Err(panic),
         };
         if let Err(error) = connected {
-            let code = error.close_code().unwrap_or(CloseCode::InternalError);
-            socket.core().close(code, Cow::Owned(error.message().to_owned()), true);
+            socket.core().close(error.closure(Closure::HookFailed));
             self.gateway.handle_connection_error(socket, Operation::Connect, &error);
             return None;
         }
@@ -428,7 +404,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             Ok(reason) => reason,
             Err(panic) => {
                 tracing::error!(reason = %Untrusted(&panic), "the socket's task panicked");
-                socket.core().close(CloseCode::InternalError, Cow::Borrowed("internal error"), false);
+                socket.core().close(Closure::HookFailed(Cow::Borrowed("internal error")));
                 server_closed(socket.core())
             }
         };

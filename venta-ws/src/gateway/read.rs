@@ -16,7 +16,7 @@ use super::lifecycle::{GatewayRuntime, guarded};
 use super::write::{SharedSink, write_queued};
 use super::{Dispatch, GatewayHandlers, Operation, SocketOf, Transport};
 use crate::auth::{Authenticator, ConnectRequest, Token, TokenSource};
-use crate::close::{CloseCode, DisconnectReason};
+use crate::close::{Closure, DisconnectReason, RATE_LIMITED};
 use crate::error::GatewayError;
 use crate::module::RateLimit;
 use crate::protocol::{self, EXPIRING_EVENT, MessageId, REFRESH_EVENT, Request};
@@ -126,7 +126,7 @@ impl Watch {
     fn on_wake(&mut self, core: &SocketCore, now: Instant, deadlines: Deadlines) {
         if let Some(expires_at) = core.expires_at() {
             if expires_at <= unix_now() {
-                core.close(CloseCode::TokenExpired, Cow::Borrowed("token expired"), true);
+                core.close(Closure::TokenExpired);
                 return;
             }
             let warn_at = instant_of(expires_at, now).checked_sub(self.expiry_warning).unwrap_or(now);
@@ -141,7 +141,7 @@ impl Watch {
             return;
         }
         if self.pong_deadline.is_some_and(|deadline| deadline <= now) {
-            core.close(CloseCode::PolicyViolation, Cow::Borrowed("ping timeout"), false);
+            core.close(Closure::PingTimeout);
         } else if self.pong_deadline.is_none() && self.next_ping <= now {
             core.ping();
             self.pong_deadline = Some(after(now, self.pong_timeout));
@@ -249,15 +249,15 @@ pub(super) async fn read_loop<G: GatewayHandlers, T: Transport>(
         let message = match message {
             None => return DisconnectReason::ConnectionLost,
             Some(Err(error)) => {
-                if let Some(code) = close_code_for(&error) {
-                    core.close(code, Cow::Borrowed(code.default_reason()), true);
+                if let Some(closure) = closure_for(&error) {
+                    core.close(closure);
                     return server_closed(core);
                 }
                 tracing::debug!(%error, "read failed");
                 return DisconnectReason::ConnectionLost;
             }
             Some(Ok(Message::Close(frame))) => {
-                core.close(CloseCode::Normal, Cow::Borrowed(""), true);
+                core.close(Closure::ClientClosed);
                 return DisconnectReason::ClientClosed { code: frame.map(|frame| frame.code) };
             }
             Some(Ok(message)) => message,
@@ -307,9 +307,9 @@ fn rate_limited<G: GatewayHandlers>(
         }
         _ => None,
     };
-    let mut error = GatewayError::new("rate_limited", "too many messages; slow down");
+    let mut error = GatewayError::new("rate_limited", RATE_LIMITED);
     if bucket.violations >= bucket.limit.max_violations {
-        error = error.closing(CloseCode::PolicyViolation);
+        error = error.closing(Closure::RateLimited.code());
     }
     fail(runtime, socket, Operation::Decode, &error, id.as_ref());
 }
@@ -395,7 +395,7 @@ fn fail<G: GatewayHandlers>(
     runtime.gateway.handle_connection_error(socket, operation, error);
     socket.core().deliver(protocol::encode_error(error.code(), error.message(), id));
     if let Some(code) = error.close_code() {
-        socket.core().close(code, Cow::Owned(error.message().to_owned()), true);
+        socket.core().close(Closure::Error { code, reason: Cow::Owned(error.message().to_owned()) });
     }
 }
 
@@ -406,19 +406,19 @@ pub(super) fn server_closed(core: &SocketCore) -> DisconnectReason {
     }
 }
 
-/// The close code owed to a client whose frame could not be read, if it broke a rule rather
-/// than the connection.
-fn close_code_for(error: &axum::Error) -> Option<CloseCode> {
+/// Why a client whose frame could not be read is closed, if it broke a rule rather than the
+/// connection.
+fn closure_for(error: &axum::Error) -> Option<Closure> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = source {
         match current.downcast_ref::<tungstenite::Error>() {
-            Some(tungstenite::Error::Capacity(_)) => return Some(CloseCode::MessageTooBig),
-            Some(tungstenite::Error::Utf8(_)) => return Some(CloseCode::InvalidPayload),
+            Some(tungstenite::Error::Capacity(_)) => return Some(Closure::MessageTooBig),
+            Some(tungstenite::Error::Utf8(_)) => return Some(Closure::InvalidUtf8),
             Some(tungstenite::Error::Protocol(
                 tungstenite::error::ProtocolError::ResetWithoutClosingHandshake
                 | tungstenite::error::ProtocolError::SendAfterClosing,
             )) => return None,
-            Some(tungstenite::Error::Protocol(_)) => return Some(CloseCode::ProtocolError),
+            Some(tungstenite::Error::Protocol(_)) => return Some(Closure::ProtocolViolation),
             _ => {}
         }
         source = current.source();

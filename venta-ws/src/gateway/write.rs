@@ -6,7 +6,6 @@
 //! from other sockets), and the close frame at the end. Whoever holds the sink takes frames from
 //! the queue, so they go out in the order they were queued.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,8 +15,7 @@ use futures_util::stream::SplitSink;
 use tokio::sync::Mutex;
 
 use super::Transport;
-use super::lifecycle::close_frame;
-use crate::close::CloseCode;
+use crate::close::{Closure, close_frame};
 use crate::socket::SocketCore;
 
 /// The write half of a socket, shared by its reading and writing tasks.
@@ -53,7 +51,7 @@ fn write_failed(core: &SocketCore, error: &axum::Error) {
         .and_then(|source| source.downcast_ref::<tungstenite::Error>())
         .is_some_and(|error| matches!(error, tungstenite::Error::WriteBufferFull(_)));
     if full {
-        core.close(CloseCode::SlowConsumer, Cow::Borrowed("send buffer full"), false);
+        core.close(Closure::WriteBufferFull);
     }
 }
 
