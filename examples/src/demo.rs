@@ -8,12 +8,14 @@
 //!   and reason whenever the server closes a socket, reconnecting as the README's client guide
 //!   says.
 //! - `POST /dev/token` with `{"sub": "alice", "kind": "user", "ttl": 3600}`, answering
-//!   `{"token": .., "kind": "user", "path": "/user", "expiresAt": ..}`: **only in development
+//!   `{"token": .., "kind": "user", "path": "/user", "expiresAt": ..}` (the token carries the
+//!   `kind` claim, so it connects to that gateway only): **only in development
 //!   mode**, which is off unless `VENTA_DEV_MODE=1` (or `--dev` on the command line) turns it
 //!   on. Anyone who can reach the server can then sign in as anyone, so it is logged loudly.
 //!
 //! Without development mode the page is still served, and signs in with a pasted token (from
-//! `cargo run --example token -- user-1`) instead of minting one.
+//! `cargo run --example token -- user-1`, or `-- --vendor truck-1` for a vendor) instead of
+//! minting one.
 //!
 //! Browsers send an `Origin` header, which must be in `ALLOWED_ORIGINS`. Development mode adds
 //! the server's own origins (`http://127.0.0.1:3000`, and `http://localhost:3000` for a
@@ -30,6 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
+pub use crate::Kind;
 use crate::{AppError, Config, mint_token};
 
 /// The environment variable that turns development mode on (`1`, `true`, `yes` or `on`).
@@ -95,33 +98,13 @@ impl Config {
     }
 }
 
-/// Which gateway a development token is meant for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// A user, on `/user`.
-    User,
-    /// A vendor, on `/vendor`.
-    Vendor,
-}
-
-impl Kind {
-    /// The gateway's path.
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::User => "/user",
-            Self::Vendor => "/vendor",
-        }
-    }
-}
-
 /// The body of `POST /dev/token`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// The entity id, the token's `sub`: 1 to 64 letters, digits, `-`, `_`, `.` or `@`.
     pub sub: String,
-    /// The gateway the token is for.
+    /// The gateway the token is for: its `kind` claim.
     pub kind: Kind,
     /// Lifetime in seconds, 1 to [`MAX_TTL_SECS`]; default [`DEFAULT_TTL_SECS`].
     #[serde(default)]
@@ -132,7 +115,8 @@ pub struct TokenRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenResponse {
-    /// The HS256 token, signed exactly as `cargo run --example token` signs it.
+    /// The HS256 token with `"kind": kind`, signed exactly as `cargo run --example token`
+    /// signs it.
     pub token: String,
     /// The gateway the token is for.
     pub kind: Kind,
@@ -237,7 +221,7 @@ fn dev_token(config: &Config, headers: &HeaderMap, body: &[u8]) -> Response {
         Ok(ttl) => ttl,
         Err(message) => return json_error(StatusCode::BAD_REQUEST, message),
     };
-    let token = mint_token(config, &request.sub, ttl);
+    let token = mint_token(config, &request.sub, request.kind, ttl);
     tracing::info!(sub = %request.sub, kind = ?request.kind, ttl, "development token minted");
     let response = TokenResponse {
         token,
