@@ -5,10 +5,12 @@
 mod node;
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use node::ExampleServer;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use venta_ws_examples::demo;
 use venta_ws_tests::{Client, Closed, Placement, TestServer, WAIT, token, token_of_kind, vendor_token};
 
 /// An HTTP response as read off the wire.
@@ -110,4 +112,91 @@ async fn development_tokens_connect_to_the_gateway_of_their_kind_only() {
     }
     server.wait_online("user", &[]).await;
     server.wait_online("vendor", &[]).await;
+}
+
+/// Reads until the server closes, at most `within`; `None` if it is still open then.
+async fn read_until_closed(stream: &mut (impl AsyncReadExt + Unpin), within: Duration) -> Option<Vec<u8>> {
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(within, async {
+        let mut buffer = [0u8; 1024];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => raw.extend_from_slice(&buffer[..n]),
+            }
+        }
+    });
+    read.await.ok().map(|()| raw)
+}
+
+#[tokio::test]
+async fn a_token_request_whose_body_drips_in_is_answered_408_and_closed_at_its_deadline() {
+    let server = ExampleServer::start(&[("VENTA_DEV_MODE", "1")]).await;
+    let stream = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST /dev/token HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{{",
+        server.addr
+    );
+    writer.write_all(head.as_bytes()).await.expect("write head");
+    let started = Instant::now();
+    // One byte a second, as long as the server lets it.
+    let drip = tokio::spawn(async move {
+        for _ in 0..60 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if writer.write_all(b" ").await.is_err() {
+                return;
+            }
+        }
+    });
+    let within = demo::TOKEN_REQUEST_DEADLINE + Duration::from_secs(2);
+    let raw = read_until_closed(&mut reader, within).await;
+    drip.abort();
+    let raw = raw.unwrap_or_else(|| panic!("the dripping request was still open after {within:?}"));
+    let elapsed = started.elapsed();
+    let response = parse(&raw);
+    assert_eq!(response.status, 408, "{response:?}");
+    assert!(response.json()["error"].as_str().is_some_and(|e| e.contains("in time")), "{response:?}");
+    assert!(elapsed >= demo::TOKEN_REQUEST_DEADLINE - Duration::from_millis(500), "answered after {elapsed:?}");
+
+    // The endpoint still mints for a client that sends its body at once.
+    let minted = post_token(server.addr, &json!({"sub": "alice", "kind": "user"})).await;
+    assert_eq!(minted.status, 200, "{minted:?}");
+}
+
+#[tokio::test]
+async fn a_token_request_over_the_size_limit_is_answered_413() {
+    let server = ExampleServer::start(&[("VENTA_DEV_MODE", "1")]).await;
+    let limit = demo::MAX_TOKEN_REQUEST_BYTES;
+    let padded = json!({"sub": "alice", "kind": "user", "pad": "x".repeat(limit)});
+    let response = post_token(server.addr, &padded).await;
+    assert_eq!(response.status, 413, "{response:?}");
+
+    // Announced too large: answered before any of the body is sent, and closed.
+    let head = format!(
+        "POST /dev/token HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        server.addr,
+        1 << 30
+    );
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    let raw = read_until_closed(&mut stream, Duration::from_secs(2)).await.expect("answered and closed at once");
+    assert_eq!(parse(&raw).status, 413);
+
+    // Chunked, with no length announced: cut off at the limit.
+    let chunk = "y".repeat(limit / 2 + 1);
+    let head = format!(
+        "POST /dev/token HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        server.addr
+    );
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    for _ in 0..3 {
+        let _ = stream.write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes()).await;
+    }
+    let raw = read_until_closed(&mut stream, Duration::from_secs(2)).await.expect("answered and closed at once");
+    assert_eq!(parse(&raw).status, 413);
+
+    let minted = post_token(server.addr, &json!({"sub": "alice", "kind": "vendor"})).await;
+    assert_eq!(minted.status, 200, "{minted:?}");
 }
