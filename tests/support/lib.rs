@@ -180,6 +180,21 @@ impl Client {
         Self::connect(&server.url(path), Some(&vendor_token(sub)), Placement::Header).await
     }
 
+    /// Connects with a valid token for `sub` over a TCP socket whose receive buffer is only
+    /// `receive_buffer` bytes, so that the server's writes wait as soon as this client stops
+    /// reading.
+    pub async fn with_small_receive_buffer(server: &TestServer, path: &str, sub: &str, receive_buffer: u32) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(receive_buffer).expect("SO_RCVBUF");
+        let stream = socket.connect(server.addr).await.expect("connect");
+        let mut request = server.url(path).into_client_request().expect("request");
+        let bearer = HeaderValue::from_str(&format!("Bearer {}", token(sub))).expect("header");
+        request.headers_mut().insert("authorization", bearer);
+        let handshake = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream));
+        let (ws, _) = tokio::time::timeout(WAIT, handshake).await.expect("handshake in time").expect("handshake");
+        Client { ws, protocol: None }
+    }
+
     /// Connects, returning the handshake error instead of panicking.
     pub async fn try_connect(
         url: &str,

@@ -1,14 +1,17 @@
 //! Serving an application with the protections a public WebSocket endpoint needs, which
 //! `axum::serve` does not give: a deadline for the HTTP handshake (a client that opens a TCP
-//! connection and never finishes its request is dropped), an accept loop that survives
-//! running out of file descriptors (it refuses clients at once instead of leaving them
-//! waiting, backs off, and logs a line every few seconds rather than one per failure), and a
-//! graceful shutdown that also closes upgraded sockets with 1001.
+//! connection and never finishes its request, or never reads the response, is dropped), an
+//! accept loop that survives running out of file descriptors (it refuses clients at once
+//! instead of leaving them waiting, backs off, and logs a line every few seconds rather than
+//! one per failure), and a graceful shutdown that also closes upgraded sockets with 1001.
 
 use std::future::{Future, IntoFuture};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -17,6 +20,7 @@ use axum::extract::connect_info::ConnectInfo;
 use futures_util::FutureExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -97,7 +101,9 @@ impl Serve {
         self
     }
 
-    /// How long a client may take to send its HTTP handshake request (default 10 s).
+    /// How long a client may take to send its HTTP handshake request, and how long a response
+    /// may wait on a client that does not read it (default 10 s); then the connection is
+    /// dropped. Upgraded sockets are not bound by it.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
@@ -332,6 +338,7 @@ async fn serve_connection(
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(handshake_timeout);
+    let (stream, http) = WriteDeadline::new(stream, handshake_timeout);
     let connection = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
     tokio::pin!(connection);
     tokio::select! {
@@ -344,6 +351,103 @@ async fn serve_connection(
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
         }
+    }
+    // Done with HTTP: the stream is closed, or upgraded and in a socket's hands.
+    http.end();
+}
+
+/// Whether a connection still speaks HTTP, shared between [`serve_connection`] and its
+/// stream, and the deadline of a write that waits on the client while it does.
+#[derive(Debug)]
+struct HttpPhase {
+    ended: AtomicBool,
+    timeout: Duration,
+}
+
+impl HttpPhase {
+    fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+    }
+
+    fn ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+}
+
+/// A connection's stream whose writes fail once one has waited `timeout` for the client to
+/// read, as long as the connection speaks HTTP. hyper has no such deadline: a client that
+/// asks for responses (or pipelines requests) and never reads them would hold the connection,
+/// and the kernel buffers filled for it, forever. Once upgraded, the stream passes writes
+/// through untouched: a socket's send queue and close deadline govern it then.
+#[derive(Debug)]
+struct WriteDeadline {
+    stream: tokio::net::TcpStream,
+    http: Arc<HttpPhase>,
+    /// Armed while a write waits; any progress disarms it.
+    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl WriteDeadline {
+    fn new(stream: tokio::net::TcpStream, timeout: Duration) -> (Self, Arc<HttpPhase>) {
+        let http = Arc::new(HttpPhase { ended: AtomicBool::new(false), timeout });
+        (Self { stream, http: Arc::clone(&http), waiting: None }, http)
+    }
+
+    /// Passes `poll`, a write's progress, on, failing it when it has waited too long.
+    fn guard<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if poll.is_ready() || self.http.ended() {
+            self.waiting = None;
+            return poll;
+        }
+        let timeout = self.http.timeout;
+        let waiting = self.waiting.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match waiting.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.waiting = None;
+                Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading the response")))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for WriteDeadline {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for WriteDeadline {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.guard(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.guard(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.stream).poll_flush(cx);
+        this.guard(cx, poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.stream).poll_shutdown(cx);
+        this.guard(cx, poll)
     }
 }
 
