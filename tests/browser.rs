@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use node::ExampleServer;
 use serde_json::{Value, json};
-use venta_ws_examples::mint_token;
+use venta_ws_examples::{Kind, mint_token};
 
 const SKIP: &str = "VENTA_SKIP_BROWSER";
 
@@ -57,7 +57,7 @@ async fn the_presence_page_shows_people_coming_and_going_and_why_sockets_closed(
     // Without development mode only the listed origin may connect, even to its own page.
     let prod = ExampleServer::start(&[("ALLOWED_ORIGINS", "http://localhost:{port}")]).await;
     assert!(!prod.config.dev_mode);
-    let paula = mint_token(&prod.config, "paula", 3600);
+    let paula = mint_token(&prod.config, "paula", Kind::User, 3600);
 
     let artifacts = node::artifacts_dir();
     for stale in ["presence.png", "presence-expired.png", "presence-pasted-token.png"] {

@@ -40,6 +40,16 @@ impl LiveGateway {
         Reply::new("pong", data)
     }
 
+    /// Pushes `count` events of 48 KiB each to the socket.
+    #[subscribe("flood")]
+    async fn flood(&self, socket: &AuthenticatedSocket, count: usize) -> Result<Ack<usize>, GatewayError> {
+        let blob = "b".repeat(48 * 1024);
+        for _ in 0..count {
+            socket.emit("blob", &blob).map_err(GatewayError::internal)?;
+        }
+        Ok(Ack(count))
+    }
+
     #[subscribe("slow")]
     async fn slow(&self, millis: u64) -> Ack<&'static str> {
         tokio::time::sleep(Duration::from_millis(millis)).await;
@@ -202,6 +212,58 @@ async fn a_client_that_never_finishes_its_handshake_is_dropped() {
         }
     }
     let mut client = Client::user(&server, "/live", "u1").await;
+    client.assert_answers_ping().await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_response_is_dropped_at_the_handshake_deadline() {
+    const RESPONSE: usize = 32 << 20;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new().route("/big", axum::routing::get(|| async { vec![b'x'; RESPONSE] }));
+    let serve = venta_ws::serve(listener, app).handshake_timeout(Duration::from_millis(300));
+    let server = tokio::spawn(async move { serve.await.expect("serves") });
+
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let mut stream = socket.connect(addr).await.expect("connect");
+    stream.write_all(b"GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n").await.expect("request");
+    // Not reading: the server's write waits on this client, past the deadline.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut received = 0;
+    let drained = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received += n,
+            }
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "still open after the client read {received} bytes");
+    assert!(received < RESPONSE, "the server waited for the client to read all {received} bytes");
+    server.abort();
+}
+
+#[tokio::test]
+async fn an_upgraded_socket_may_keep_its_writes_waiting_longer_than_the_handshake_deadline() {
+    let (builder, _) = builder();
+    let module = builder.build().expect("builds");
+    let server = TestServer::start_with(module, |serve| serve.handshake_timeout(Duration::from_millis(300))).await;
+    let mut client = Client::with_small_receive_buffer(&server, "/live", "u1", 4096).await;
+    const BLOBS: usize = 150; // 7.2 MB: more than the kernel buffers between the two
+    client.send("flood", json!(BLOBS), Some(1)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (mut blobs, mut acked) = (0, false);
+    while blobs < BLOBS || !acked {
+        let frame = client.recv().await;
+        match frame["event"].as_str() {
+            Some("blob") => blobs += 1,
+            Some("flood") => acked = frame["data"] == BLOBS,
+            _ => panic!("unexpected {frame}"),
+        }
+    }
     client.assert_answers_ping().await;
 }
 

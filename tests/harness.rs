@@ -8,17 +8,21 @@ use venta_ws::StandardClaims;
 use venta_ws::prelude::*;
 use venta_ws::protocol::MessageId;
 use venta_ws::testing::{self, Closed, TestError};
-use venta_ws_examples::{LocationService, UserLocationGateway, VendorGateway};
+use venta_ws_examples::{ExampleClaims, Kind, LocationService, UserLocationGateway, VendorGateway};
 use venta_ws_tests::example_config;
 
 fn module() -> WebSocketModule {
     venta_ws_examples::module(&example_config(), &Arc::new(LocationService::default())).expect("builds")
 }
 
+fn user_identity(entity_id: &str) -> Identity<ExampleClaims> {
+    ExampleClaims::identity(entity_id, Kind::User)
+}
+
 #[tokio::test]
 async fn handlers_acks_and_errors_answer_the_request_they_belong_to() {
     let module = module();
-    let mut user = testing::connect::<UserLocationGateway>(&module, testing::identity("u1")).await.expect("connects");
+    let mut user = testing::connect::<UserLocationGateway>(&module, user_identity("u1")).await.expect("connects");
 
     let ack = user.request("location.update", json!({"lat": 1.5, "lng": 2.5})).await.expect("answer");
     assert_eq!(
@@ -35,8 +39,9 @@ async fn handlers_acks_and_errors_answer_the_request_they_belong_to() {
 #[tokio::test]
 async fn pushed_events_wait_for_recv_while_a_request_is_answered() {
     let module = module();
-    let mut user = testing::connect::<UserLocationGateway>(&module, testing::identity("u1")).await.expect("connects");
-    let mut vendor = testing::connect::<VendorGateway>(&module, testing::identity("truck")).await.expect("connects");
+    let mut user = testing::connect::<UserLocationGateway>(&module, user_identity("u1")).await.expect("connects");
+    let vendor = ExampleClaims::identity("truck", Kind::Vendor);
+    let mut vendor = testing::connect::<VendorGateway>(&module, vendor).await.expect("connects");
 
     vendor.request("location.update", json!({"lat": 10.0, "lng": 20.0})).await.expect("ack");
     let online = user.request("presence.online", json!(null)).await.expect("answer");
@@ -47,11 +52,23 @@ async fn pushed_events_wait_for_recv_while_a_request_is_answered() {
 }
 
 #[tokio::test]
+async fn the_example_refuses_a_token_of_the_other_kind_with_4403() {
+    let module = module();
+    let mut user_as_vendor = testing::connect::<VendorGateway>(&module, user_identity("u1")).await.expect("connects");
+    let refused = Closed { code: Some(4403), reason: "/vendor takes vendor tokens only, not user tokens".into() };
+    assert_eq!(user_as_vendor.closed().await, Ok(refused));
+    let vendor = ExampleClaims::identity("truck", Kind::Vendor);
+    let mut vendor_as_user = testing::connect::<UserLocationGateway>(&module, vendor).await.expect("connects");
+    assert_eq!(vendor_as_user.closed().await.expect("closed").code, Some(4403));
+    assert_eq!(module.hub().namespace("vendor").expect("ns").online().await.expect("presence"), Vec::<String>::new());
+}
+
+#[tokio::test]
 async fn presence_follows_test_sockets_like_real_ones() {
     let module = module();
     let users = module.hub().namespace("user").expect("namespace").clone();
-    let phone = testing::connect::<UserLocationGateway>(&module, testing::identity("u1")).await.expect("connects");
-    let mut laptop = testing::connect::<UserLocationGateway>(&module, testing::identity("u1")).await.expect("connects");
+    let phone = testing::connect::<UserLocationGateway>(&module, user_identity("u1")).await.expect("connects");
+    let mut laptop = testing::connect::<UserLocationGateway>(&module, user_identity("u1")).await.expect("connects");
     laptop.request("ping", json!(1)).await.expect("pong");
     assert_eq!(users.online().await.expect("presence"), ["u1"]);
     assert_eq!(users.local_sockets_of("u1").len(), 2);
@@ -104,6 +121,6 @@ async fn claims_reach_the_hooks_and_refusals_arrive_as_close_codes() {
     assert_eq!(other.closed().await.expect("closed").code, Some(4403));
     assert!(matches!(other.recv().await, Err(TestError::Closed(_))));
 
-    let missing = testing::connect::<UserLocationGateway>(&module, testing::identity("u")).await;
+    let missing = testing::connect::<UserLocationGateway>(&module, user_identity("u")).await;
     assert_eq!(missing.err(), Some(TestError::NoSuchGateway("UserLocationGateway")));
 }

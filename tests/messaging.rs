@@ -74,7 +74,7 @@ async fn a_vendor_move_reaches_every_connected_user() {
     let server = TestServer::example().await;
     let mut alice = Client::user(&server, "/user", "alice").await;
     let mut bob = Client::user(&server, "/user", "bob").await;
-    let mut truck = Client::user(&server, "/vendor", "truck-1").await;
+    let mut truck = Client::vendor(&server, "/vendor", "truck-1").await;
     alice.assert_answers_ping().await;
     bob.assert_answers_ping().await;
 

@@ -47,8 +47,8 @@ async fn a_dropped_connection_leaves_nothing_stale() {
 async fn namespaces_keep_separate_presence() {
     let server = TestServer::example().await;
     let mut user = Client::user(&server, "/user", "u1").await;
-    let mut vendor = Client::user(&server, "/vendor", "v1").await;
-    let mut other_vendor = Client::user(&server, "/vendor", "v2").await;
+    let mut vendor = Client::vendor(&server, "/vendor", "v1").await;
+    let mut other_vendor = Client::vendor(&server, "/vendor", "v2").await;
     other_vendor.assert_answers_ping().await;
 
     assert_eq!(

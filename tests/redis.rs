@@ -86,7 +86,7 @@ async fn emits_and_disconnects_reach_every_node_exactly_once() {
     let mut alice_a = Client::user(&a, "/user", "alice").await;
     let mut alice_b = Client::user(&b, "/user", "alice").await;
     let mut bob_b = Client::user(&b, "/user", "bob").await;
-    let mut truck = Client::user(&a, "/vendor", "truck").await;
+    let mut truck = Client::vendor(&a, "/vendor", "truck").await;
     for client in [&mut alice_a, &mut alice_b, &mut bob_b, &mut truck] {
         client.assert_answers_ping().await;
     }

@@ -2,7 +2,9 @@
 //! framework's overhead. It does the work the benchmark measures and nothing more:
 //!
 //! - on connect, verifies the `Authorization: Bearer` HS256 JWT (`exp` required, 5 s leeway,
-//!   as the framework) and reads the entity id from `sub`; a bad token gets HTTP 401;
+//!   as the framework) and reads the entity id from `sub`; a bad token gets HTTP 401, and a
+//!   token whose `kind` claim is not the gateway's (`vendor` on `/vendor`; `user` or none on
+//!   `/user`), as the example checks, HTTP 403;
 //! - registers the socket in a presence map (namespace → socket → entity, entity → sockets)
 //!   and removes it when the socket ends;
 //! - answers `{"event":"ping","data":x}` with `{"event":"pong","data":x}` (with the `id`, if any);
@@ -53,6 +55,8 @@ impl Namespace {
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    #[serde(default)]
+    kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -183,9 +187,17 @@ async fn vendor(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, upgrade
 }
 
 fn connect(gateway: Arc<Gateway>, namespace: Namespace, headers: &HeaderMap, upgrade: WebSocketUpgrade) -> Response {
-    let Some(entity) = gateway.verify(headers) else {
+    let Some(claims) = gateway.verify(headers) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
+    let admitted = matches!(
+        (namespace, claims.kind.as_deref()),
+        (Namespace::User, None | Some("user")) | (Namespace::Vendor, Some("vendor"))
+    );
+    if !admitted {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let entity = claims.sub;
     let upgrade = match gateway.read_buffer_size {
         Some(size) => upgrade.read_buffer_size(size),
         None => upgrade,
@@ -207,10 +219,10 @@ fn error(code: &str, message: &str, id: Option<&Value>) -> Utf8Bytes {
 }
 
 impl Gateway {
-    fn verify(&self, headers: &HeaderMap) -> Option<String> {
+    fn verify(&self, headers: &HeaderMap) -> Option<Claims> {
         let token = headers.get(AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
         let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).ok()?.claims;
-        (!claims.sub.is_empty()).then_some(claims.sub)
+        (!claims.sub.is_empty()).then_some(claims)
     }
 
     async fn session(self: Arc<Self>, mut socket: WebSocket, namespace: Namespace, entity: String) {

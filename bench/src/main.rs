@@ -28,6 +28,7 @@ use venta_ws_bench::measure::percentile;
 use venta_ws_bench::report::Report;
 use venta_ws_bench::run::{Plan, mint_tokens, run};
 use venta_ws_bench::{BASELINE_READ_BUFFER, Error, LISTENING, SECRET, Side, baseline, framework};
+use venta_ws_examples::Kind;
 
 const USAGE: &str = "usage: venta-ws-bench run [--connections N] [--fanout N,N] [--fanout-repeats N] \
 [--echo-clients N] [--echo-secs S] [--echo-warmup-secs S] [--concurrency N] [--rounds N] [--settle-secs S] [--warmup N] \
@@ -185,7 +186,7 @@ async fn connect_command(args: &[String]) -> Result<(), Error> {
     }
     let addr = addr.ok_or(USAGE)?;
     let mut users = Users::default();
-    let mut storm = users.storm(addr, mint_tokens("user", connections)?, concurrency).await?;
+    let mut storm = users.storm(addr, mint_tokens("user", Kind::User, connections)?, concurrency).await?;
     let p99 = percentile(&mut storm.latencies, 99.0).unwrap_or_default();
     eprintln!(
         "{connections} sockets open in {:.2} s ({:.0}/s, p99 {:.1} ms); holding them {:.1} s",

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use venta_ws_examples::{Config, mint_token};
+use venta_ws_examples::{Config, Kind, mint_token};
 
 use crate::load::{self, Users};
 use crate::measure::{self, cpu_time, percentile, rss_kib};
@@ -196,19 +196,20 @@ struct Tokens {
     trigger: String,
 }
 
-/// `count` tokens for the entities `<prefix>-0`, `<prefix>-1`, ..., valid for an hour.
-pub fn mint_tokens(prefix: &str, count: usize) -> Result<Vec<String>, Error> {
+/// `count` tokens of `kind` for the entities `<prefix>-0`, `<prefix>-1`, ..., valid for an hour.
+pub fn mint_tokens(prefix: &str, kind: Kind, count: usize) -> Result<Vec<String>, Error> {
     let config = Config::from_lookup(|name| (name == "JWT_SECRET").then(|| SECRET.to_owned()))?;
-    Ok((0..count).map(|index| mint_token(&config, &format!("{prefix}-{index}"), 3600)).collect())
+    Ok((0..count).map(|index| mint_token(&config, &format!("{prefix}-{index}"), kind, 3600)).collect())
 }
 
 impl Tokens {
     fn mint(plan: &Plan) -> Result<Self, Error> {
         Ok(Self {
-            users: mint_tokens("user", plan.connections)?,
-            echo: mint_tokens("echo", plan.echo_clients)?,
-            warmup: mint_tokens("warmup", plan.warmup)?,
-            trigger: mint_tokens("vendor-trigger", 1)?.remove(0),
+            users: mint_tokens("user", Kind::User, plan.connections)?,
+            // Echo clients and the trigger are vendors, on /vendor.
+            echo: mint_tokens("echo", Kind::Vendor, plan.echo_clients)?,
+            warmup: mint_tokens("warmup", Kind::User, plan.warmup)?,
+            trigger: mint_tokens("vendor-trigger", Kind::Vendor, 1)?.remove(0),
         })
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::{Serialize, Serializer};
 use serde_json::json;
 use venta_ws::testing;
-use venta_ws_examples::UserLocationGateway;
+use venta_ws_examples::{ExampleClaims, Kind, UserLocationGateway};
 
 const SOCKETS: usize = 1_000;
 
@@ -28,8 +28,8 @@ async fn a_fan_out_to_a_thousand_sockets_serializes_its_payload_once() -> Result
     let module = venta_ws_bench::framework::module(venta_ws_bench::SECRET)?;
     let mut sockets = Vec::with_capacity(SOCKETS);
     for index in 0..SOCKETS {
-        sockets
-            .push(testing::connect::<UserLocationGateway>(&module, testing::identity(&format!("user-{index}"))).await?);
+        let identity = ExampleClaims::identity(&format!("user-{index}"), Kind::User);
+        sockets.push(testing::connect::<UserLocationGateway>(&module, identity).await?);
     }
     let users = module.hub().namespace("user").ok_or("the example has a user namespace")?.clone();
     assert_eq!(users.local_socket_count(), SOCKETS);

@@ -8,12 +8,16 @@
 //!   and reason whenever the server closes a socket, reconnecting as the README's client guide
 //!   says.
 //! - `POST /dev/token` with `{"sub": "alice", "kind": "user", "ttl": 3600}`, answering
-//!   `{"token": .., "kind": "user", "path": "/user", "expiresAt": ..}`: **only in development
+//!   `{"token": .., "kind": "user", "path": "/user", "expiresAt": ..}` (the token carries the
+//!   `kind` claim, so it connects to that gateway only): **only in development
 //!   mode**, which is off unless `VENTA_DEV_MODE=1` (or `--dev` on the command line) turns it
 //!   on. Anyone who can reach the server can then sign in as anyone, so it is logged loudly.
+//!   The body has a deadline ([`TOKEN_REQUEST_DEADLINE`], then 408) and a size limit
+//!   ([`MAX_TOKEN_REQUEST_BYTES`], then 413).
 //!
 //! Without development mode the page is still served, and signs in with a pasted token (from
-//! `cargo run --example token -- user-1`) instead of minting one.
+//! `cargo run --example token -- user-1`, or `-- --vendor truck-1` for a vendor) instead of
+//! minting one.
 //!
 //! Browsers send an `Origin` header, which must be in `ALLOWED_ORIGINS`. Development mode adds
 //! the server's own origins (`http://127.0.0.1:3000`, and `http://localhost:3000` for a
@@ -23,13 +27,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header::{CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
+pub use crate::Kind;
 use crate::{AppError, Config, mint_token};
 
 /// The environment variable that turns development mode on (`1`, `true`, `yes` or `on`).
@@ -46,6 +53,13 @@ pub const DEFAULT_TTL_SECS: u64 = 60 * 60;
 
 /// The longest entity id the endpoint mints a token for.
 pub const MAX_SUB_LEN: usize = 64;
+
+/// How long `POST /dev/token` waits for its whole body once the headers are in; later, it
+/// answers 408 and closes the connection.
+pub const TOKEN_REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The largest body `POST /dev/token` reads; a larger one is answered 413.
+pub const MAX_TOKEN_REQUEST_BYTES: usize = 1024;
 
 const INDEX_HTML: &str = include_str!("../static/index.html");
 const APP_JS: &str = include_str!("../static/app.js");
@@ -95,33 +109,13 @@ impl Config {
     }
 }
 
-/// Which gateway a development token is meant for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// A user, on `/user`.
-    User,
-    /// A vendor, on `/vendor`.
-    Vendor,
-}
-
-impl Kind {
-    /// The gateway's path.
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::User => "/user",
-            Self::Vendor => "/vendor",
-        }
-    }
-}
-
 /// The body of `POST /dev/token`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// The entity id, the token's `sub`: 1 to 64 letters, digits, `-`, `_`, `.` or `@`.
     pub sub: String,
-    /// The gateway the token is for.
+    /// The gateway the token is for: its `kind` claim.
     pub kind: Kind,
     /// Lifetime in seconds, 1 to [`MAX_TTL_SECS`]; default [`DEFAULT_TTL_SECS`].
     #[serde(default)]
@@ -132,7 +126,8 @@ pub struct TokenRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenResponse {
-    /// The HS256 token, signed exactly as `cargo run --example token` signs it.
+    /// The HS256 token with `"kind": kind`, signed exactly as `cargo run --example token`
+    /// signs it.
     pub token: String,
     /// The gateway the token is for.
     pub kind: Kind,
@@ -187,10 +182,7 @@ pub fn router(config: &Config) -> Router {
         );
     }
     let dev = config.clone();
-    router.route(
-        "/dev/token",
-        post(move |headers: HeaderMap, body: Bytes| async move { dev_token(&dev, &headers, &body) }),
-    )
+    router.route("/dev/token", post(move |request: Request| async move { dev_token(&dev, request).await }))
 }
 
 async fn page(index: Arc<str>) -> Response {
@@ -218,9 +210,49 @@ fn json_error(status: StatusCode, message: String) -> Response {
     json_response(status, &serde_json::json!({ "error": message }))
 }
 
+/// An answer after which the connection is closed: the rest of the request body, if any, is
+/// never read.
+fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+fn too_large() -> Response {
+    closing(json_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("a token request is at most {MAX_TOKEN_REQUEST_BYTES} bytes"),
+    ))
+}
+
+/// Why a request body was not read whole.
+enum BodyError {
+    /// It is longer than the limit.
+    TooLarge,
+    /// The connection failed, or the body was not valid HTTP.
+    Broken,
+}
+
+/// Reads `body` whole, refusing it once it passes `limit` bytes.
+async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, BodyError> {
+    let mut chunks = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|_| BodyError::Broken)?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
 /// `POST /dev/token`. Asks for `Content-Type: application/json`, which a cross-site form
-/// cannot send without a CORS preflight that this server never answers.
-fn dev_token(config: &Config, headers: &HeaderMap, body: &[u8]) -> Response {
+/// cannot send without a CORS preflight that this server never answers. The body must arrive
+/// within [`TOKEN_REQUEST_DEADLINE`] (408 otherwise) and be at most
+/// [`MAX_TOKEN_REQUEST_BYTES`] (413 otherwise); both answers close the connection.
+async fn dev_token(config: &Config, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
     let is_json = headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -229,7 +261,22 @@ fn dev_token(config: &Config, headers: &HeaderMap, body: &[u8]) -> Response {
     if !is_json {
         return json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send Content-Type: application/json".to_owned());
     }
-    let request: TokenRequest = match serde_json::from_slice(body) {
+    let announced = headers.get(CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > MAX_TOKEN_REQUEST_BYTES as u64) {
+        return too_large();
+    }
+    let body = match tokio::time::timeout(TOKEN_REQUEST_DEADLINE, read_body(body, MAX_TOKEN_REQUEST_BYTES)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(BodyError::TooLarge)) => return too_large(),
+        Ok(Err(BodyError::Broken)) => {
+            return closing(json_error(StatusCode::BAD_REQUEST, "the request body could not be read".to_owned()));
+        }
+        Err(_) => {
+            let message = format!("the request body did not arrive in time ({} s)", TOKEN_REQUEST_DEADLINE.as_secs());
+            return closing(json_error(StatusCode::REQUEST_TIMEOUT, message));
+        }
+    };
+    let request: TokenRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(error) => return json_error(StatusCode::BAD_REQUEST, format!("expected {{\"sub\", \"kind\"}}: {error}")),
     };
@@ -237,7 +284,7 @@ fn dev_token(config: &Config, headers: &HeaderMap, body: &[u8]) -> Response {
         Ok(ttl) => ttl,
         Err(message) => return json_error(StatusCode::BAD_REQUEST, message),
     };
-    let token = mint_token(config, &request.sub, ttl);
+    let token = mint_token(config, &request.sub, request.kind, ttl);
     tracing::info!(sub = %request.sub, kind = ?request.kind, ttl, "development token minted");
     let response = TokenResponse {
         token,

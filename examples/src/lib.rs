@@ -1,9 +1,11 @@
 //! The main example: the user and vendor location gateways in one server.
 //!
-//! Users and vendors (food trucks, couriers) connect with a JWT whose `sub` is their id. Both
-//! share a [`LocationService`]; when a vendor moves, every connected user is told. Every
-//! gateway answers `ping` with `pong` and `presence.online` with the ids online in its
-//! namespace.
+//! Users and vendors (food trucks, couriers) connect with a JWT whose `sub` is their id and
+//! whose `kind` claim says which they are ([`ExampleClaims`]): `/vendor` admits vendor tokens
+//! only, `/user` user tokens only (a token without `kind` is a user's), in each gateway's
+//! `validate_connection`. Both share a [`LocationService`]; when a vendor moves, every
+//! connected user is told. Every gateway answers `ping` with `pong` and `presence.online`
+//! with the ids online in its namespace.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -123,6 +125,89 @@ impl Config {
     }
 }
 
+/// Which kind of entity a token is for, and so which gateway it may connect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A user, on `/user`.
+    User,
+    /// A vendor, on `/vendor`.
+    Vendor,
+}
+
+impl Kind {
+    /// The gateway's path.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::User => "/user",
+            Self::Vendor => "/vendor",
+        }
+    }
+
+    /// The value of the `kind` claim: `user` or `vendor`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Vendor => "vendor",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The claims the example reads from a verified token (`auth = Jwt<ExampleClaims>`): `sub`,
+/// `exp`, `iss` and `aud` are checked by the JWT authenticator as for any token; `kind` says
+/// whether it belongs to a user or a vendor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExampleClaims {
+    /// `"user"` or `"vendor"`; a token without it is a user's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+impl ExampleClaims {
+    /// Claims of a token for `kind`.
+    pub fn of(kind: Kind) -> Self {
+        Self { kind: Some(kind.as_str().to_owned()) }
+    }
+
+    /// A verified identity for `entity_id` of `kind`, as the JWT authenticator gives for a
+    /// valid token: for in-process tests with `venta_ws::testing::connect`.
+    pub fn identity(entity_id: &str, kind: Kind) -> Identity<Self> {
+        Identity { entity_id: Some(entity_id.to_owned()), claims: Self::of(kind), expires_at: None }
+    }
+
+    /// The kind the token is for, or the `kind` claim as written when it names neither.
+    pub fn kind(&self) -> Result<Kind, &str> {
+        match self.kind.as_deref() {
+            None | Some("user") => Ok(Kind::User),
+            Some("vendor") => Ok(Kind::Vendor),
+            Some(other) => Err(other),
+        }
+    }
+
+    /// `validate_connection` of the gateway for `expected`: a token of another kind is refused
+    /// with 4403 and a reason that names both.
+    pub fn admit(&self, expected: Kind) -> Result<(), GatewayError> {
+        let path = expected.path();
+        match self.kind() {
+            Ok(kind) if kind == expected => Ok(()),
+            Ok(kind) => Err(GatewayError::forbidden(format!("{path} takes {expected} tokens only, not {kind} tokens"))),
+            Err(other) => {
+                // The close reason is cut at 123 bytes; keep the claim's share of it short.
+                let shown: String = other.chars().take(32).collect();
+                Err(GatewayError::forbidden(format!(
+                    "{path} takes {expected} tokens only; this token's kind is `{shown}`"
+                )))
+            }
+        }
+    }
+}
+
 /// A position reported by a user or a vendor.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Location {
@@ -205,13 +290,14 @@ fn pong(data: Value) -> Reply<Value> {
 }
 
 /// `presence.online` with the entity ids online in the socket's namespace.
-async fn online(socket: &AuthenticatedSocket) -> Result<Reply<Vec<String>>, GatewayError> {
+async fn online(socket: &AuthenticatedSocket<ExampleClaims>) -> Result<Reply<Vec<String>>, GatewayError> {
     Ok(Reply::new("presence.online", socket.namespace().online().await?))
 }
 
-/// The seed's gateway: users sharing their location and watching vendors move.
+/// The seed's gateway: users sharing their location and watching vendors move. Admits user
+/// tokens only (`kind` absent or `"user"`).
 #[derive(WebSocketGateway)]
-#[gateway(namespace = "user", auth = Jwt, entity = "User")]
+#[gateway(namespace = "user", auth = Jwt<ExampleClaims>, entity = "User")]
 pub struct UserLocationGateway {
     locations: Arc<LocationService>,
 }
@@ -228,7 +314,15 @@ impl UserLocationGateway {
 
 #[venta_ws::messages]
 impl UserLocationGateway {
-    async fn on_disconnect(&self, socket: &AuthenticatedSocket, _reason: &DisconnectReason) {
+    async fn validate_connection(
+        &self,
+        _request: &ConnectRequest,
+        identity: &Identity<ExampleClaims>,
+    ) -> Result<(), GatewayError> {
+        identity.claims.admit(Kind::User)
+    }
+
+    async fn on_disconnect(&self, socket: &AuthenticatedSocket<ExampleClaims>, _reason: &DisconnectReason) {
         // Another tab or device may still be sharing; forget the user once the last one leaves.
         let others = socket.namespace().local_sockets_of(socket.entity_id());
         if others.iter().all(|id| *id == socket.id()) {
@@ -242,14 +336,14 @@ impl UserLocationGateway {
     }
 
     #[subscribe("presence.online")]
-    async fn online(&self, socket: &AuthenticatedSocket) -> Result<Reply<Vec<String>>, GatewayError> {
+    async fn online(&self, socket: &AuthenticatedSocket<ExampleClaims>) -> Result<Reply<Vec<String>>, GatewayError> {
         online(socket).await
     }
 
     #[subscribe("location.update")]
     async fn update_location(
         &self,
-        socket: &AuthenticatedSocket,
+        socket: &AuthenticatedSocket<ExampleClaims>,
         location: Location,
     ) -> Result<Ack<Location>, GatewayError> {
         let location = location.validate()?;
@@ -266,9 +360,10 @@ impl UserLocationGateway {
     }
 }
 
-/// Vendors publishing where they are; every move is pushed to connected users.
+/// Vendors publishing where they are; every move is pushed to connected users. Admits vendor
+/// tokens only (`"kind": "vendor"`).
 #[derive(WebSocketGateway)]
-#[gateway(namespace = "vendor", auth = Jwt, entity = "Vendor")]
+#[gateway(namespace = "vendor", auth = Jwt<ExampleClaims>, entity = "Vendor")]
 pub struct VendorGateway {
     locations: Arc<LocationService>,
 }
@@ -282,20 +377,28 @@ impl VendorGateway {
 
 #[venta_ws::messages]
 impl VendorGateway {
+    async fn validate_connection(
+        &self,
+        _request: &ConnectRequest,
+        identity: &Identity<ExampleClaims>,
+    ) -> Result<(), GatewayError> {
+        identity.claims.admit(Kind::Vendor)
+    }
+
     #[subscribe("ping")]
     async fn ping(&self, data: Value) -> Reply<Value> {
         pong(data)
     }
 
     #[subscribe("presence.online")]
-    async fn online(&self, socket: &AuthenticatedSocket) -> Result<Reply<Vec<String>>, GatewayError> {
+    async fn online(&self, socket: &AuthenticatedSocket<ExampleClaims>) -> Result<Reply<Vec<String>>, GatewayError> {
         online(socket).await
     }
 
     #[subscribe("location.update")]
     async fn update_location(
         &self,
-        socket: &AuthenticatedSocket,
+        socket: &AuthenticatedSocket<ExampleClaims>,
         location: Location,
     ) -> Result<Ack<Location>, GatewayError> {
         let location = location.validate()?;
@@ -304,10 +407,12 @@ impl VendorGateway {
     }
 }
 
-/// Signs an HS256 token for `subject`, valid for `ttl_secs`, as an identity provider would.
-pub fn mint_token(config: &Config, subject: &str, ttl_secs: u64) -> String {
+/// Signs an HS256 token for `subject` of `kind`, valid for `ttl_secs`, as an identity
+/// provider would.
+pub fn mint_token(config: &Config, subject: &str, kind: Kind, ttl_secs: u64) -> String {
     let mut claims = serde_json::json!({
         "sub": subject,
+        "kind": kind.as_str(),
         "iat": jsonwebtoken::get_current_timestamp(),
         "exp": jsonwebtoken::get_current_timestamp() + ttl_secs,
     });
@@ -320,6 +425,50 @@ pub fn mint_token(config: &Config, subject: &str, ttl_secs: u64) -> String {
     let key = jsonwebtoken::EncodingKey::from_secret(config.jwt_secret.as_bytes());
     // HS256 over a JSON object with a valid key cannot fail.
     jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap_or_default()
+}
+
+/// How to run the token minter.
+pub const TOKEN_USAGE: &str = "usage: cargo run --example token -- [--vendor] <entity-id> [ttl-secs]";
+
+/// What `cargo run --example token` was asked for: `[--vendor | --user] <entity-id>
+/// [ttl-secs]`, a user token valid for an hour unless told otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenArgs {
+    /// `--vendor` for a vendor token; a user token otherwise.
+    pub kind: Kind,
+    /// The entity id, the token's `sub`.
+    pub subject: String,
+    /// How long the token is valid, in seconds (default 3600).
+    pub ttl_secs: u64,
+}
+
+impl TokenArgs {
+    /// Reads the minter's command-line arguments (without the program name).
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
+        let mut kind = Kind::User;
+        let mut positional = Vec::new();
+        for arg in args {
+            match arg.as_str() {
+                "--vendor" => kind = Kind::Vendor,
+                "--user" => kind = Kind::User,
+                flag if flag.starts_with("--") => return Err(format!("unknown option `{flag}`\n{TOKEN_USAGE}")),
+                _ => positional.push(arg),
+            }
+        }
+        let mut positional = positional.into_iter();
+        let subject = positional.next().filter(|s| !s.is_empty()).ok_or(TOKEN_USAGE)?;
+        let ttl_secs = match positional.next() {
+            Some(ttl) => match ttl.parse() {
+                Ok(ttl) if ttl > 0 => ttl,
+                _ => return Err(format!("ttl `{ttl}` is not a positive number of seconds")),
+            },
+            None => 3600,
+        };
+        if let Some(extra) = positional.next() {
+            return Err(format!("unexpected argument `{extra}`\n{TOKEN_USAGE}"));
+        }
+        Ok(Self { kind, subject, ttl_secs })
+    }
 }
 
 /// Resolves when the process is asked to stop: Ctrl-C, or SIGTERM (what container runtimes
@@ -385,4 +534,50 @@ fn finish(builder: WebSocketModuleBuilder, locations: &Arc<LocationService>) -> 
     let module = builder.build()?;
     locations.attach(module.hub());
     Ok(module)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(args: &[&str]) -> Result<TokenArgs, String> {
+        TokenArgs::parse(args.iter().map(|arg| (*arg).to_owned()))
+    }
+
+    #[test]
+    fn the_minter_makes_user_tokens_unless_told_vendor() {
+        let user = TokenArgs { kind: Kind::User, subject: "user-1".to_owned(), ttl_secs: 3600 };
+        assert_eq!(args(&["user-1"]), Ok(user.clone()));
+        assert_eq!(args(&["--user", "user-1"]), Ok(user));
+        let vendor = TokenArgs { kind: Kind::Vendor, subject: "truck-1".to_owned(), ttl_secs: 60 };
+        assert_eq!(args(&["--vendor", "truck-1", "60"]), Ok(vendor.clone()));
+        assert_eq!(args(&["truck-1", "60", "--vendor"]), Ok(vendor));
+        assert_eq!(args(&[]), Err(TOKEN_USAGE.to_owned()));
+        assert!(args(&["--admin", "x"]).is_err_and(|e| e.contains("--admin")));
+        assert!(args(&["x", "soon"]).is_err_and(|e| e.contains("soon")));
+        assert!(args(&["x", "0"]).is_err());
+        assert!(args(&["x", "1", "2"]).is_err_and(|e| e.contains("`2`")));
+    }
+
+    #[test]
+    fn each_gateway_admits_its_own_kind_of_token_only() {
+        let claims = |kind: Option<&str>| ExampleClaims { kind: kind.map(str::to_owned) };
+        assert!(claims(None).admit(Kind::User).is_ok(), "no kind is a user");
+        assert!(ExampleClaims::of(Kind::User).admit(Kind::User).is_ok());
+        assert!(ExampleClaims::of(Kind::Vendor).admit(Kind::Vendor).is_ok());
+        for (claims, gateway) in [
+            (claims(None), Kind::Vendor),
+            (ExampleClaims::of(Kind::User), Kind::Vendor),
+            (ExampleClaims::of(Kind::Vendor), Kind::User),
+            (claims(Some("admin")), Kind::User),
+            (claims(Some("Vendor")), Kind::Vendor),
+        ] {
+            let error = claims.admit(gateway).expect_err("refused");
+            assert_eq!(error.close_code(), None, "validate_connection refuses with 4403 when no code is given");
+            assert_eq!(error.code(), "forbidden");
+            assert!(error.message().starts_with(gateway.path()), "{}", error.message());
+        }
+        let long = claims(Some(&"k".repeat(500))).admit(Kind::User).expect_err("refused");
+        assert!(long.message().len() < 123, "fits a close reason: {}", long.message());
+    }
 }

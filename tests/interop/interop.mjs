@@ -38,6 +38,8 @@ function sign(claims, { secret = SECRET, header = { alg: "HS256", typ: "JWT" } }
 }
 
 const token = (sub, ttl = 3600) => sign({ sub, iat: now(), exp: now() + ttl });
+// /vendor admits only tokens whose `kind` claim is "vendor"; /user takes the others above.
+const vendorToken = (sub, ttl = 3600) => sign({ sub, kind: "vendor", iat: now(), exp: now() + ttl });
 
 // ---- a client that queues what it receives ----
 
@@ -167,7 +169,7 @@ test("token in ?token=: presence.online names the entity, with the request id", 
 });
 
 test("token in Sec-WebSocket-Protocol: the server selects venta-ws and never echoes the token", async () => {
-  const client = await Client.connect("/vendor", { token: token("node-subprotocol"), placement: "subprotocol" });
+  const client = await Client.connect("/vendor", { token: vendorToken("node-subprotocol"), placement: "subprotocol" });
   assert.equal(client.ws.protocol, "venta-ws");
   assert.deepEqual(await client.request("ping", "hi"), { event: "pong", data: "hi" });
   assert.deepEqual(await online(client), ["node-subprotocol"]);
@@ -242,7 +244,7 @@ test("presence follows clients coming and going", async () => {
 
 test("a vendor's move is pushed to users, and users can ask for it", async () => {
   const user = await Client.connect("/user", { token: token("node-rider") });
-  const vendor = await Client.connect("/vendor", { token: token("node-truck"), placement: "subprotocol" });
+  const vendor = await Client.connect("/vendor", { token: vendorToken("node-truck"), placement: "subprotocol" });
   assert.deepEqual(await vendor.request("location.update", { lat: 48.1, lng: 11.6 }, 1), {
     event: "location.update",
     data: { lat: 48.1, lng: 11.6 },

@@ -121,9 +121,20 @@ pub fn now() -> u64 {
     jsonwebtoken::get_current_timestamp()
 }
 
-/// A valid token for `sub`, good for an hour.
+/// A valid token for `sub`, good for an hour. It has no `kind` claim: the example takes it
+/// for a user's.
 pub fn token(sub: &str) -> String {
     sign(&json!({"sub": sub, "exp": now() + 3600}), SECRET, Algorithm::HS256)
+}
+
+/// A valid token for `sub` with `"kind": kind`, good for an hour.
+pub fn token_of_kind(sub: &str, kind: &str) -> String {
+    sign(&json!({"sub": sub, "kind": kind, "exp": now() + 3600}), SECRET, Algorithm::HS256)
+}
+
+/// A valid vendor token for `sub` (`"kind": "vendor"`), good for an hour.
+pub fn vendor_token(sub: &str) -> String {
+    token_of_kind(sub, "vendor")
 }
 
 /// Where a client puts its token.
@@ -162,6 +173,26 @@ impl Client {
     /// Connects with a valid token for `sub` in the Authorization header.
     pub async fn user(server: &TestServer, path: &str, sub: &str) -> Client {
         Self::connect(&server.url(path), Some(&token(sub)), Placement::Header).await
+    }
+
+    /// Connects with a valid vendor token for `sub` in the Authorization header.
+    pub async fn vendor(server: &TestServer, path: &str, sub: &str) -> Client {
+        Self::connect(&server.url(path), Some(&vendor_token(sub)), Placement::Header).await
+    }
+
+    /// Connects with a valid token for `sub` over a TCP socket whose receive buffer is only
+    /// `receive_buffer` bytes, so that the server's writes wait as soon as this client stops
+    /// reading.
+    pub async fn with_small_receive_buffer(server: &TestServer, path: &str, sub: &str, receive_buffer: u32) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(receive_buffer).expect("SO_RCVBUF");
+        let stream = socket.connect(server.addr).await.expect("connect");
+        let mut request = server.url(path).into_client_request().expect("request");
+        let bearer = HeaderValue::from_str(&format!("Bearer {}", token(sub))).expect("header");
+        request.headers_mut().insert("authorization", bearer);
+        let handshake = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream));
+        let (ws, _) = tokio::time::timeout(WAIT, handshake).await.expect("handshake in time").expect("handshake");
+        Client { ws, protocol: None }
     }
 
     /// Connects, returning the handshake error instead of panicking.
