@@ -94,6 +94,17 @@ async fn vendor_admits_vendor_tokens_only_and_user_admits_user_tokens_only() {
 }
 
 #[tokio::test]
+async fn a_vendor_socket_cannot_refresh_itself_with_a_user_token() {
+    let server = TestServer::example().await;
+    let mut truck = Client::vendor(&server, "/vendor", "truck").await;
+    let refused = truck.request("auth.refresh", json!(token_of_kind("truck", "user")), Some(1)).await;
+    assert_eq!(refused["data"]["code"], "refresh_rejected", "{refused}");
+    assert_eq!(refused["data"]["message"], "/vendor takes vendor tokens only, not user tokens");
+    let refreshed = truck.request("auth.refresh", json!(vendor_token("truck")), Some(2)).await;
+    assert_eq!(refreshed["event"], "auth.refresh", "{refreshed}");
+}
+
+#[tokio::test]
 async fn development_tokens_connect_to_the_gateway_of_their_kind_only() {
     let server = ExampleServer::start(&[("VENTA_DEV_MODE", "1")]).await;
     let url = |path: &str| format!("ws://{}{path}", server.addr);
