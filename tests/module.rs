@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use venta_ws::ModuleError;
 use venta_ws::auth::{AuthError, Authenticator, ConnectRequest, Identity};
 use venta_ws::prelude::*;
-use venta_ws::{ModuleError, validate_origin};
 use venta_ws_examples::{LocationService, UserLocationGateway, VendorGateway};
 use venta_ws_tests::{Client, Placement, SECRET, TestServer};
 
@@ -62,7 +62,7 @@ fn bad_origins_and_limits_are_refused() {
         .build()
         .expect_err("origin without scheme");
     assert!(matches!(err, ModuleError::InvalidOrigin { ref origin } if origin == "localhost:3000"), "{err:?}");
-    assert!(validate_origin("https://app.example.com").is_ok());
+    assert!(WebSocketModule::builder().allowed_origins(["https://app.example.com/"]).build().is_ok());
 
     let err = WebSocketModule::builder().max_message_size(0).build().expect_err("zero limit");
     assert!(matches!(err, ModuleError::InvalidLimit { name: "max_message_size", .. }));

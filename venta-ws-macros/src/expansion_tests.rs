@@ -23,7 +23,7 @@ fn pretty(tokens: TokenStream) -> String {
     prettyplease::unparse(&parse(tokens))
 }
 
-/// The seed's gateway as the main example declares it, so that the snapshot and the README
+/// The seed's gateway as the main example declares it, so that the snapshot and docs/generated-code.md
 /// show what users run.
 fn user_location_gateway() -> (DeriveInput, ItemImpl) {
     let example: syn::File =
@@ -64,7 +64,7 @@ fn user_location_gateway_expansion() {
     insta::assert_snapshot!(prettyplease::unparse(&expand_gateway(derive, TokenStream::new(), handlers)));
 }
 
-/// The README shows the generated impls of the seed's gateway (without the user's own impl
+/// venta-ws/docs/generated-code.md shows the generated impls of the seed's gateway (without the user's own impl
 /// block, which comes out unchanged but for its `#[subscribe]` attributes): they must be the
 /// ones the snapshot above holds.
 #[test]
@@ -73,10 +73,10 @@ fn readme_shows_the_user_location_gateway_expansion() {
     let mut file = expand_gateway(derive, TokenStream::new(), handlers);
     file.items.retain(|item| matches!(item, syn::Item::Impl(item) if item.trait_.is_some()));
     let generated = prettyplease::unparse(&file);
-    let readme = include_str!("../../README.md");
+    let page = include_str!("../../venta-ws/docs/generated-code.md");
     assert!(
-        readme.contains(&generated),
-        "README.md's \"Generated code\" section is out of date; replace its code block with:\n{generated}"
+        page.contains(&generated),
+        "venta-ws/docs/generated-code.md is out of date; replace its code block with:\n{generated}"
     );
 }
 

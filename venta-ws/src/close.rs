@@ -9,7 +9,7 @@ use axum::extract::ws::{CloseFrame, Utf8Bytes};
 /// A WebSocket close code the framework sends, with what a client should do about it.
 ///
 /// [`CloseCode::reconnect`] is the one source of what a client should do after each code: the
-/// README's close code table is checked against it by a test.
+/// table of [`docs::close_codes`](crate::docs::close_codes) is checked against it by a test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CloseCode {
@@ -41,8 +41,8 @@ pub enum CloseCode {
     Application(u16),
 }
 
-/// What a client should do after a close: the advice of the README's close code table, which
-/// is written as this type's `Display`.
+/// What a client should do after a close: the advice of the close code table
+/// ([`docs::close_codes`](crate::docs::close_codes)), which is written as this type's `Display`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Reconnect {
@@ -367,9 +367,8 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_close_code_table_gives_the_advice_of_the_code() {
-        let readme = include_str!("../../README.md");
-        let section = readme.split("### Close codes").nth(1).expect("a close code section");
+    fn the_close_code_table_gives_the_advice_of_the_code() {
+        let section = include_str!("../docs/close-codes.md");
         let rows: Vec<Vec<&str>> = section
             .lines()
             .skip_while(|line| !line.starts_with("|---"))

@@ -222,6 +222,51 @@ pub enum ModuleError {
     },
 }
 
+/// Which step of a socket's life an error happened in, as passed to
+/// [`GatewayHandlers::handle_connection_error`](crate::GatewayHandlers::handle_connection_error) and logged in the `operation` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Operation<'a> {
+    /// Registering the socket in presence.
+    RegisterPresence,
+    /// The `on_connect` hook.
+    Connect,
+    /// Reading a frame as an envelope.
+    Decode,
+    /// Handling the named event.
+    Event(&'a str),
+    /// The `on_text` hook, for a gateway with a protocol of its own.
+    Text,
+    /// The `on_binary` hook.
+    Binary,
+    /// The `on_disconnect` hook.
+    Disconnect,
+}
+
+impl Operation<'_> {
+    /// The event name, for [`Operation::Event`].
+    pub fn event(&self) -> Option<&str> {
+        match self {
+            Self::Event(event) => Some(event),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Operation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::RegisterPresence => f.write_str("register presence"),
+            Self::Connect => f.write_str("on_connect"),
+            Self::Decode => f.write_str("decode envelope"),
+            Self::Event(event) => write!(f, "handle event `{event}`"),
+            Self::Text => f.write_str("on_text"),
+            Self::Binary => f.write_str("on_binary"),
+            Self::Disconnect => f.write_str("on_disconnect"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,21 +47,24 @@
 //! # }
 //! ```
 //!
-//! The wire protocol, the close codes and the NestJS mapping are in the README.
+//! The README introduces the framework; the reference manual is [`docs`]: the wire protocol,
+//! close codes, limits, compile-time checks, attributes and the generated code.
 //!
 //! [axum]: https://docs.rs/axum
 //! [tokio]: https://docs.rs/tokio
 
 pub mod auth;
+mod builder;
 mod close;
 pub mod cluster;
+mod config;
+mod connection;
 mod error;
 mod gateway;
+mod hub;
 mod id;
 pub mod logging;
-mod module;
 mod namespace;
-mod outbox;
 pub mod presence;
 pub mod protocol;
 #[cfg(feature = "redis")]
@@ -69,47 +72,30 @@ pub mod redis;
 mod rules;
 mod serve;
 mod socket;
+mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use auth::{Anonymous, Jwt, JwtConfig, StandardClaims};
 pub use axum::body::Bytes;
 pub use axum::extract::ws::Utf8Bytes;
+pub use builder::{WebSocketModule, WebSocketModuleBuilder};
 pub use close::{CloseCode, DisconnectReason, Reconnect};
-pub use error::{GatewayError, ModuleError};
-pub use gateway::{
-    Ack, ClaimsOf, Dispatch, GatewayDescriptor, GatewayHandlers, IntoReply, Operation, Reply, SocketOf,
-    WebSocketGateway, validate_origin,
-};
+pub use config::{GatewayDescriptor, RateLimit, SocketConfig};
+pub use error::{GatewayError, ModuleError, Operation};
+pub use gateway::{Ack, ClaimsOf, GatewayHandlers, IntoReply, Reply, SocketOf, WebSocketGateway};
+pub use hub::{Hub, ShutdownReport};
 pub use id::{ParseSocketIdError, SocketId};
-pub use module::{RateLimit, SocketConfig, WebSocketModule, WebSocketModuleBuilder};
-pub use namespace::{Hub, Namespace, ShutdownReport};
+pub use namespace::Namespace;
 pub use serve::{LISTEN_BACKLOG, Serve, bind, serve};
 pub use socket::{AuthenticatedSocket, EmitError};
-/// Derives [`WebSocketGateway`](trait@WebSocketGateway) from `#[gateway(...)]`.
-///
-/// | key | value | default |
-/// |---|---|---|
-/// | `namespace` | string: lowercase segments of `a-z0-9_-` joined by `/` | required |
-/// | `auth` | a type implementing [`auth::Authenticator`]: `Jwt`, `Jwt<MyClaims>`, `Anonymous`, ... | required |
-/// | `entity` | string: the entity type in logs and sockets | the namespace, capitalised |
-/// | `path` | string: the path mounted, starting with `/` | `/` + namespace |
-/// | `origins` | array of strings `scheme://host[:port]`, or `["*"]` | the module's |
-/// | `credentials` | `true` or `false`: browsers may send cookies; refuses `origins = ["*"]` | `false` |
-/// | `crate` | string: the path of this crate when re-exported | `venta_ws` |
-///
-/// A mistake is a compile error at the offending token that says what to write; the README's
-/// "Compile-time checks" section lists them.
+/// Derives [`WebSocketGateway`](trait@WebSocketGateway) from `#[gateway(namespace = "..",
+/// auth = ..)]`. Every key, its type and its default: [`docs::attributes`]. A mistake is a
+/// compile error at the offending token that says what to write ([`docs::compile_time_checks`]).
 pub use venta_ws_macros::WebSocketGateway;
-/// Implements [`GatewayHandlers`] from an `impl` block of a gateway.
-///
-/// Methods marked `#[subscribe("event")]` handle that event. A handler is `async`, takes
-/// `&self`, then optionally the socket (`&AuthenticatedSocket<..>`) and then optionally the
-/// payload (any `serde::de::DeserializeOwned` type, read from `data`), and returns an
-/// [`IntoReply`] type. Methods named after a hook of [`GatewayHandlers`] (`on_connect`,
-/// `on_disconnect`, `validate_connection`, `get_entity_id`, `handle_connection_error`,
-/// `log_connection_success`, `log_disconnection_success`) override it; other methods stay
-/// ordinary methods.
+/// Implements [`GatewayHandlers`] from an `impl` block of a gateway: a `#[subscribe("event")]`
+/// method per event, and methods named after the hooks of [`GatewayHandlers`] to override
+/// them; [`docs::attributes`] has the signatures.
 pub use venta_ws_macros::messages;
 
 /// The names a gateway module needs: `use venta_ws::prelude::*;`.
@@ -121,6 +107,23 @@ pub mod prelude {
     };
 }
 
+/// The reference manual: what the README introduces, in full. Each page is a file of
+/// `venta-ws/docs/`, so it reads the same on the repository and in `cargo doc`.
+pub mod docs {
+    #[doc = include_str!("../docs/protocol.md")]
+    pub mod protocol {}
+    #[doc = include_str!("../docs/close-codes.md")]
+    pub mod close_codes {}
+    #[doc = include_str!("../docs/limits.md")]
+    pub mod limits {}
+    #[doc = include_str!("../docs/compile-time-checks.md")]
+    pub mod compile_time_checks {}
+    #[doc = include_str!("../docs/attributes.md")]
+    pub mod attributes {}
+    #[doc = include_str!("../docs/generated-code.md")]
+    pub mod generated_code {}
+}
+
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(all(doctest, feature = "testing", feature = "redis"))]
 #[doc = include_str!("../../README.md")]
@@ -129,7 +132,8 @@ struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod __private {
     //! Used by the code the macros generate; not public API.
-    pub use crate::gateway::{Dispatch, GatewayDescriptor, IntoReply, Payload};
+    pub use crate::config::GatewayDescriptor;
+    pub use crate::gateway::{Dispatch, IntoReply, Payload};
     pub use crate::protocol::Request;
 
     /// Runs a handler's reply conversion.

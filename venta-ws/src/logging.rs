@@ -15,7 +15,7 @@ use std::fmt::{self, Write as _};
 
 use crate::close::{CloseCode, DisconnectReason};
 use crate::error::GatewayError;
-use crate::gateway::Operation;
+use crate::error::Operation;
 use crate::socket::AuthenticatedSocket;
 
 /// The most characters of one text field a log line shows; the rest is counted, not written.

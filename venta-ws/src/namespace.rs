@@ -4,22 +4,22 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 
 use crate::close::{CloseCode, Closure};
 use crate::cluster::{Action, Cluster, ClusterMessage, Target};
+use crate::config::{GatewayDescriptor, SocketConfig};
 use crate::id::SocketId;
-use crate::module::{ModuleState, SocketConfig};
 use crate::presence::{PresenceError, PresenceStore};
 use crate::protocol;
 use crate::socket::{EmitError, SocketCore};
+use crate::state::ModuleState;
 
 /// A handle to one gateway's namespace: emit to its sockets, read its presence, disconnect
 /// entities. Cheap to clone; get one from a socket ([`AuthenticatedSocket::namespace`]) or
-/// from the module's [`Hub`].
+/// from the module's [`Hub`](crate::Hub).
 ///
 /// Emitting serializes the event once and queues the same frame on every socket it reaches.
 ///
@@ -64,9 +64,7 @@ impl Drop for Attachment {
 
 impl Namespace {
     pub(crate) fn new(
-        name: &str,
-        path: String,
-        entity_type: &'static str,
+        descriptor: &GatewayDescriptor,
         presence: Arc<dyn PresenceStore>,
         cluster: Option<Arc<dyn Cluster>>,
         state: Arc<ModuleState>,
@@ -74,9 +72,9 @@ impl Namespace {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                name: Arc::from(name),
-                path,
-                entity_type,
+                name: Arc::from(descriptor.namespace),
+                path: descriptor.path.to_owned(),
+                entity_type: descriptor.entity_type,
                 presence,
                 cluster,
                 state,
@@ -364,97 +362,5 @@ impl fmt::Debug for Namespace {
             .field("entity_type", &self.inner.entity_type)
             .field("local_sockets", &self.local_socket_count())
             .finish()
-    }
-}
-
-/// Every namespace of a module, for emitting from outside a handler (an HTTP route, a job),
-/// and for shutting the module down.
-#[derive(Clone, Debug)]
-pub struct Hub {
-    namespaces: Arc<BTreeMap<String, Namespace>>,
-    presence: Arc<dyn PresenceStore>,
-    state: Arc<ModuleState>,
-}
-
-/// What [`Hub::shutdown`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShutdownReport {
-    /// Sockets sent a 1001 close.
-    pub closed: usize,
-    /// Whether every socket finished (handlers, `on_disconnect`, presence) within the timeout.
-    pub completed: bool,
-}
-
-impl Hub {
-    pub(crate) fn new(
-        namespaces: BTreeMap<String, Namespace>,
-        presence: Arc<dyn PresenceStore>,
-        state: Arc<ModuleState>,
-    ) -> Self {
-        Self { namespaces: Arc::new(namespaces), presence, state }
-    }
-
-    /// Shuts every gateway down: refuses new sockets (closing them with 1001), closes every
-    /// socket with 1001 in batches, and waits up to `timeout` for in-flight handlers, the
-    /// `on_disconnect` hooks and presence cleanup to finish.
-    ///
-    /// An HTTP server's own graceful shutdown does not close upgraded sockets; call this (or
-    /// serve with [`crate::serve`], which does) when the process is asked to stop.
-    pub async fn shutdown(&self, timeout: Duration) -> ShutdownReport {
-        self.state.shutdown.cancel();
-        let mut closed = 0;
-        for namespace in self.namespaces.values() {
-            closed += namespace.close_all(Closure::GoingAway).await;
-        }
-        self.state.tasks.close();
-        let completed = tokio::time::timeout(timeout, self.state.tasks.wait()).await.is_ok();
-        ShutdownReport { closed, completed }
-    }
-
-    /// Delivers what another node published to this node's sockets, until shutdown.
-    pub(crate) async fn follow(self, cluster: Arc<dyn Cluster>) {
-        let mut incoming = cluster.incoming();
-        loop {
-            let message = tokio::select! {
-                () = self.state.shutdown.cancelled() => return,
-                message = incoming.recv() => message,
-            };
-            match message {
-                Ok(message) => {
-                    if let Some(namespace) = self.namespaces.get(&message.namespace) {
-                        namespace.apply(&message);
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "fell behind the cluster; some events from other nodes were not delivered");
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    }
-
-    /// Whether [`Hub::shutdown`] has started.
-    pub fn is_shutting_down(&self) -> bool {
-        self.state.shutdown.is_cancelled()
-    }
-
-    /// How many sockets the module holds on this node.
-    pub fn connection_count(&self) -> usize {
-        self.state.connections.load(Ordering::Acquire)
-    }
-
-    /// The namespace called `name`, if a gateway declares it.
-    pub fn namespace(&self, name: &str) -> Option<&Namespace> {
-        self.namespaces.get(name)
-    }
-
-    /// Every namespace, by name.
-    pub fn namespaces(&self) -> impl Iterator<Item = &Namespace> {
-        self.namespaces.values()
-    }
-
-    /// The module's presence store.
-    pub fn presence(&self) -> &Arc<dyn PresenceStore> {
-        &self.presence
     }
 }

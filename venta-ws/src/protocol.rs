@@ -63,11 +63,11 @@ struct WireRequest<'a> {
 
 /// Why a frame could not be read as an envelope.
 #[derive(Debug)]
-pub struct DecodeError {
+pub(crate) struct DecodeError {
     /// The id found in the frame, when it was readable, so the error can still be acked.
-    pub id: Option<MessageId>,
+    pub(crate) id: Option<MessageId>,
     /// What was wrong, as sent to the client; it may quote the frame.
-    pub message: String,
+    pub(crate) message: String,
     /// What was wrong, without quoting the frame, for logs.
     logged: String,
 }
@@ -86,7 +86,7 @@ impl DecodeError {
 
 impl<'a> Request<'a> {
     /// Reads one text frame.
-    pub fn decode(text: &'a str) -> Result<Self, DecodeError> {
+    pub(crate) fn decode(text: &'a str) -> Result<Self, DecodeError> {
         match serde_json::from_str::<WireRequest<'a>>(text) {
             Ok(wire) => {
                 if wire.event.is_empty() {
@@ -172,7 +172,7 @@ struct WireEvent<'a, T: ?Sized> {
 
 /// Encodes one envelope into a text frame. Encoding happens once per event, however many
 /// sockets receive the frame.
-pub fn encode<T: Serialize + ?Sized>(
+pub(crate) fn encode<T: Serialize + ?Sized>(
     event: &str,
     data: &T,
     id: Option<&MessageId>,
@@ -187,12 +187,21 @@ struct WireError<'a> {
 }
 
 /// Encodes an `error` envelope.
-pub fn encode_error(code: &str, message: &str, id: Option<&MessageId>) -> Utf8Bytes {
+pub(crate) fn encode_error(code: &str, message: &str, id: Option<&MessageId>) -> Utf8Bytes {
     let body = WireError { code, message };
     // Two strings and an id always serialize.
     encode(ERROR_EVENT, &body, id).unwrap_or_else(|_| {
         Utf8Bytes::from_static(r#"{"event":"error","data":{"code":"internal","message":"internal error"}}"#)
     })
+}
+
+/// The data of `auth.expiring` and of the answer to `auth.refresh`: when the socket's
+/// credentials stop being accepted.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Expiry {
+    /// Unix seconds.
+    pub(crate) expires_at: u64,
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use crate::namespace::Hub;
+use crate::hub::Hub;
 
 /// The listen backlog of [`bind`]: how many connections may wait to be accepted. tokio's
 /// `TcpListener::bind` asks for 128, which a connect storm (every client reconnecting after a

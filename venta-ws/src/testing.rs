@@ -53,8 +53,9 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::auth::{ConnectRequest, Identity, StandardClaims};
-use crate::gateway::{ClaimsOf, GatewayHandlers, socket_span};
-use crate::module::WebSocketModule;
+use crate::builder::WebSocketModule;
+use crate::connection::socket_span;
+use crate::gateway::{ClaimsOf, GatewayHandlers};
 use crate::protocol::MessageId;
 
 /// An identity for `auth = Jwt` gateways: `sub` is `entity_id`, no expiry.

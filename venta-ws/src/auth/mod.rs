@@ -218,7 +218,10 @@ pub trait Authenticator: Send + Sync + 'static {
     }
 
     /// Finds this authenticator in the module's configuration; `None` makes `build` fail with
-    /// [`ModuleError::MissingAuth`](crate::ModuleError::MissingAuth) and [`Self::SETUP_HINT`].
+    /// [`ModuleError::MissingAuth`](crate::ModuleError::MissingAuth) and `SETUP_HINT`. The
+    /// builder's plumbing, hidden: implementors keep the default, which finds the instance
+    /// given to `WebSocketModule::builder().auth(..)`.
+    #[doc(hidden)]
     fn from_registry(registry: &AuthRegistry) -> Option<Arc<Self>>
     where
         Self: Sized,
@@ -226,7 +229,9 @@ pub trait Authenticator: Send + Sync + 'static {
         registry.get::<Self>()
     }
 
-    /// What to call on the module builder when this authenticator is missing.
+    /// What to call on the module builder when this authenticator is missing; hidden with
+    /// `from_registry`.
+    #[doc(hidden)]
     const SETUP_HINT: &'static str = "register an instance with `WebSocketModule::builder().auth(..)`";
 }
 
@@ -249,6 +254,7 @@ impl Authenticator for Anonymous {
 
 /// The authenticators and JWT configuration given to the module builder.
 #[derive(Default)]
+#[doc(hidden)]
 pub struct AuthRegistry {
     jwt: Option<Arc<JwtConfig>>,
     custom: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,

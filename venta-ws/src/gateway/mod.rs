@@ -1,69 +1,22 @@
-//! Gateways: the traits the macros implement, the replies handlers return, and the connection
-//! lifecycle the module runs for every socket.
+//! Gateways: the traits `#[derive(WebSocketGateway)]` and `#[messages]` implement, and what
+//! handlers take and return ([`reply`]).
 
-mod lifecycle;
-mod origin;
-mod read;
-mod write;
+mod reply;
 
-use std::borrow::Cow;
-use std::fmt;
 use std::future::Future;
 
 use axum::body::Bytes;
 use axum::extract::ws::Utf8Bytes;
-use serde::Serialize;
 
-#[cfg(feature = "testing")]
-pub(crate) use lifecycle::socket_span;
-pub(crate) use lifecycle::{GatewayRuntime, handshake as lifecycle_handshake};
-pub(crate) use origin::OriginPolicy;
-pub use origin::validate_origin;
+pub use reply::{Ack, IntoReply, Reply};
 
 use crate::auth::{Authenticator, ConnectRequest, Identity};
 use crate::close::DisconnectReason;
-use crate::error::GatewayError;
+use crate::config::GatewayDescriptor;
+use crate::error::{GatewayError, Operation};
 use crate::logging;
-use crate::protocol::{self, Request};
+use crate::protocol::Request;
 use crate::socket::AuthenticatedSocket;
-
-/// A WebSocket as the lifecycle sees it: frames in, frames out. An upgraded axum socket in
-/// production, an in-memory pair in [`crate::testing`].
-pub(crate) trait Transport:
-    futures_util::Stream<Item = Result<axum::extract::ws::Message, axum::Error>>
-    + futures_util::Sink<axum::extract::ws::Message, Error = axum::Error>
-    + Send
-    + Unpin
-    + 'static
-{
-}
-
-impl<T> Transport for T where
-    T: futures_util::Stream<Item = Result<axum::extract::ws::Message, axum::Error>>
-        + futures_util::Sink<axum::extract::ws::Message, Error = axum::Error>
-        + Send
-        + Unpin
-        + 'static
-{
-}
-
-/// A gateway's static configuration, as written in `#[gateway(...)]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GatewayDescriptor {
-    /// The gateway type's name, for error messages.
-    pub type_name: &'static str,
-    /// The namespace, such as `user`.
-    pub namespace: &'static str,
-    /// The path the gateway is mounted at, such as `/user`.
-    pub path: &'static str,
-    /// The entity type of its sockets, such as `User`.
-    pub entity_type: &'static str,
-    /// Allowed browser origins; `None` takes the module's.
-    pub origins: Option<&'static [&'static str]>,
-    /// Whether browsers may send cookies to this gateway (`credentials = true`), so that a
-    /// wildcard origin would let any website open sockets as its visitors.
-    pub credentials: bool,
-}
 
 /// A gateway's configuration: implemented by `#[derive(WebSocketGateway)]`.
 #[diagnostic::on_unimplemented(
@@ -92,51 +45,6 @@ pub enum Dispatch {
     UnknownEvent,
     /// A handler ran: the frame to send back (if any), or its error.
     Handled(Result<Option<Utf8Bytes>, GatewayError>),
-}
-
-/// Which step of a socket's life an error happened in, as passed to
-/// [`GatewayHandlers::handle_connection_error`] and logged in the `operation` field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Operation<'a> {
-    /// Registering the socket in presence.
-    RegisterPresence,
-    /// The `on_connect` hook.
-    Connect,
-    /// Reading a frame as an envelope.
-    Decode,
-    /// Handling the named event.
-    Event(&'a str),
-    /// The `on_text` hook, for a gateway with a protocol of its own.
-    Text,
-    /// The `on_binary` hook.
-    Binary,
-    /// The `on_disconnect` hook.
-    Disconnect,
-}
-
-impl Operation<'_> {
-    /// The event name, for [`Operation::Event`].
-    pub fn event(&self) -> Option<&str> {
-        match self {
-            Self::Event(event) => Some(event),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Operation<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::RegisterPresence => f.write_str("register presence"),
-            Self::Connect => f.write_str("on_connect"),
-            Self::Decode => f.write_str("decode envelope"),
-            Self::Event(event) => write!(f, "handle event `{event}`"),
-            Self::Text => f.write_str("on_text"),
-            Self::Binary => f.write_str("on_binary"),
-            Self::Disconnect => f.write_str("on_disconnect"),
-        }
-    }
 }
 
 /// A gateway's event handlers and lifecycle hooks: implemented by `#[venta_ws::messages]` on
@@ -252,17 +160,6 @@ pub trait GatewayHandlers: WebSocketGateway {
     }
 }
 
-/// What a handler can return: `()`, [`Ack`], [`Reply`], or a `Result` of one of them.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be returned by an event handler",
-    label = "not a reply",
-    note = "return `()`, `Ack<T>`, `Reply<T>`, or `Result<_, E>` of one of them, where `T: Serialize` and `E: Into<GatewayError>`"
-)]
-pub trait IntoReply {
-    /// Encodes the reply to `request`, or `None` when nothing is sent.
-    fn into_reply(self, request: &Request<'_>) -> Result<Option<Utf8Bytes>, GatewayError>;
-}
-
 /// What a handler can take as its payload: any `serde::de::DeserializeOwned` type, read from the
 /// message's `data`. The generated code decodes through this trait so that a type that is not
 /// `Deserialize` is reported at the handler's parameter with the fix, instead of deep inside
@@ -281,83 +178,5 @@ pub trait Payload: Sized {
 impl<T: serde::de::DeserializeOwned> Payload for T {
     fn decode(request: &Request<'_>) -> Result<Self, GatewayError> {
         request.payload()
-    }
-}
-
-/// Acknowledges the message with `data`, when the client asked for an ack with an `id`.
-///
-/// The ack is `{"event": <the request's event>, "data": <data>, "id": <the request's id>}`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Ack<T = ()>(pub T);
-
-/// Answers with an event of its own name, whether or not the client sent an `id`
-/// (the `id` is carried when it did): `Reply::new("pong", data)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply<T> {
-    event: Cow<'static, str>,
-    data: T,
-}
-
-impl<T> Reply<T> {
-    /// A reply event called `event` carrying `data`.
-    pub fn new(event: impl Into<Cow<'static, str>>, data: T) -> Self {
-        Self { event: event.into(), data }
-    }
-}
-
-fn encode_reply<T: Serialize + ?Sized>(
-    event: &str,
-    data: &T,
-    request: &Request<'_>,
-) -> Result<Option<Utf8Bytes>, GatewayError> {
-    protocol::encode(event, data, request.id()).map(Some).map_err(GatewayError::internal)
-}
-
-impl IntoReply for () {
-    fn into_reply(self, request: &Request<'_>) -> Result<Option<Utf8Bytes>, GatewayError> {
-        Ack(()).into_reply(request)
-    }
-}
-
-impl<T: Serialize> IntoReply for Ack<T> {
-    fn into_reply(self, request: &Request<'_>) -> Result<Option<Utf8Bytes>, GatewayError> {
-        match request.id() {
-            Some(_) => encode_reply(request.event(), &self.0, request),
-            None => Ok(None),
-        }
-    }
-}
-
-impl<T: Serialize> IntoReply for Reply<T> {
-    fn into_reply(self, request: &Request<'_>) -> Result<Option<Utf8Bytes>, GatewayError> {
-        encode_reply(&self.event, &self.data, request)
-    }
-}
-
-impl<R: IntoReply, E: Into<GatewayError>> IntoReply for Result<R, E> {
-    fn into_reply(self, request: &Request<'_>) -> Result<Option<Utf8Bytes>, GatewayError> {
-        self.map_err(Into::into)?.into_reply(request)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn acks_are_sent_only_when_asked_for_and_replies_always() {
-        let with_id = Request::decode(r#"{"event":"a","id":4}"#).expect("valid");
-        let without = Request::decode(r#"{"event":"a"}"#).expect("valid");
-
-        let ack = Ack(5).into_reply(&with_id).expect("ok").expect("sent");
-        assert_eq!(ack.as_str(), r#"{"event":"a","data":5,"id":4}"#);
-        assert!(Ack(5).into_reply(&without).expect("ok").is_none());
-        assert_eq!(().into_reply(&with_id).expect("ok").expect("sent").as_str(), r#"{"event":"a","data":null,"id":4}"#);
-
-        let reply = Reply::new("pong", 1).into_reply(&without).expect("ok").expect("sent");
-        assert_eq!(reply.as_str(), r#"{"event":"pong","data":1}"#);
-
-        let failed: Result<Ack<u8>, GatewayError> = Err(GatewayError::bad_request("no"));
-        assert_eq!(failed.into_reply(&with_id).expect_err("error").code(), "bad_request");
     }
 }

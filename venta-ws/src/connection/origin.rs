@@ -46,7 +46,7 @@ impl OriginPolicy {
 
 /// Checks that `origin` is `scheme://host[:port]`, and returns it lower-cased without a
 /// trailing slash.
-pub fn validate_origin(origin: &str) -> Result<String, ModuleError> {
+pub(crate) fn validate_origin(origin: &str) -> Result<String, ModuleError> {
     crate::rules::normalize_origin(origin).ok_or_else(|| ModuleError::InvalidOrigin { origin: origin.to_owned() })
 }
 

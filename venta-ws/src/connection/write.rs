@@ -14,7 +14,7 @@ use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use tokio::sync::Mutex;
 
-use super::Transport;
+use super::transport::{Transport, is_write_buffer_full};
 use crate::close::{Closure, close_frame};
 use crate::socket::SocketCore;
 
@@ -22,7 +22,7 @@ use crate::socket::SocketCore;
 pub(super) type SharedSink<T> = Arc<Mutex<SplitSink<T, Message>>>;
 
 /// Closes the socket's queue however the writer ends, so no frame is queued for nobody.
-struct CloseOutbox(Arc<SocketCore>);
+pub(super) struct CloseOutbox(Arc<SocketCore>);
 
 impl Drop for CloseOutbox {
     fn drop(&mut self) {
@@ -31,7 +31,10 @@ impl Drop for CloseOutbox {
 }
 
 /// Writes every queued frame and flushes; `Ok(false)` when there was none.
-async fn drain<T: Transport>(sink: &mut SplitSink<T, Message>, core: &SocketCore) -> Result<bool, axum::Error> {
+pub(super) async fn drain<T: Transport>(
+    sink: &mut SplitSink<T, Message>,
+    core: &SocketCore,
+) -> Result<bool, axum::Error> {
     let mut wrote = false;
     while let Some(message) = core.outbox().try_pop() {
         sink.feed(message).await.inspect_err(|error| write_failed(core, error))?;
@@ -46,11 +49,8 @@ async fn drain<T: Transport>(sink: &mut SplitSink<T, Message>, core: &SocketCore
 /// A write that failed because the client left its frames unread past the write buffer's
 /// limit closes the socket as a slow consumer. Other failures are the connection's, and the
 /// read side sees them too.
-fn write_failed(core: &SocketCore, error: &axum::Error) {
-    let full = std::error::Error::source(error)
-        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
-        .is_some_and(|error| matches!(error, tungstenite::Error::WriteBufferFull(_)));
-    if full {
+pub(super) fn write_failed(core: &SocketCore, error: &axum::Error) {
+    if is_write_buffer_full(error) {
         core.close(Closure::WriteBufferFull);
     }
 }

@@ -1,0 +1,75 @@
+//! Mounting one gateway: its authenticator found, its origin policy settled, its namespace
+//! made, and its route set up. The builder calls this for each gateway it was given.
+
+use std::any::{Any, TypeId};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+
+use super::handshake::handshake;
+use super::lifecycle::GatewayRuntime;
+use super::origin::OriginPolicy;
+use crate::auth::{AuthRegistry, Authenticator};
+use crate::cluster::Cluster;
+use crate::config::SocketConfig;
+use crate::error::ModuleError;
+use crate::gateway::GatewayHandlers;
+use crate::namespace::Namespace;
+use crate::presence::PresenceStore;
+use crate::state::ModuleState;
+
+/// What the builder hands the engine to mount one gateway.
+pub(crate) struct MountContext<'a> {
+    pub(crate) auth: &'a AuthRegistry,
+    pub(crate) presence: &'a Arc<dyn PresenceStore>,
+    pub(crate) cluster: &'a Option<Arc<dyn Cluster>>,
+    pub(crate) origins: &'a OriginPolicy,
+    pub(crate) state: &'a Arc<ModuleState>,
+}
+
+/// A mounted gateway: its namespace, its route, and its run-time state for the test harness.
+pub(crate) struct MountedGateway {
+    pub(crate) namespace: Namespace,
+    pub(crate) router: Router,
+    pub(crate) runtime: (TypeId, Arc<dyn Any + Send + Sync>),
+}
+
+/// Mounts `gateway` with the module's `context` and its own `config`.
+pub(crate) fn mount<G: GatewayHandlers>(
+    gateway: G,
+    context: &MountContext<'_>,
+    config: SocketConfig,
+) -> Result<MountedGateway, ModuleError> {
+    let descriptor = G::DESCRIPTOR;
+    let auth = G::Auth::from_registry(context.auth).ok_or(ModuleError::MissingAuth {
+        gateway: descriptor.type_name,
+        auth: std::any::type_name::<G::Auth>(),
+        hint: <G::Auth as Authenticator>::SETUP_HINT,
+    })?;
+    let origins = match descriptor.origins {
+        Some(origins) => OriginPolicy::from_list(origins.iter())?,
+        None => context.origins.clone(),
+    };
+    if descriptor.credentials && origins == OriginPolicy::Any {
+        // Cookies sent from any site make the gateway open to cross-site hijacking.
+        return Err(ModuleError::AnyOriginWithCredentials { gateway: descriptor.type_name });
+    }
+    let namespace = Namespace::new(
+        &descriptor,
+        Arc::clone(context.presence),
+        context.cluster.clone(),
+        Arc::clone(context.state),
+        config,
+    );
+    let runtime = Arc::new(GatewayRuntime {
+        gateway,
+        auth,
+        namespace: namespace.clone(),
+        origins,
+        state: Arc::clone(context.state),
+    });
+    let router = Router::new().route(descriptor.path, get(handshake::<G>)).with_state(Arc::clone(&runtime));
+    let runtime: Arc<dyn Any + Send + Sync> = runtime;
+    Ok(MountedGateway { namespace, router, runtime: (TypeId::of::<G>(), runtime) })
+}

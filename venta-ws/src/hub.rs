@@ -1,0 +1,104 @@
+//! The [`Hub`]: every namespace of a module, its presence, and graceful shutdown.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::close::Closure;
+use crate::cluster::Cluster;
+use crate::namespace::Namespace;
+use crate::presence::PresenceStore;
+use crate::state::ModuleState;
+
+/// Every namespace of a module, for emitting from outside a handler (an HTTP route, a job),
+/// and for shutting the module down.
+#[derive(Clone, Debug)]
+pub struct Hub {
+    namespaces: Arc<BTreeMap<String, Namespace>>,
+    presence: Arc<dyn PresenceStore>,
+    state: Arc<ModuleState>,
+}
+
+/// What [`Hub::shutdown`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Sockets sent a 1001 close.
+    pub closed: usize,
+    /// Whether every socket finished (handlers, `on_disconnect`, presence) within the timeout.
+    pub completed: bool,
+}
+
+impl Hub {
+    pub(crate) fn new(
+        namespaces: BTreeMap<String, Namespace>,
+        presence: Arc<dyn PresenceStore>,
+        state: Arc<ModuleState>,
+    ) -> Self {
+        Self { namespaces: Arc::new(namespaces), presence, state }
+    }
+
+    /// Shuts every gateway down: refuses new sockets (closing them with 1001), closes every
+    /// socket with 1001 in batches, and waits up to `timeout` for in-flight handlers, the
+    /// `on_disconnect` hooks and presence cleanup to finish.
+    ///
+    /// An HTTP server's own graceful shutdown does not close upgraded sockets; call this (or
+    /// serve with [`crate::serve`], which does) when the process is asked to stop.
+    pub async fn shutdown(&self, timeout: Duration) -> ShutdownReport {
+        self.state.shutdown.cancel();
+        let mut closed = 0;
+        for namespace in self.namespaces.values() {
+            closed += namespace.close_all(Closure::GoingAway).await;
+        }
+        self.state.tasks.close();
+        let completed = tokio::time::timeout(timeout, self.state.tasks.wait()).await.is_ok();
+        ShutdownReport { closed, completed }
+    }
+
+    /// Delivers what another node published to this node's sockets, until shutdown.
+    pub(crate) async fn follow(self, cluster: Arc<dyn Cluster>) {
+        let mut incoming = cluster.incoming();
+        loop {
+            let message = tokio::select! {
+                () = self.state.shutdown.cancelled() => return,
+                message = incoming.recv() => message,
+            };
+            match message {
+                Ok(message) => {
+                    if let Some(namespace) = self.namespaces.get(&message.namespace) {
+                        namespace.apply(&message);
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "fell behind the cluster; some events from other nodes were not delivered");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Whether [`Hub::shutdown`] has started.
+    pub fn is_shutting_down(&self) -> bool {
+        self.state.shutdown.is_cancelled()
+    }
+
+    /// How many sockets the module holds on this node.
+    pub fn connection_count(&self) -> usize {
+        self.state.connections.load(Ordering::Acquire)
+    }
+
+    /// The namespace called `name`, if a gateway declares it.
+    pub fn namespace(&self, name: &str) -> Option<&Namespace> {
+        self.namespaces.get(name)
+    }
+
+    /// Every namespace, by name.
+    pub fn namespaces(&self) -> impl Iterator<Item = &Namespace> {
+        self.namespaces.values()
+    }
+
+    /// The module's presence store.
+    pub fn presence(&self) -> &Arc<dyn PresenceStore> {
+        &self.presence
+    }
+}
