@@ -194,7 +194,8 @@ async fn a_client_that_does_not_answer_pings_is_closed_and_one_that_does_stays()
 #[tokio::test]
 async fn a_client_that_never_finishes_its_handshake_is_dropped() {
     let (builder, _) = builder();
-    let module = builder.build().expect("builds");
+    // Room in the send queue for the whole flood: this test is about the handshake deadline.
+    let module = builder.send_queue_bytes(16 << 20).build().expect("builds");
     let server = TestServer::start_with(module, |serve| serve.handshake_timeout(Duration::from_millis(300))).await;
     let mut idle = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
     let mut partial = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
@@ -249,7 +250,8 @@ async fn a_client_that_stops_reading_its_response_is_dropped_at_the_handshake_de
 #[tokio::test]
 async fn an_upgraded_socket_may_keep_its_writes_waiting_longer_than_the_handshake_deadline() {
     let (builder, _) = builder();
-    let module = builder.build().expect("builds");
+    // Room in the send queue for the whole flood: this test is about the handshake deadline.
+    let module = builder.send_queue_bytes(16 << 20).build().expect("builds");
     let server = TestServer::start_with(module, |serve| serve.handshake_timeout(Duration::from_millis(300))).await;
     let mut client = Client::with_small_receive_buffer(&server, "/live", "u1", 4096).await;
     const BLOBS: usize = 150; // 7.2 MB: more than the kernel buffers between the two
@@ -558,4 +560,49 @@ async fn a_refresh_passes_validate_connection_as_a_connect_would() {
         .await
         .expect("upgraded");
     assert_eq!(wrong_app.closed().await.code, Some(4403), "the handshake headers are checked at connect");
+}
+
+#[tokio::test]
+async fn a_burst_of_small_pushes_to_a_client_that_reads_them_does_not_close_it() {
+    let (server, disconnects) = server(|b| b).await;
+    let mut client = Client::user(&server, "/live", "reader").await;
+    client.assert_answers_ping().await;
+    let live = server.hub.namespace("live").expect("live");
+    // 1,000 pushes at once, before the socket's writer gets a turn: far more frames than a
+    // slow consumer may leave unread, far fewer bytes.
+    for n in 0..1000 {
+        assert_eq!(live.emit_to_entity("reader", "tick", &n).expect("emits"), 1, "push {n} queued");
+    }
+    for n in 0..1000 {
+        assert_eq!(client.recv().await, json!({"event": "tick", "data": n}));
+    }
+    client.assert_answers_ping().await;
+    assert!(disconnects.lock().expect("lock").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_closes_while_pushes_wait_gets_its_close_answered() {
+    let (server, disconnects) = server(|b| b).await;
+    let live = server.hub.namespace("live").expect("live");
+    for attempt in 0..50 {
+        let entity = format!("closer-{attempt}");
+        let client = Client::user(&server, "/live", &entity).await;
+        // Pushes queued while the client's close frame arrives.
+        let pushing = {
+            let (live, entity) = (live.clone(), entity.clone());
+            tokio::spawn(async move {
+                for n in 0..2000 {
+                    if live.emit_to_entity(&entity, "tick", &n).is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        assert!(client.close_and_await_answer(1000).await, "attempt {attempt}: no close frame came back");
+        pushing.await.expect("pushed");
+        assert_eq!(
+            disconnect_of(&disconnects, &entity, Duration::from_secs(5)).await,
+            DisconnectReason::ClientClosed { code: Some(1000) }
+        );
+    }
 }

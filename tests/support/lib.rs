@@ -347,6 +347,20 @@ impl Client {
         while let Ok(Some(Ok(_))) = tokio::time::timeout(WAIT, self.ws.next()).await {}
     }
 
+    /// Closes with `code`, reads whatever was still on its way, and says whether the server
+    /// answered with a close frame (rather than ending the connection without one).
+    pub async fn close_and_await_answer(mut self, code: u16) -> bool {
+        let frame = tungstenite::protocol::CloseFrame { code: WireCloseCode::from(code), reason: "bye".into() };
+        let _ = self.ws.send(Message::Close(Some(frame))).await;
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await {
+                Ok(Some(Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(_))) => continue,
+                _ => return false,
+            }
+        }
+    }
+
     /// Drops the TCP connection without a close frame.
     pub fn drop_connection(self) {
         drop(self.ws);

@@ -193,9 +193,15 @@ impl WebSocketModuleBuilder {
         self
     }
 
-    /// How many frames may wait for a slow client (default 256).
+    /// How many frames may wait for a slow client (default 4,096).
     pub fn send_queue_capacity(mut self, frames: usize) -> Self {
         self.config.send_queue_capacity = frames;
+        self
+    }
+
+    /// How many bytes of outgoing frames may wait for a slow client (default 1 MiB).
+    pub fn send_queue_bytes(mut self, bytes: usize) -> Self {
+        self.config.send_queue_bytes = bytes;
         self
     }
 

@@ -282,9 +282,10 @@ impl Closure {
     }
 
     /// Whether the frames already queued are sent before the close frame: not to a client
-    /// that does not read them, nor to one that stopped answering.
+    /// that does not read them, nor to one that stopped answering, nor to one that closed
+    /// (after its close frame only the answer to it may be sent).
     pub(crate) fn flushes(&self) -> bool {
-        !matches!(self, Self::PingTimeout | Self::SendQueueFull | Self::WriteBufferFull)
+        !matches!(self, Self::ClientClosed | Self::PingTimeout | Self::SendQueueFull | Self::WriteBufferFull)
     }
 }
 

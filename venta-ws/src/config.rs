@@ -17,8 +17,12 @@ pub struct SocketConfig {
     /// socket with 1009. Default 64 KiB.
     pub max_message_size: usize,
     /// How many outgoing frames may wait for a slow client before it is closed with 4429.
-    /// Default 256.
+    /// Default 4,096.
     pub send_queue_capacity: usize,
+    /// How many bytes of outgoing frames may wait for a slow client before it is closed with
+    /// 4429 (a single larger frame still goes out). Default 1 MiB: room for bursts of small
+    /// pushes to a client that reads them, not for a client that stopped reading.
+    pub send_queue_bytes: usize,
     /// The most bytes of outgoing frames a socket holds for a client that does not read them,
     /// on top of what the kernel's socket buffer holds: past it the socket is closed with 4429,
     /// and the pongs a client's pings ask for are no longer queued. It is also the largest
@@ -52,7 +56,8 @@ impl Default for SocketConfig {
     fn default() -> Self {
         Self {
             max_message_size: 64 * 1024,
-            send_queue_capacity: 256,
+            send_queue_capacity: 4096,
+            send_queue_bytes: 1024 * 1024,
             max_write_buffer_size: 1024 * 1024,
             read_buffer_size: 2 * 1024,
             close_timeout: Duration::from_secs(5),
@@ -105,6 +110,9 @@ pub(crate) fn validate(config: &SocketConfig) -> Result<(), ModuleError> {
     }
     if config.send_queue_capacity == 0 {
         return invalid("send_queue_capacity", "must be at least 1 frame");
+    }
+    if config.send_queue_bytes == 0 {
+        return invalid("send_queue_bytes", "must be at least 1 byte");
     }
     if config.read_buffer_size == 0 {
         return invalid("read_buffer_size", "must be at least 1 byte");

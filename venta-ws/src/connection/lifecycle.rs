@@ -28,7 +28,7 @@ use crate::id::SocketId;
 use crate::logging::Untrusted;
 use crate::namespace::{Attachment, Namespace};
 use crate::presence::PresenceEntry;
-use crate::socket::{AuthenticatedSocket, SocketCore};
+use crate::socket::{AuthenticatedSocket, Outbox, SocketCore};
 use crate::state::ModuleState;
 
 /// Everything one mounted gateway needs at run time.
@@ -105,8 +105,12 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         let socket_id = SocketId::next();
         Span::current().record("socket_id", tracing::field::display(socket_id));
         let entity_id = Arc::from(admitted.entity_id);
-        let core =
-            Arc::new(SocketCore::new(socket_id, entity_id, config.send_queue_capacity, admitted.identity.expires_at));
+        let core = Arc::new(SocketCore::new(
+            socket_id,
+            entity_id,
+            Outbox::new(config.send_queue_capacity, config.send_queue_bytes),
+            admitted.identity.expires_at,
+        ));
         let attachment = match self.namespace.attach(Arc::clone(&core)) {
             Ok(attachment) => attachment,
             Err(limit) => {

@@ -96,7 +96,11 @@ pub(super) async fn write_loop<T: Transport>(sink: SharedSink<T>, core: Arc<Sock
             written = drain(&mut guard, core) => written,
         };
         if written.is_err() {
-            return;
+            // The client's close may have come first, and its answer still waits in the
+            // transport: once the read side has ended the socket, the close below sends it.
+            drop(guard);
+            core.finished().cancelled().await;
+            break;
         }
     }
     let Some(request) = core.close_request().cloned() else { return };
@@ -104,8 +108,10 @@ pub(super) async fn write_loop<T: Transport>(sink: SharedSink<T>, core: Arc<Sock
         let mut sink = sink.lock().await;
         if request.flush {
             while let Some(message) = core.outbox().try_pop() {
+                // A frame that cannot go out (the client's close came first) ends the flush,
+                // not the close: the close frame, or the answer to the client's, still goes.
                 if sink.feed(message).await.is_err() {
-                    return;
+                    break;
                 }
             }
         }

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use axum::extract::ws::{Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 
-use super::outbox::{Outbox, PushError};
+pub(crate) use super::outbox::Outbox;
+use super::outbox::PushError;
 use crate::close::{CloseCode, Closure};
 use crate::id::SocketId;
 
@@ -39,11 +40,11 @@ pub(crate) struct SocketCore {
 }
 
 impl SocketCore {
-    pub(crate) fn new(id: SocketId, entity_id: Arc<str>, send_queue_capacity: usize, expires_at: Option<u64>) -> Self {
+    pub(crate) fn new(id: SocketId, entity_id: Arc<str>, outbox: Outbox, expires_at: Option<u64>) -> Self {
         Self {
             id,
             entity_id,
-            outbox: Outbox::new(send_queue_capacity),
+            outbox,
             expires_at: AtomicU64::new(expires_at.unwrap_or(0)),
             close: OnceLock::new(),
             closing: CancellationToken::new(),
@@ -133,7 +134,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_closes_the_socket_as_a_slow_consumer() {
-        let core = SocketCore::new(SocketId::next(), Arc::from("u1"), 1, None);
+        let core = SocketCore::new(SocketId::next(), Arc::from("u1"), Outbox::new(1, usize::MAX), None);
         assert!(core.deliver(Utf8Bytes::from_static("a")));
         assert!(!core.deliver(Utf8Bytes::from_static("b")));
         let request = core.close_request().expect("closed");

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::extract::ws::{Message, Utf8Bytes};
 use serde::Serialize;
 
-pub(crate) use self::core::SocketCore;
+pub(crate) use self::core::{Outbox, SocketCore};
 use crate::auth::StandardClaims;
 use crate::close::{CloseCode, Closure};
 use crate::id::SocketId;

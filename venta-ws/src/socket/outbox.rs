@@ -19,7 +19,7 @@ const RETAINED_SLOTS: usize = 4;
 /// Why a frame was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PushError {
-    /// `capacity` frames are already waiting.
+    /// `capacity` frames, or `max_bytes` of them, are already waiting.
     Full,
     /// The writer has ended; nothing will be sent any more.
     Closed,
@@ -28,7 +28,18 @@ pub(crate) enum PushError {
 #[derive(Debug, Default)]
 struct Frames {
     waiting: VecDeque<Message>,
+    /// The payload bytes of the waiting frames.
+    bytes: usize,
     closed: bool,
+}
+
+/// A frame's payload size, as counted against the queue's byte limit.
+fn payload_len(message: &Message) -> usize {
+    match message {
+        Message::Text(text) => text.len(),
+        Message::Binary(data) | Message::Ping(data) | Message::Pong(data) => data.len(),
+        Message::Close(_) => 0,
+    }
 }
 
 /// A bounded queue of frames with a single consumer.
@@ -39,12 +50,14 @@ pub(crate) struct Outbox {
     /// the writer finding the queue empty and its waiting is not missed.
     pushed: Notify,
     capacity: usize,
+    max_bytes: usize,
 }
 
 impl Outbox {
-    /// An empty queue holding at most `capacity` frames.
-    pub(crate) fn new(capacity: usize) -> Self {
-        Self { frames: Mutex::new(Frames::default()), pushed: Notify::new(), capacity }
+    /// An empty queue holding at most `capacity` frames and `max_bytes` of their payloads (a
+    /// single frame larger than that is still taken into an empty queue).
+    pub(crate) fn new(capacity: usize, max_bytes: usize) -> Self {
+        Self { frames: Mutex::new(Frames::default()), pushed: Notify::new(), capacity, max_bytes }
     }
 
     fn lock(&self) -> MutexGuard<'_, Frames> {
@@ -58,9 +71,12 @@ impl Outbox {
         if frames.closed {
             return Err(PushError::Closed);
         }
-        if frames.waiting.len() >= self.capacity {
+        let len = payload_len(&message);
+        let over_bytes = !frames.waiting.is_empty() && frames.bytes.saturating_add(len) > self.max_bytes;
+        if frames.waiting.len() >= self.capacity || over_bytes {
             return Err(PushError::Full);
         }
+        frames.bytes += len;
         frames.waiting.push_back(message);
         drop(frames);
         self.pushed.notify_one();
@@ -71,6 +87,9 @@ impl Outbox {
     pub(crate) fn try_pop(&self) -> Option<Message> {
         let mut frames = self.lock();
         let message = frames.waiting.pop_front();
+        if let Some(message) = &message {
+            frames.bytes -= payload_len(message);
+        }
         if frames.waiting.is_empty() && frames.waiting.capacity() > RETAINED_SLOTS {
             frames.waiting = VecDeque::new();
         }
@@ -94,6 +113,7 @@ impl Outbox {
         let mut frames = self.lock();
         frames.closed = true;
         frames.waiting = VecDeque::new();
+        frames.bytes = 0;
     }
 }
 
@@ -112,7 +132,7 @@ mod tests {
 
     #[test]
     fn frames_come_out_in_order_up_to_the_capacity() {
-        let outbox = Outbox::new(2);
+        let outbox = Outbox::new(2, usize::MAX);
         assert_eq!(outbox.push(text("a")), Ok(()));
         assert_eq!(outbox.push(text("b")), Ok(()));
         assert_eq!(outbox.push(text("c")), Err(PushError::Full));
@@ -124,8 +144,22 @@ mod tests {
     }
 
     #[test]
+    fn the_queue_is_bounded_by_bytes_as_well_as_frames() {
+        let outbox = Outbox::new(100, 10);
+        assert_eq!(outbox.push(text("0123456789abc")), Ok(()), "one frame larger than the limit fits alone");
+        assert_eq!(outbox.push(text("x")), Err(PushError::Full));
+        outbox.try_pop();
+        for _ in 0..10 {
+            outbox.push(text("x")).expect("room");
+        }
+        assert_eq!(outbox.push(text("x")), Err(PushError::Full), "ten bytes wait");
+        outbox.try_pop();
+        assert_eq!(outbox.push(text("x")), Ok(()));
+    }
+
+    #[test]
     fn an_idle_queue_holds_no_memory_and_a_drained_burst_gives_it_back() {
-        let outbox = Outbox::new(256);
+        let outbox = Outbox::new(256, usize::MAX);
         assert_eq!(outbox.lock().waiting.capacity(), 0);
         for _ in 0..100 {
             outbox.push(text("x")).expect("room");
@@ -136,7 +170,7 @@ mod tests {
 
     #[test]
     fn a_closed_queue_refuses_frames_and_drops_the_waiting_ones() {
-        let outbox = Outbox::new(4);
+        let outbox = Outbox::new(4, usize::MAX);
         outbox.push(text("a")).expect("room");
         outbox.close();
         assert_eq!(outbox.try_pop(), None);
@@ -145,7 +179,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_reader_is_woken_by_a_push() {
-        let outbox = Arc::new(Outbox::new(4));
+        let outbox = Arc::new(Outbox::new(4, usize::MAX));
         let reader = tokio::spawn({
             let outbox = Arc::clone(&outbox);
             async move {
