@@ -17,7 +17,7 @@ pub mod report;
 pub mod run;
 
 /// The HS256 secret both servers verify tokens with, and the harness signs them with.
-pub const SECRET: &str = "venta-ws-bench-secret";
+pub const SECRET: &str = "venta-ws-bench-secret-of-32-bytes-or-more";
 
 /// What a server prints on its first line of standard output once it accepts connections.
 pub const LISTENING: &str = "listening";
