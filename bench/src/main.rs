@@ -9,13 +9,15 @@
 //! venta-ws-bench serve framework|baseline|axum-defaults [--addr 127.0.0.1:0]
 //! venta-ws-bench connect --addr ADDR [--connections 1000] [--concurrency 256] [--hold-secs 5]
 //! venta-ws-bench report --json PATH [--svg PATH] [--markdown PATH]
+//! venta-ws-bench serve example [--addr 127.0.0.1:0]
 //! ```
 //!
 //! `run` starts each server as a child (`serve`), one after the other, drives it, and prints
 //! the table of ratios framework / baseline; `serve` prints `listening <addr>` once it accepts.
 //! `connect` opens user sockets to a server started by hand (under a profiler, say), holds
 //! them, and closes them. `report` prints the table of a saved `--json` run again and redraws
-//! its chart.
+//! its chart. `serve example` serves the main example with every default and logs at `info` to
+//! standard error.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -34,7 +36,8 @@ const USAGE: &str = "usage: venta-ws-bench run [--connections N] [--fanout N,N] 
 [--sides framework,baseline,axum-defaults] [--json PATH] [--svg PATH] [--markdown PATH]\n       \
 venta-ws-bench serve framework|baseline|axum-defaults [--addr 127.0.0.1:0]\n       \
 venta-ws-bench connect --addr ADDR [--connections N] [--concurrency N] [--hold-secs S]\n       \
-venta-ws-bench report --json PATH [--svg PATH] [--markdown PATH]";
+venta-ws-bench report --json PATH [--svg PATH] [--markdown PATH]\n       \
+venta-ws-bench serve example [--addr 127.0.0.1:0]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -152,7 +155,11 @@ fn report_command(args: &[String]) -> Result<(), Error> {
 }
 
 async fn serve_command(args: &[String]) -> Result<(), Error> {
-    let side = args.first().and_then(|name| Side::parse(name)).ok_or(USAGE)?;
+    let name = args.first().map(String::as_str);
+    let side = name.and_then(Side::parse);
+    if side.is_none() && name != Some("example") {
+        return Err(USAGE.into());
+    }
     let addr: SocketAddr = match args.get(1..) {
         Some([flag, addr]) if flag == "--addr" => addr.parse()?,
         Some([]) => SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -164,9 +171,16 @@ async fn serve_command(args: &[String]) -> Result<(), Error> {
     writeln!(stdout, "{LISTENING} {}", listener.local_addr()?)?;
     stdout.flush()?;
     match side {
-        Side::Framework => framework::serve(listener, SECRET).await,
-        Side::Baseline => baseline::serve(listener, SECRET, Some(BASELINE_READ_BUFFER)).await,
-        Side::AxumDefaults => baseline::serve(listener, SECRET, None).await,
+        Some(Side::Framework) => framework::serve(listener, SECRET).await,
+        Some(Side::Baseline) => baseline::serve(listener, SECRET, Some(BASELINE_READ_BUFFER)).await,
+        Some(Side::AxumDefaults) => baseline::serve(listener, SECRET, None).await,
+        None => {
+            // As `cargo run --example location` logs: `info` unless RUST_LOG says otherwise.
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::io::stderr).init();
+            framework::serve_example(listener, SECRET).await
+        }
     }
 }
 
