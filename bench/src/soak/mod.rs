@@ -185,11 +185,18 @@ pub async fn soak(exe: &Path, plan: SoakPlan, mut progress: impl FnMut(&str)) ->
     let mut good_tasks = Vec::with_capacity(plan.good);
     for index in 0..plan.good {
         let entity = format!("good-{index}");
-        let mut client = within(load::open(addr, "/user", &user_token(&entity)?)).await?;
+        let token = user_token(&entity)?;
+        let mut client = within(load::open(addr, "/user", &token)).await?;
         within(load::ping(&mut client, 0)).await?;
-        let task =
-            good::run(entity, client, plan.ping_every, plan.pong_deadline, Arc::clone(&counters), stopped.clone());
-        good_tasks.push(tokio::spawn(task));
+        let setup = good::Setup {
+            addr,
+            entity,
+            token,
+            every: plan.ping_every,
+            deadline: plan.pong_deadline,
+            counters: Arc::clone(&counters),
+        };
+        good_tasks.push(tokio::spawn(good::run(setup, client, stopped.clone())));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_cold_kib = rss_kib(pid)?;
@@ -229,25 +236,31 @@ pub async fn soak(exe: &Path, plan: SoakPlan, mut progress: impl FnMut(&str)) ->
     }
 
     let mut failures = Vec::new();
-    let mut by_reason: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    // Why well-behaved connections failed: how often, and which entities.
+    let mut by_reason: BTreeMap<&str, (u64, Vec<&str>)> = BTreeMap::new();
     for report in &good_reports {
-        if let Some(why) = &report.failure {
-            by_reason.entry(why.as_str()).or_default().push(report.entity.as_str());
+        for (why, count) in &report.failures {
+            let (total, entities) = by_reason.entry(why.as_str()).or_default();
+            *total += count;
+            entities.push(report.entity.as_str());
         }
     }
     let late = counters.late.load(Ordering::Relaxed);
     if late > 0 || !by_reason.is_empty() {
         let reasons: Vec<String> = by_reason
             .iter()
-            .map(|(why, entities)| {
-                format!("{} × {why} ({})", entities.len(), entities[..entities.len().min(5)].join(", "))
+            .map(|(why, (count, entities))| {
+                format!(
+                    "{count} × {why} (on {} sockets: {})",
+                    entities.len(),
+                    entities[..entities.len().min(5)].join(", ")
+                )
             })
             .collect();
         failures.push(format!(
-            "well-behaved sockets: {late} pongs later than {:?} or missing; {} of {} failed: {}",
+            "well-behaved sockets: {late} pongs later than {:?} or missing; {} connections failed: {}",
             plan.pong_deadline,
-            by_reason.values().map(Vec::len).sum::<usize>(),
-            good_reports.len(),
+            by_reason.values().map(|(count, _)| count).sum::<u64>(),
             reasons.join("; ")
         ));
     }
@@ -260,8 +273,8 @@ pub async fn soak(exe: &Path, plan: SoakPlan, mut progress: impl FnMut(&str)) ->
         ));
     }
 
-    // A well-behaved socket still connected asks; when none is left, a fresh one does (and
-    // must see itself).
+    // A well-behaved socket still connected asks; when none is (each was closed and its
+    // reconnect failed), a fresh one does and must see itself.
     let mut expected_online: Vec<String> = survivors.iter().map(|(entity, _)| entity.clone()).collect();
     if survivors.is_empty() {
         let entity = "soak-presence-check".to_owned();
@@ -632,12 +645,12 @@ impl SoakReport {
         let max = latencies.iter().max().copied().unwrap_or_default();
         let p50 = percentile(&mut latencies, 50.0).unwrap_or_default();
         let p99 = percentile(&mut latencies, 99.0).unwrap_or_default();
-        let failed = self.good.iter().filter(|report| report.failure.is_some()).count();
+        let failed = self.good.iter().filter(|report| !report.failures.is_empty()).count();
         let counters = &self.good_counters;
         let _ = writeln!(
             out,
             "\nWell-behaved sockets: {} `ping`s, {} `pong`s; p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms; {} later than {:.1} s or missing; \
-             {failed} of {} failed; {} `vendor.location` pushes received.",
+             {} connections failed (on {failed} of the {} sockets, each connecting again); {} `vendor.location` pushes received.",
             counters.pings.load(Ordering::Relaxed),
             counters.pongs.load(Ordering::Relaxed),
             p50.as_secs_f64() * 1e3,
@@ -645,6 +658,7 @@ impl SoakReport {
             max.as_secs_f64() * 1e3,
             counters.late.load(Ordering::Relaxed),
             plan.pong_deadline.as_secs_f64(),
+            counters.failed.load(Ordering::Relaxed),
             self.good.len(),
             counters.pushes.load(Ordering::Relaxed),
         );
@@ -652,9 +666,10 @@ impl SoakReport {
         let grown = self.rss_end_kib.saturating_sub(self.rss_start_kib);
         let _ = writeln!(
             out,
-            "\nServer RSS: before any hostile client {:.1} MiB; start (after the warm-up, settled) {:.1} MiB, peak {:.1} MiB, \
+            "\nServer RSS: before any hostile client {:.1} MiB; start ({}) {:.1} MiB, peak {:.1} MiB, \
              end (settled) {:.1} MiB: end − start {:+.1} MiB (bound +{} MiB), {:.0} bytes per episode of the {} since the start.",
             mib(self.rss_cold_kib),
+            if plan.warmup.is_zero() { "no warm-up" } else { "after the warm-up, settled" },
             mib(self.rss_start_kib),
             mib(self.rss_peak_kib),
             mib(self.rss_end_kib),
