@@ -1,6 +1,7 @@
 //! The framework side: the main example's gateways, served as `cargo run --example location`
 //! serves them, with one difference: no per-socket rate limit, because the baseline has none
 //! and an echo benchmark would otherwise measure the limiter (100 messages/s per socket).
+//! The soak serves the example with every default instead ([`serve_example`]).
 
 use std::sync::Arc;
 
@@ -28,6 +29,17 @@ pub fn module(secret: &str) -> Result<WebSocketModule, Error> {
 /// Serves the example's gateways on `listener` until the process ends.
 pub async fn serve(listener: TcpListener, secret: &str) -> Result<(), Error> {
     let module = module(secret)?;
+    venta_ws::serve(listener, module.router()).with_hub(module.hub()).await?;
+    Ok(())
+}
+
+/// Serves the main example's module exactly as `venta_ws_examples::module` builds it (every
+/// default limit, the rate limit included) on `listener` until the process ends: the soak's
+/// server.
+pub async fn serve_example(listener: TcpListener, secret: &str) -> Result<(), Error> {
+    let config = Config::from_lookup(|name| (name == "JWT_SECRET").then(|| secret.to_owned()))?;
+    let locations = Arc::new(LocationService::default());
+    let module = venta_ws_examples::module(&config, &locations)?;
     venta_ws::serve(listener, module.router()).with_hub(module.hub()).await?;
     Ok(())
 }

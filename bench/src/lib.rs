@@ -7,7 +7,9 @@
 //!   in a map, `ping` → `pong`, and a vendor's `location.update` pushed to every user socket;
 //! - [`load`] holds the client workloads (connect storm, fan-out, echo) over real sockets;
 //! - [`run`] starts the servers one after the other, measures them, and collects the results;
-//! - [`report`] turns the results into the ratio table, JSON and an SVG chart.
+//! - [`report`] turns the results into the ratio table, JSON and an SVG chart;
+//! - [`soak`] runs hostile clients against the main example for a while and checks the server
+//!   is still whole afterwards (memory, presence, new connections, no panic).
 
 pub mod baseline;
 pub mod framework;
@@ -15,6 +17,7 @@ pub mod load;
 pub mod measure;
 pub mod report;
 pub mod run;
+pub mod soak;
 
 /// The HS256 secret both servers verify tokens with, and the harness signs them with.
 pub const SECRET: &str = "venta-ws-bench-secret-of-32-bytes-or-more";

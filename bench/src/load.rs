@@ -25,7 +25,7 @@ pub const WAIT: Duration = Duration::from_secs(30);
 pub type Client = WebSocketStream<TcpStream>;
 
 /// Clients read into 4 KiB buffers, so 10,000 of them fit in the harness comfortably.
-fn client_config() -> WebSocketConfig {
+pub(crate) fn client_config() -> WebSocketConfig {
     WebSocketConfig::default().read_buffer_size(4 * 1024)
 }
 

@@ -9,13 +9,19 @@
 //! venta-ws-bench serve framework|baseline|axum-defaults [--addr 127.0.0.1:0]
 //! venta-ws-bench connect --addr ADDR [--connections 1000] [--concurrency 256] [--hold-secs 5]
 //! venta-ws-bench report --json PATH [--svg PATH] [--markdown PATH]
+//! venta-ws-bench soak [--sockets 300] [--good 20] [--seconds 60] [--warmup-secs 20] [--settle-secs 12] [--burst 200]
+//!                     [--rss-bound-mib 20] [--ping-ms 250] [--pong-deadline-ms 2000] [--seed N]
+//!                     [--only NAME,..] [--skip NAME,..] [--log PATH] [--markdown PATH]
+//! venta-ws-bench serve example [--addr 127.0.0.1:0]
 //! ```
 //!
 //! `run` starts each server as a child (`serve`), one after the other, drives it, and prints
 //! the table of ratios framework / baseline; `serve` prints `listening <addr>` once it accepts.
 //! `connect` opens user sockets to a server started by hand (under a profiler, say), holds
 //! them, and closes them. `report` prints the table of a saved `--json` run again and redraws
-//! its chart.
+//! its chart. `soak` serves the main example with every default (`serve example`, which logs
+//! at `info` to standard error) and runs hostile clients against it; it exits non-zero when a
+//! check fails.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -27,6 +33,7 @@ use venta_ws_bench::load::Users;
 use venta_ws_bench::measure::percentile;
 use venta_ws_bench::report::Report;
 use venta_ws_bench::run::{Plan, mint_tokens, run};
+use venta_ws_bench::soak::{SoakPlan, soak};
 use venta_ws_bench::{BASELINE_READ_BUFFER, Error, LISTENING, SECRET, Side, baseline, framework};
 use venta_ws_examples::Kind;
 
@@ -35,7 +42,10 @@ const USAGE: &str = "usage: venta-ws-bench run [--connections N] [--fanout N,N] 
 [--sides framework,baseline,axum-defaults] [--json PATH] [--svg PATH] [--markdown PATH]\n       \
 venta-ws-bench serve framework|baseline|axum-defaults [--addr 127.0.0.1:0]\n       \
 venta-ws-bench connect --addr ADDR [--connections N] [--concurrency N] [--hold-secs S]\n       \
-venta-ws-bench report --json PATH [--svg PATH] [--markdown PATH]";
+venta-ws-bench report --json PATH [--svg PATH] [--markdown PATH]\n       \
+venta-ws-bench soak [--sockets N] [--good N] [--seconds S] [--warmup-secs S] [--settle-secs S] [--burst N] [--rss-bound-mib N] \
+[--ping-ms N] [--pong-deadline-ms N] [--seed N] [--only NAME,..] [--skip NAME,..] [--log PATH] [--markdown PATH]\n       \
+venta-ws-bench serve example [--addr 127.0.0.1:0]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -45,6 +55,7 @@ async fn main() -> ExitCode {
         Some("serve") => serve_command(&args[1..]).await,
         Some("connect") => connect_command(&args[1..]).await,
         Some("report") => report_command(&args[1..]),
+        Some("soak") => soak_command(&args[1..]).await,
         _ => Err(USAGE.into()),
     };
     match result {
@@ -153,7 +164,11 @@ fn report_command(args: &[String]) -> Result<(), Error> {
 }
 
 async fn serve_command(args: &[String]) -> Result<(), Error> {
-    let side = args.first().and_then(|name| Side::parse(name)).ok_or(USAGE)?;
+    let name = args.first().map(String::as_str);
+    let side = name.and_then(Side::parse);
+    if side.is_none() && name != Some("example") {
+        return Err(USAGE.into());
+    }
     let addr: SocketAddr = match args.get(1..) {
         Some([flag, addr]) if flag == "--addr" => addr.parse()?,
         Some([]) => SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -165,10 +180,56 @@ async fn serve_command(args: &[String]) -> Result<(), Error> {
     writeln!(stdout, "{LISTENING} {}", listener.local_addr()?)?;
     stdout.flush()?;
     match side {
-        Side::Framework => framework::serve(listener, SECRET).await,
-        Side::Baseline => baseline::serve(listener, SECRET, Some(BASELINE_READ_BUFFER)).await,
-        Side::AxumDefaults => baseline::serve(listener, SECRET, None).await,
+        Some(Side::Framework) => framework::serve(listener, SECRET).await,
+        Some(Side::Baseline) => baseline::serve(listener, SECRET, Some(BASELINE_READ_BUFFER)).await,
+        Some(Side::AxumDefaults) => baseline::serve(listener, SECRET, None).await,
+        None => {
+            // As `cargo run --example location` logs: `info` unless RUST_LOG says otherwise.
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::io::stderr).init();
+            framework::serve_example(listener, SECRET).await
+        }
     }
+}
+
+async fn soak_command(args: &[String]) -> Result<(), Error> {
+    let mut plan = SoakPlan::default();
+    let mut markdown: Option<PathBuf> = None;
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let secs = |value: &str| -> Result<Duration, Error> { Ok(Duration::try_from_secs_f64(value.parse()?)?) };
+        let millis = |value: &str| -> Result<Duration, Error> { Ok(Duration::from_millis(value.parse()?)) };
+        match flag.as_str() {
+            "--sockets" => plan.sockets = value.parse()?,
+            "--good" => plan.good = value.parse()?,
+            "--seconds" => plan.duration = secs(value)?,
+            "--warmup-secs" => plan.warmup = secs(value)?,
+            "--settle-secs" => plan.settle = secs(value)?,
+            "--burst" => plan.burst = value.parse()?,
+            "--rss-bound-mib" => plan.rss_bound_mib = value.parse()?,
+            "--ping-ms" => plan.ping_every = millis(value)?,
+            "--pong-deadline-ms" => plan.pong_deadline = millis(value)?,
+            "--seed" => plan.seed = value.parse()?,
+            "--log" => plan.log = Some(value.into()),
+            "--only" => plan.only = value.split(',').map(str::to_owned).collect(),
+            "--skip" => plan.skip = value.split(',').map(str::to_owned).collect(),
+            "--markdown" => markdown = Some(value.into()),
+            _ => return Err(format!("unknown option {flag}\n{USAGE}").into()),
+        }
+    }
+    let exe = std::env::current_exe()?;
+    let report = soak(&exe, plan, |line| eprintln!("{line}")).await?;
+    let summary = report.markdown();
+    println!("{summary}");
+    if let Some(path) = markdown {
+        std::fs::write(path, &summary)?;
+    }
+    if report.failures.is_empty() {
+        return Ok(());
+    }
+    Err(format!("the soak failed {} check(s):\n  - {}", report.failures.len(), report.failures.join("\n  - ")).into())
 }
 
 async fn connect_command(args: &[String]) -> Result<(), Error> {

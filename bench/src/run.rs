@@ -157,7 +157,7 @@ pub struct Measurement {
 }
 
 /// A server child process.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     pid: u32,
     addr: SocketAddr,
@@ -166,10 +166,17 @@ struct Server {
 impl Server {
     /// Starts `exe serve <side>` on a free loopback port and waits until it listens.
     async fn start(exe: &Path, side: Side) -> Result<Self, Error> {
+        Self::spawn(exe, &["serve", side.name(), "--addr", "127.0.0.1:0"], Stdio::inherit()).await
+    }
+
+    /// Starts `exe` with `args` (a `serve` command), its standard error going to `stderr`, and
+    /// waits until it prints the address it listens on.
+    pub(crate) async fn spawn(exe: &Path, args: &[&str], stderr: Stdio) -> Result<Self, Error> {
         let mut child = Command::new(exe)
-            .args(["serve", side.name(), "--addr", "127.0.0.1:0"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()?;
         let pid = child.id().ok_or("the server exited at once")?;
@@ -183,7 +190,22 @@ impl Server {
         Ok(Self { child, pid, addr: addr.parse()? })
     }
 
-    async fn stop(mut self) {
+    /// The child's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Where the child listens.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// How the child ended, if it has.
+    pub(crate) fn exited(&mut self) -> Result<Option<std::process::ExitStatus>, Error> {
+        Ok(self.child.try_wait()?)
+    }
+
+    pub(crate) async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
 }
