@@ -75,6 +75,7 @@ mod socket;
 mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod transport;
 
 pub use auth::{Anonymous, Jwt, JwtConfig, StandardClaims};
 pub use axum::body::Bytes;
@@ -89,6 +90,7 @@ pub use id::{ParseSocketIdError, SocketId};
 pub use namespace::Namespace;
 pub use serve::{LISTEN_BACKLOG, Serve, bind, serve};
 pub use socket::{AuthenticatedSocket, EmitError};
+pub use transport::Transport;
 /// Derives [`WebSocketGateway`](trait@WebSocketGateway) from `#[gateway(namespace = "..",
 /// auth = ..)]`. Every key, its type and its default: [`docs::attributes`]. A mistake is a
 /// compile error at the offending token that says what to write ([`docs::compile_time_checks`]).

@@ -57,6 +57,7 @@ use crate::builder::WebSocketModule;
 use crate::connection::socket_span;
 use crate::gateway::{ClaimsOf, GatewayHandlers};
 use crate::protocol::MessageId;
+use crate::transport::Transport;
 
 /// An identity for `auth = Jwt` gateways: `sub` is `entity_id`, no expiry.
 pub fn identity(entity_id: &str) -> Identity<StandardClaims> {
@@ -125,8 +126,8 @@ pub async fn connect<G: GatewayHandlers>(
     let (to_client, from_server) = mpsc::unbounded_channel();
     let path = G::DESCRIPTOR.path.parse::<Uri>().unwrap_or_default();
     let request = ConnectRequest::new(HeaderMap::new(), path, None);
-    let span = socket_span(&runtime.namespace);
-    let verdict = runtime.accept(&request, identity).instrument(span.clone()).await;
+    let span = socket_span(&runtime.namespace, Transport::WebSocket);
+    let verdict = runtime.accept(&request, identity, Transport::WebSocket).instrument(span.clone()).await;
     let transport = MemoryTransport { incoming: from_client, outgoing: to_client };
     let (ready, connected) = oneshot::channel();
     tokio::spawn(runtime.serve(transport, verdict, span, Some(ready)));

@@ -19,19 +19,22 @@ use tracing::{Instrument, Span};
 
 use super::guard::guarded;
 use super::lifecycle::GatewayRuntime;
-use super::transport::Transport;
+use super::transport::FramePipe;
 use crate::auth::{Authenticator, ConnectRequest, Identity, SUBPROTOCOL};
 use crate::close::{Closure, close_frame};
 use crate::config::WRITE_BUFFER_SIZE;
 use crate::gateway::{ClaimsOf, GatewayHandlers};
 use crate::logging::{self, Untrusted};
 use crate::namespace::Namespace;
+use crate::transport::Transport;
 
 pub(crate) struct Admitted<C> {
     pub(crate) identity: Identity<C>,
     pub(crate) entity_id: String,
     /// The handshake request, kept when `validate_connection` must run again on refresh.
     pub(crate) handshake: Option<Box<ConnectRequest>>,
+    /// The protocol the socket speaks.
+    pub(crate) transport: Transport,
 }
 
 /// What the handshake decided for a socket of gateway `G`.
@@ -43,10 +46,11 @@ pub(super) type Refused = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The span every line of one socket's life is logged in; `socket_id` and `entity_id` are
 /// recorded once known.
-pub(crate) fn socket_span(namespace: &Namespace) -> Span {
+pub(crate) fn socket_span(namespace: &Namespace, transport: Transport) -> Span {
     tracing::info_span!(
         "socket",
         namespace = namespace.name(),
+        transport = transport.as_str(),
         socket_id = tracing::field::Empty,
         entity_type = namespace.entity_type(),
         entity_id = tracing::field::Empty,
@@ -58,7 +62,7 @@ pub(crate) async fn handshake<G: GatewayHandlers>(
     State(runtime): State<Arc<GatewayRuntime<G>>>,
     request: Request,
 ) -> Response {
-    let span = socket_span(&runtime.namespace);
+    let span = socket_span(&runtime.namespace, Transport::WebSocket);
     let (mut parts, _body) = request.into_parts();
     if let Err(origin) = runtime.origins.check(&parts.headers) {
         span.in_scope(|| tracing::warn!(origin = %Untrusted(&origin), "handshake refused: origin not allowed"));
@@ -73,7 +77,7 @@ pub(crate) async fn handshake<G: GatewayHandlers>(
     let verdict = if runtime.state.shutdown.is_cancelled() {
         Err(Closure::GoingAway)
     } else {
-        runtime.admit(&request).instrument(span.clone()).await
+        runtime.admit(&request, Transport::WebSocket).instrument(span.clone()).await
     };
 
     let config = &runtime.namespace.config();
@@ -96,12 +100,12 @@ pub(crate) async fn handshake<G: GatewayHandlers>(
     upgrade.on_upgrade(move |socket| runtime.serve(socket, *verdict, span, None))
 }
 
-pub(super) fn refuse_boxed(socket: impl Transport, refusal: Closure, close_timeout: Duration) -> Refused {
+pub(super) fn refuse_boxed(socket: impl FramePipe, refusal: Closure, close_timeout: Duration) -> Refused {
     Box::pin(refuse(socket, refusal, close_timeout))
 }
 
 /// Closes a refused socket with its code, then waits briefly for the client's close frame.
-pub(super) async fn refuse(mut socket: impl Transport, refusal: Closure, close_timeout: std::time::Duration) {
+pub(super) async fn refuse(mut socket: impl FramePipe, refusal: Closure, close_timeout: std::time::Duration) {
     let (code, reason) = (refusal.code(), refusal.reason());
     logging::connection_rejected(code, &reason);
     let frame = close_frame(code, &reason);
@@ -129,9 +133,10 @@ where
 
 impl<G: GatewayHandlers> GatewayRuntime<G> {
     /// Authenticates and validates a handshake, before the upgrade completes.
-    pub(super) async fn admit(
+    pub(crate) async fn admit(
         &self,
         request: &ConnectRequest,
+        transport: Transport,
     ) -> Result<Admitted<<G::Auth as Authenticator>::Claims>, Closure> {
         let identity = match guarded(self.auth.authenticate(request)).await {
             Ok(Ok(identity)) => identity,
@@ -141,7 +146,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
                 return Err(Closure::HookFailed(Cow::Borrowed("authentication failed")));
             }
         };
-        self.accept(request, identity).await
+        self.accept(request, identity, transport).await
     }
 
     /// Takes a verified identity through `get_entity_id` and `validate_connection`.
@@ -149,6 +154,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         &self,
         request: &ConnectRequest,
         identity: Identity<<G::Auth as Authenticator>::Claims>,
+        transport: Transport,
     ) -> Result<Admitted<<G::Auth as Authenticator>::Claims>, Closure> {
         let Some(entity_id) = self.gateway.get_entity_id(&identity) else {
             return Err(Closure::NoEntity);
@@ -157,7 +163,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         match guarded(self.gateway.validate_connection(request, &identity)).await {
             Ok(Ok(())) => {
                 let handshake = G::VALIDATES_CONNECTION.then(|| Box::new(request.kept()));
-                Ok(Admitted { identity, entity_id, handshake })
+                Ok(Admitted { identity, entity_id, handshake, transport })
             }
             Ok(Err(error)) => Err(error.closure(Closure::Rejected)),
             Err(panic) => {

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::{Instant, Sleep};
 
-use super::transport::Transport;
+use super::transport::FramePipe;
 use super::write::{SharedSink, write_queued};
 use crate::close::Closure;
 use crate::protocol::{self, EXPIRING_EVENT, Expiry};
@@ -164,7 +164,7 @@ impl Clock<'_> {
 
     /// Writes what the handler queued, unless a close is requested first: a client that does
     /// not take its frames is still pinged, timed out and expired.
-    pub(super) async fn write<T: Transport>(&mut self, sink: &SharedSink<T>, core: &SocketCore) {
+    pub(super) async fn write<T: FramePipe>(&mut self, sink: &SharedSink<T>, core: &SocketCore) {
         tokio::select! {
             biased;
             () = core.closing().cancelled() => {}

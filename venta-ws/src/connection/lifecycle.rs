@@ -18,7 +18,7 @@ use super::guard::guarded;
 use super::handshake::{Admitted, Refused, Verdict, refuse_boxed, until_close_frame};
 use super::origin::OriginPolicy;
 use super::read::{read_loop, server_closed};
-use super::transport::Transport;
+use super::transport::FramePipe;
 use super::write::{SharedSink, write_loop};
 use crate::auth::{Authenticator, ConnectRequest};
 use crate::close::{Closure, DisconnectReason};
@@ -41,7 +41,7 @@ pub(crate) struct GatewayRuntime<G: GatewayHandlers> {
 }
 
 /// A socket attached to its namespace, its writer running, not yet in presence.
-pub(super) struct Opened<G: GatewayHandlers, T: Transport> {
+pub(super) struct Opened<G: GatewayHandlers, T: FramePipe> {
     socket: SocketOf<G>,
     stream: SplitStream<T>,
     sink: SharedSink<T>,
@@ -55,7 +55,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
     /// Serves a socket whose handshake was decided, in the socket's span, tracked for shutdown.
     pub(crate) fn serve(
         self: Arc<Self>,
-        socket: impl Transport,
+        socket: impl FramePipe,
         verdict: Verdict<G>,
         span: Span,
         ready: Option<oneshot::Sender<()>>,
@@ -74,7 +74,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
 
     /// What a socket does once upgraded: runs, or is refused. A plain function, so that what
     /// it consumes on the way is not kept in the socket's future.
-    fn start<T: Transport>(
+    fn start<T: FramePipe>(
         &self,
         socket: T,
         verdict: Verdict<G>,
@@ -95,7 +95,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
 
     /// Attaches an admitted socket to its namespace and starts its writer; or, over a
     /// connection limit or during shutdown, the refusal to run instead.
-    fn open<T: Transport>(
+    fn open<T: FramePipe>(
         &self,
         socket: T,
         admitted: Admitted<<G::Auth as Authenticator>::Claims>,
@@ -110,6 +110,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             entity_id,
             Outbox::new(config.send_queue_capacity, config.send_queue_bytes),
             admitted.identity.expires_at,
+            admitted.transport,
         ));
         let attachment = match self.namespace.attach(Arc::clone(&core)) {
             Ok(attachment) => attachment,
@@ -136,7 +137,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
     /// A plain function returning an `async move` block: an `async fn` would keep its argument
     /// twice in the future, as it was passed and as the body's binding.
     #[allow(clippy::manual_async_fn, reason = "an async fn would store `opened` twice per socket")]
-    fn run<T: Transport>(&self, mut opened: Opened<G, T>) -> impl Future<Output = ()> + Send + '_ {
+    fn run<T: FramePipe>(&self, mut opened: Opened<G, T>) -> impl Future<Output = ()> + Send + '_ {
         async move {
             let config = self.namespace.config();
             let socket = &opened.socket;
@@ -216,7 +217,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
 
     /// From `on_connect` to `on_disconnect`; the reason the socket ended, when it got past
     /// `on_connect`.
-    async fn connected<T: Transport>(
+    async fn connected<T: FramePipe>(
         &self,
         socket: &SocketOf<G>,
         stream: &mut SplitStream<T>,

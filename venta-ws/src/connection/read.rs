@@ -13,7 +13,7 @@ use super::guard::guarded;
 use super::keepalive::{Clock, Deadlines, Watch, after, jitter};
 use super::lifecycle::GatewayRuntime;
 use super::rate_limit::{Bucket, rate_limited};
-use super::transport::{Transport, closure_for};
+use super::transport::{FramePipe, closure_for};
 use super::write::SharedSink;
 use crate::auth::ConnectRequest;
 use crate::close::{Closure, DisconnectReason};
@@ -21,7 +21,7 @@ use crate::error::Operation;
 use crate::gateway::{GatewayHandlers, SocketOf};
 use crate::socket::SocketCore;
 
-pub(super) async fn read_loop<G: GatewayHandlers, T: Transport>(
+pub(super) async fn read_loop<G: GatewayHandlers, T: FramePipe>(
     runtime: &GatewayRuntime<G>,
     socket: &SocketOf<G>,
     stream: &mut SplitStream<T>,

@@ -9,7 +9,7 @@ use crate::close::Closure;
 
 /// A WebSocket as the lifecycle sees it: frames in, frames out. An upgraded axum socket in
 /// production, an in-memory pair in [`crate::testing`].
-pub(crate) trait Transport:
+pub(crate) trait FramePipe:
     futures_util::Stream<Item = Result<axum::extract::ws::Message, axum::Error>>
     + futures_util::Sink<axum::extract::ws::Message, Error = axum::Error>
     + Send
@@ -18,7 +18,7 @@ pub(crate) trait Transport:
 {
 }
 
-impl<T> Transport for T where
+impl<T> FramePipe for T where
     T: futures_util::Stream<Item = Result<axum::extract::ws::Message, axum::Error>>
         + futures_util::Sink<axum::extract::ws::Message, Error = axum::Error>
         + Send

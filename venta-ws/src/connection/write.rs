@@ -14,7 +14,7 @@ use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use tokio::sync::Mutex;
 
-use super::transport::{Transport, is_write_buffer_full};
+use super::transport::{FramePipe, is_write_buffer_full};
 use crate::close::{Closure, close_frame};
 use crate::socket::SocketCore;
 
@@ -31,7 +31,7 @@ impl Drop for CloseOutbox {
 }
 
 /// Writes every queued frame and flushes; `Ok(false)` when there was none.
-pub(super) async fn drain<T: Transport>(
+pub(super) async fn drain<T: FramePipe>(
     sink: &mut SplitSink<T, Message>,
     core: &SocketCore,
 ) -> Result<bool, axum::Error> {
@@ -56,7 +56,7 @@ pub(super) fn write_failed(core: &SocketCore, error: &axum::Error) {
 }
 
 /// Writes what the reading task's handler queued, unless the socket is being torn down.
-pub(super) async fn write_queued<T: Transport>(sink: &SharedSink<T>, core: &SocketCore) {
+pub(super) async fn write_queued<T: FramePipe>(sink: &SharedSink<T>, core: &SocketCore) {
     if core.outbox().is_empty() {
         return;
     }
@@ -76,7 +76,7 @@ pub(super) async fn write_queued<T: Transport>(sink: &SharedSink<T>, core: &Sock
 
 /// Writes queued frames until a close is requested, then sends the close frame (after the
 /// frames already queued, unless the socket is a slow consumer) within `close_timeout`.
-pub(super) async fn write_loop<T: Transport>(sink: SharedSink<T>, core: Arc<SocketCore>, close_timeout: Duration) {
+pub(super) async fn write_loop<T: FramePipe>(sink: SharedSink<T>, core: Arc<SocketCore>, close_timeout: Duration) {
     let core = CloseOutbox(core);
     let core = &core.0;
     loop {

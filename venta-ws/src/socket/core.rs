@@ -13,6 +13,7 @@ pub(crate) use super::outbox::Outbox;
 use super::outbox::PushError;
 use crate::close::{CloseCode, Closure};
 use crate::id::SocketId;
+use crate::transport::Transport;
 
 #[derive(Debug, Clone)]
 pub(crate) struct CloseRequest {
@@ -27,6 +28,7 @@ pub(crate) struct CloseRequest {
 pub(crate) struct SocketCore {
     pub(crate) id: SocketId,
     pub(crate) entity_id: Arc<str>,
+    pub(crate) transport: Transport,
     outbox: Outbox,
     /// When the credentials expire, in Unix seconds; 0 for never. Moved by `auth.refresh`.
     expires_at: AtomicU64,
@@ -40,10 +42,17 @@ pub(crate) struct SocketCore {
 }
 
 impl SocketCore {
-    pub(crate) fn new(id: SocketId, entity_id: Arc<str>, outbox: Outbox, expires_at: Option<u64>) -> Self {
+    pub(crate) fn new(
+        id: SocketId,
+        entity_id: Arc<str>,
+        outbox: Outbox,
+        expires_at: Option<u64>,
+        transport: Transport,
+    ) -> Self {
         Self {
             id,
             entity_id,
+            transport,
             outbox,
             expires_at: AtomicU64::new(expires_at.unwrap_or(0)),
             close: OnceLock::new(),
@@ -134,7 +143,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_closes_the_socket_as_a_slow_consumer() {
-        let core = SocketCore::new(SocketId::next(), Arc::from("u1"), Outbox::new(1, usize::MAX), None);
+        let core =
+            SocketCore::new(SocketId::next(), Arc::from("u1"), Outbox::new(1, usize::MAX), None, Transport::WebSocket);
         assert!(core.deliver(Utf8Bytes::from_static("a")));
         assert!(!core.deliver(Utf8Bytes::from_static("b")));
         let request = core.close_request().expect("closed");

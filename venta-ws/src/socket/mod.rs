@@ -17,6 +17,7 @@ use crate::close::{CloseCode, Closure};
 use crate::id::SocketId;
 use crate::namespace::Namespace;
 use crate::protocol;
+use crate::transport::Transport;
 
 /// Sending an event failed.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +80,11 @@ impl<C> AuthenticatedSocket<C> {
     /// presence.
     pub fn namespace(&self) -> &Namespace {
         &self.namespace
+    }
+
+    /// The protocol this socket speaks to its client: a plain WebSocket or Socket.IO.
+    pub fn transport(&self) -> Transport {
+        self.core.transport
     }
 
     /// Sends an event to this socket.
