@@ -43,6 +43,8 @@ pub struct WebSocketModuleBuilder {
     origins: Option<Vec<String>>,
     config: SocketConfig,
     gateways: Vec<PendingGateway>,
+    #[cfg(feature = "socketio")]
+    socket_io_path: String,
 }
 
 /// The gateways of an application, mounted on an `axum::Router`, with a [`Hub`] to reach
@@ -93,6 +95,8 @@ impl WebSocketModule {
             origins: None,
             config: SocketConfig::default(),
             gateways: Vec::new(),
+            #[cfg(feature = "socketio")]
+            socket_io_path: crate::socketio::DEFAULT_PATH.to_owned(),
         }
     }
 
@@ -279,12 +283,23 @@ impl WebSocketModuleBuilder {
         self
     }
 
+    /// Serves Socket.IO clients at `path` instead of `/socket.io` (socket.io-client's `path`
+    /// option; feature `socketio`). Every gateway whose [`SocketConfig::socket_io`] is on
+    /// (the default) is reachable there in its namespace.
+    #[cfg(feature = "socketio")]
+    pub fn socket_io_path(mut self, path: impl Into<String>) -> Self {
+        self.socket_io_path = path.into();
+        self
+    }
+
     /// Checks the configuration and mounts every gateway.
     ///
     /// Refuses, among other mistakes, a [`JwtConfig`] whose HMAC secret is shorter than its
     /// algorithm's hash output ([`ModuleError::ShortJwtSecret`]).
     pub fn build(self) -> Result<WebSocketModule, ModuleError> {
         validate(&self.config)?;
+        #[cfg(feature = "socketio")]
+        let socket_io_path = self.checked_socket_io_path()?;
         if let Some(jwt) = self.auth.jwt() {
             jwt.check_key()?;
         }
@@ -326,6 +341,8 @@ impl WebSocketModuleBuilder {
             origins: &origins,
             state: &state,
         };
+        #[cfg(feature = "socketio")]
+        let mut socket_io = Vec::new();
         let mut router = Router::new();
         let mut namespaces = BTreeMap::new();
         let mut runtimes = HashMap::new();
@@ -336,15 +353,49 @@ impl WebSocketModuleBuilder {
             };
             validate(&config)?;
             let mounted = (pending.mount)(&context, config)?;
+            #[cfg(feature = "socketio")]
+            if config.socket_io {
+                socket_io.push((pending.namespace, mounted.socket_io, config));
+            }
             namespaces.insert(pending.namespace.to_owned(), mounted.namespace);
             runtimes.insert(mounted.runtime.0, mounted.runtime.1);
             router = router.merge(mounted.router);
+        }
+        #[cfg(feature = "socketio")]
+        if !socket_io.is_empty() {
+            router = router.merge(crate::socketio::router(&socket_io_path, socket_io, &self.config));
         }
         let hub = Hub::new(namespaces, presence, state);
         if let (Some(cluster), Some(runtime)) = (self.cluster, runtime) {
             runtime.spawn(hub.clone().follow(cluster));
         }
         Ok(WebSocketModule { router, hub, runtimes: Arc::new(runtimes) })
+    }
+}
+
+#[cfg(feature = "socketio")]
+impl WebSocketModuleBuilder {
+    /// The Socket.IO path without its trailing slash, checked: a path of its own, with no
+    /// gateway at or under it.
+    fn checked_socket_io_path(&self) -> Result<String, ModuleError> {
+        let given = &self.socket_io_path;
+        let invalid =
+            |reason: &str| ModuleError::InvalidSocketIoPath { path: given.clone(), reason: reason.to_owned() };
+        let path = given.trim_end_matches('/');
+        if !given.starts_with('/') || path.is_empty() {
+            return Err(invalid("must start with `/` and name a path other than `/`, such as `/socket.io`"));
+        }
+        if path.contains(['{', '}', '*', '?', '#']) {
+            return Err(invalid("must be a plain path, without `{`, `}`, `*`, `?` or `#`"));
+        }
+        let under = format!("{path}/");
+        if let Some(gateway) = self.gateways.iter().find(|g| g.path == path || g.path.starts_with(&under)) {
+            return Err(invalid(&format!(
+                "gateway `{}` is mounted at `{}`; choose another `socket_io_path`, or another namespace",
+                gateway.type_name, gateway.path
+            )));
+        }
+        Ok(path.to_owned())
     }
 }
 

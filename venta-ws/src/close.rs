@@ -223,6 +223,20 @@ pub(crate) enum Closure {
     },
 }
 
+/// A transport's read or write error that means a closure of its own: how a transport other
+/// than tungstenite (the Socket.IO pipe) says "too big", "too many", "the client stopped
+/// reading", for the engine to close the socket as it would a plain WebSocket.
+#[derive(Debug)]
+pub(crate) struct ClosureError(pub(crate) Closure);
+
+impl fmt::Display for ClosureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.0.code().code(), self.0.reason())
+    }
+}
+
+impl std::error::Error for ClosureError {}
+
 impl Closure {
     /// A close the application asked for with `code` alone, on this node or, as the number
     /// `code`, relayed by another (an unknown number closes with 1008).

@@ -50,6 +50,12 @@ pub struct SocketConfig {
     pub max_connections_per_entity: usize,
     /// The most sockets the module holds in all; more are closed with 1013. Default 100,000.
     pub max_connections: usize,
+    /// Whether Socket.IO clients reach the gateway too, in its namespace on the module's
+    /// Socket.IO path (with the feature `socketio`; without it, there is no Socket.IO
+    /// endpoint). Default `true`; `false` per gateway with
+    /// [`gateway_with`](crate::WebSocketModuleBuilder::gateway_with), or for every gateway with
+    /// [`socket_config`](crate::WebSocketModuleBuilder::socket_config).
+    pub socket_io: bool,
 }
 
 impl Default for SocketConfig {
@@ -67,6 +73,7 @@ impl Default for SocketConfig {
             rate_limit: Some(RateLimit::default()),
             max_connections_per_entity: 64,
             max_connections: 100_000,
+            socket_io: true,
         }
     }
 }

@@ -168,6 +168,15 @@ pub enum ModuleError {
         /// The gateway registered second.
         second: &'static str,
     },
+    /// The Socket.IO path is not one a Socket.IO endpoint can be served at, or a gateway's
+    /// path lies under it.
+    #[error("Socket.IO path `{path}`: {reason}")]
+    InvalidSocketIoPath {
+        /// The path given to `socket_io_path`.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A gateway's authenticator was not configured on the builder.
     #[error("gateway `{gateway}` uses `auth = {auth}`, but the module has no configuration for it; {hint}")]
     MissingAuth {

@@ -72,6 +72,8 @@ pub mod redis;
 mod rules;
 mod serve;
 mod socket;
+#[cfg(feature = "socketio")]
+pub mod socketio;
 mod state;
 #[cfg(feature = "testing")]
 pub mod testing;

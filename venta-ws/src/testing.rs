@@ -152,6 +152,8 @@ impl Stream for MemoryTransport {
     }
 }
 
+impl crate::connection::FramePipe for MemoryTransport {}
+
 impl Sink<Message> for MemoryTransport {
     type Error = axum::Error;
 

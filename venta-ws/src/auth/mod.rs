@@ -53,6 +53,16 @@ impl ConnectRequest {
         Self { headers, uri, remote_addr, token }
     }
 
+    /// The request of a Socket.IO client joining a namespace: its Engine.IO handshake, and
+    /// the token of its CONNECT `auth` payload, if any (see `Token::extract_socket_io`).
+    #[cfg(feature = "socketio")]
+    pub(crate) fn socket_io(parts: &axum::http::request::Parts, auth_token: Option<String>) -> Self {
+        let remote_addr =
+            parts.extensions.get::<axum::extract::connect_info::ConnectInfo<SocketAddr>>().map(|info| info.0);
+        let token = Token::extract_socket_io(auth_token, &parts.headers, &parts.uri);
+        Self { headers: parts.headers.clone(), uri: parts.uri.clone(), remote_addr, token }
+    }
+
     /// The handshake request's headers.
     pub fn headers(&self) -> &HeaderMap {
         &self.headers

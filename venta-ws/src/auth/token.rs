@@ -20,6 +20,8 @@ pub enum TokenSource {
     Subprotocol,
     /// `?token=<token>`.
     QueryParameter,
+    /// The `auth` payload of a Socket.IO client's CONNECT: `io(url, { auth: { token } })`.
+    ConnectPayload,
     /// The `data` of an `auth.refresh` event on an open socket.
     Refresh,
 }
@@ -61,6 +63,19 @@ impl Token {
         from_authorization(headers)
             .map(|value| Self::new(value, TokenSource::AuthorizationHeader))
             .or_else(|| from_subprotocol(headers).map(|value| Self::new(value, TokenSource::Subprotocol)))
+            .or_else(|| from_query(uri).map(|value| Self::new(value, TokenSource::QueryParameter)))
+    }
+}
+
+impl Token {
+    /// The token of a Socket.IO client, from the first place that holds one: the `token` of
+    /// its CONNECT `auth` payload, the first `Authorization: Bearer` header of its Engine.IO
+    /// handshake (`extraHeaders`), the `token` query parameter (`query`). As for a plain
+    /// WebSocket, the first place that holds one is the only one verified.
+    #[cfg(feature = "socketio")]
+    pub(crate) fn extract_socket_io(auth: Option<String>, headers: &HeaderMap, uri: &Uri) -> Option<Self> {
+        auth.map(|value| Self::new(value, TokenSource::ConnectPayload))
+            .or_else(|| from_authorization(headers).map(|value| Self::new(value, TokenSource::AuthorizationHeader)))
             .or_else(|| from_query(uri).map(|value| Self::new(value, TokenSource::QueryParameter)))
     }
 }

@@ -123,6 +123,8 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             drop((attachment, ready));
             return Err(refuse_boxed(socket, Closure::GoingAway, config.close_timeout));
         }
+        let mut socket = socket;
+        socket.opened(socket_id);
         let (sink, stream) = socket.split();
         let sink: SharedSink<T> = Arc::new(tokio::sync::Mutex::new(sink));
         let writer =

@@ -19,6 +19,9 @@
 //!    here; errors are answered with `error` envelopes.
 //! 5. `write.rs`: queued frames out, then the close frame.
 //!
+//! `socket_io.rs` is step 1 for a Socket.IO client joining a gateway's namespace
+//! (feature `socketio`): the same checks, then the same `serve`, through a Socket.IO pipe.
+//!
 //! `transport.rs` is the seam below all of it: a socket is any stream and sink of frames (an
 //! upgraded axum WebSocket, or the in-memory pipe of `testing`).
 
@@ -31,6 +34,8 @@ mod mount;
 mod origin;
 mod rate_limit;
 mod read;
+#[cfg(feature = "socketio")]
+mod socket_io;
 mod transport;
 mod write;
 
@@ -39,3 +44,5 @@ pub(crate) use handshake::socket_span;
 pub(crate) use lifecycle::GatewayRuntime;
 pub(crate) use mount::{MountContext, MountedGateway, mount};
 pub(crate) use origin::OriginPolicy;
+#[cfg(feature = "testing")]
+pub(crate) use transport::FramePipe;

@@ -33,6 +33,9 @@ pub(crate) struct MountedGateway {
     pub(crate) namespace: Namespace,
     pub(crate) router: Router,
     pub(crate) runtime: (TypeId, Arc<dyn Any + Send + Sync>),
+    /// The gateway as the Socket.IO endpoint reaches it.
+    #[cfg(feature = "socketio")]
+    pub(crate) socket_io: Arc<dyn crate::socketio::SocketIoGateway>,
 }
 
 /// Mounts `gateway` with the module's `context` and its own `config`.
@@ -70,6 +73,14 @@ pub(crate) fn mount<G: GatewayHandlers>(
         state: Arc::clone(context.state),
     });
     let router = Router::new().route(descriptor.path, get(handshake::<G>)).with_state(Arc::clone(&runtime));
+    #[cfg(feature = "socketio")]
+    let socket_io: Arc<dyn crate::socketio::SocketIoGateway> = runtime.clone();
     let runtime: Arc<dyn Any + Send + Sync> = runtime;
-    Ok(MountedGateway { namespace, router, runtime: (TypeId::of::<G>(), runtime) })
+    Ok(MountedGateway {
+        namespace,
+        router,
+        runtime: (TypeId::of::<G>(), runtime),
+        #[cfg(feature = "socketio")]
+        socket_io,
+    })
 }

@@ -1,0 +1,261 @@
+//! The Engine.IO handler: one Engine.IO session per client connection (engineioxide does the
+//! long-polling, the upgrade to WebSocket and the heartbeat), and on it the client's
+//! namespace sockets, one per gateway it joined, each served by the connection engine through
+//! its own [`SocketIoPipe`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use engineioxide::handler::EngineIoHandler;
+use engineioxide::{DisconnectReason, Socket, Str};
+
+use super::packet::{self, Packet};
+use super::pipe::{Outlet, SocketIoPipe};
+use crate::auth::ConnectRequest;
+use crate::close::Closure;
+
+/// How long a client may hold an Engine.IO session without joining a namespace (Socket.IO's
+/// `connectTimeout`): past it the session is closed.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// A gateway as the Socket.IO endpoint reaches it.
+pub(crate) trait SocketIoGateway: Send + Sync + 'static {
+    /// Authenticates and serves a client's namespace socket, refusing it through its pipe.
+    fn connect(self: Arc<Self>, pipe: SocketIoPipe, request: ConnectRequest);
+    /// The largest message a client may send, in bytes.
+    fn max_message_size(&self) -> usize;
+    /// The most bytes of events that may wait for the socket's handlers.
+    fn max_waiting_bytes(&self) -> usize;
+    /// Whether the gateway's origin policy admits a request with these headers.
+    fn admits_origin(&self, headers: &axum::http::HeaderMap) -> bool;
+    /// Whether browsers may send cookies to the gateway.
+    fn credentials(&self) -> bool;
+}
+
+/// A BINARY_EVENT waiting for its attachments.
+struct PendingBinary {
+    outlet: Arc<Outlet>,
+    id: Option<u64>,
+    arguments: String,
+    expected: usize,
+    parts: Vec<Bytes>,
+    bytes: usize,
+}
+
+#[derive(Default)]
+struct SessionState {
+    sockets: Vec<Arc<Outlet>>,
+    pending: Option<PendingBinary>,
+    joined: bool,
+}
+
+/// What one Engine.IO session holds: its namespace sockets and a binary event in assembly.
+#[derive(Default)]
+pub(crate) struct Session {
+    state: Mutex<SessionState>,
+}
+
+impl Session {
+    fn lock(&self) -> MutexGuard<'_, SessionState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn find(&self, namespace: &str) -> Option<Arc<Outlet>> {
+        self.lock().sockets.iter().find(|outlet| &**outlet.namespace() == namespace).cloned()
+    }
+
+    /// Forgets the namespace socket, once closed.
+    pub(crate) fn remove(&self, namespace: &str) -> Option<Arc<Outlet>> {
+        let mut state = self.lock();
+        let index = state.sockets.iter().position(|outlet| &**outlet.namespace() == namespace)?;
+        Some(state.sockets.swap_remove(index))
+    }
+}
+
+/// The handler of every Engine.IO session of a module.
+pub(crate) struct Engine {
+    /// Gateways by Socket.IO namespace (`/user`).
+    gateways: HashMap<String, Arc<dyn SocketIoGateway>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("namespaces", &self.gateways.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Engine {
+    pub(crate) fn new(gateways: HashMap<String, Arc<dyn SocketIoGateway>>) -> Self {
+        Self { gateways }
+    }
+
+    fn receive(&self, socket: &Arc<Socket<Session>>, text: &str) {
+        let packet = match packet::parse(text) {
+            Ok(packet) => packet,
+            Err(error) => {
+                tracing::debug!(reason = error.0, "unreadable Socket.IO packet; closing the session");
+                socket.close(DisconnectReason::PacketParsingError);
+                return;
+            }
+        };
+        // A text packet while a binary event waits for attachments breaks the protocol.
+        if socket.data.lock().pending.take().is_some() {
+            tracing::debug!("a Socket.IO packet arrived before the attachments of the binary event before it");
+        }
+        match packet {
+            Packet::Connect { namespace, auth } => self.join(socket, namespace, auth),
+            Packet::Disconnect { namespace } => {
+                if let Some(outlet) = socket.data.remove(namespace) {
+                    outlet.client_left();
+                }
+            }
+            Packet::Event { namespace, id, arguments, attachments } => {
+                let Some(outlet) = socket.data.find(namespace) else {
+                    return;
+                };
+                if attachments == 0 {
+                    outlet.receive(id, arguments);
+                } else if arguments.len() > outlet.max_message_size() {
+                    outlet.fail(Closure::MessageTooBig);
+                } else {
+                    socket.data.lock().pending = Some(PendingBinary {
+                        outlet,
+                        id,
+                        arguments: arguments.to_owned(),
+                        expected: attachments,
+                        parts: Vec::new(),
+                        bytes: arguments.len(),
+                    });
+                }
+            }
+            Packet::Ack { .. } => {}
+        }
+    }
+
+    fn join(&self, socket: &Arc<Socket<Session>>, namespace: &str, auth: Option<&str>) {
+        let Some(gateway) = self.gateways.get(namespace) else {
+            let _ = socket.emit(packet::connect_error(namespace, "Invalid namespace", None));
+            return;
+        };
+        if socket.data.find(namespace).is_some() {
+            tracing::debug!("a Socket.IO client joined a namespace it is already in");
+            return;
+        }
+        let outlet = Arc::new(Outlet::new(
+            Arc::clone(socket),
+            Arc::from(namespace),
+            gateway.max_message_size(),
+            gateway.max_waiting_bytes(),
+        ));
+        {
+            let mut state = socket.data.lock();
+            state.sockets.push(Arc::clone(&outlet));
+            state.joined = true;
+        }
+        let token = auth.and_then(packet::auth_token);
+        let request = ConnectRequest::socket_io(&socket.req_parts, token);
+        Arc::clone(gateway).connect(SocketIoPipe::new(outlet), request);
+    }
+
+    fn receive_binary(socket: &Arc<Socket<Session>>, data: Bytes) {
+        let mut state = socket.data.lock();
+        let Some(pending) = state.pending.as_mut() else {
+            tracing::debug!("a binary Socket.IO message that no event announced");
+            return;
+        };
+        pending.bytes = pending.bytes.saturating_add(data.len());
+        if pending.bytes > pending.outlet.max_message_size() {
+            let pending = state.pending.take();
+            drop(state);
+            if let Some(pending) = pending {
+                pending.outlet.fail(Closure::MessageTooBig);
+            }
+            return;
+        }
+        pending.parts.push(data);
+        if pending.parts.len() < pending.expected {
+            return;
+        }
+        let Some(pending) = state.pending.take() else { return };
+        drop(state);
+        match with_attachments(&pending.arguments, &pending.parts) {
+            Some(arguments) => pending.outlet.receive(pending.id, &arguments),
+            None => pending.outlet.receive(pending.id, "[]"),
+        }
+    }
+}
+
+/// The argument array with each `{"_placeholder":true,"num":n}` replaced by attachment `n`
+/// as an array of byte values, which a `Vec<u8>` field deserializes from.
+fn with_attachments(arguments: &str, parts: &[Bytes]) -> Option<String> {
+    fn replace(value: &mut serde_json::Value, parts: &[Bytes]) {
+        match value {
+            serde_json::Value::Object(object) => {
+                let placeholder = object.get("_placeholder").and_then(serde_json::Value::as_bool) == Some(true);
+                let num = object.get("num").and_then(serde_json::Value::as_u64);
+                if placeholder && let Some(part) = num.and_then(|num| parts.get(usize::try_from(num).ok()?)) {
+                    *value = serde_json::Value::Array(part.iter().map(|byte| (*byte).into()).collect());
+                    return;
+                }
+                object.values_mut().for_each(|value| replace(value, parts));
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|value| replace(value, parts)),
+            _ => {}
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_str(arguments).ok()?;
+    replace(&mut value, parts);
+    Some(value.to_string())
+}
+
+impl EngineIoHandler for Engine {
+    type Data = Session;
+
+    fn on_connect(self: Arc<Self>, socket: Arc<Socket<Session>>) {
+        let socket = Arc::downgrade(&socket);
+        tokio::spawn(async move {
+            tokio::time::sleep(CONNECT_TIMEOUT).await;
+            if let Some(socket) = socket.upgrade()
+                && !socket.data.lock().joined
+            {
+                tracing::debug!("a Socket.IO session joined no namespace in time; closing it");
+                socket.close(DisconnectReason::TransportClose);
+            }
+        });
+    }
+
+    fn on_disconnect(&self, socket: Arc<Socket<Session>>, _reason: DisconnectReason) {
+        let sockets = {
+            let mut state = socket.data.lock();
+            state.pending = None;
+            std::mem::take(&mut state.sockets)
+        };
+        for outlet in sockets {
+            outlet.lost();
+        }
+    }
+
+    fn on_message(self: &Arc<Self>, message: Str, socket: Arc<Socket<Session>>) {
+        self.receive(&socket, &message);
+    }
+
+    fn on_binary(self: &Arc<Self>, data: Bytes, socket: Arc<Socket<Session>>) {
+        Self::receive_binary(&socket, data);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachments_replace_their_placeholders() {
+        let parts = [Bytes::from_static(&[1, 2, 255])];
+        let arguments = r#"["upload",{"name":"a","file":{"_placeholder":true,"num":0}}]"#;
+        assert_eq!(with_attachments(arguments, &parts).as_deref(), Some(r#"["upload",{"file":[1,2,255],"name":"a"}]"#));
+        let missing = r#"["upload",{"_placeholder":true,"num":3}]"#;
+        assert_eq!(with_attachments(missing, &parts).as_deref(), Some(r#"["upload",{"_placeholder":true,"num":3}]"#));
+    }
+}
