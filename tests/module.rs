@@ -158,3 +158,86 @@ fn a_gateway_that_takes_cookies_is_refused_any_origin() {
         .build()
         .expect("listed origins");
 }
+
+#[derive(WebSocketGateway)]
+#[gateway(namespace = "realtime", path = "/socket.io/realtime", auth = Jwt)]
+struct UnderSocketIoPathGateway;
+
+#[venta_ws::messages]
+impl UnderSocketIoPathGateway {}
+
+#[test]
+fn a_socket_io_path_that_cannot_be_served_is_refused_with_what_to_write() {
+    for (path, expected) in [
+        ("/", "must start with `/` and name a path other than `/`"),
+        ("socket.io", "must start with `/`"),
+        ("/rt/{id}", "must be a plain path"),
+    ] {
+        let err = WebSocketModule::builder()
+            .jwt(JwtConfig::hs256(SECRET))
+            .gateway(UserLocationGateway::new(locations()))
+            .socket_io_path(path)
+            .build()
+            .expect_err(path);
+        assert!(matches!(err, ModuleError::InvalidSocketIoPath { .. }), "{path}: {err:?}");
+        assert!(err.to_string().contains(expected), "{path}: {err}");
+    }
+    let err = WebSocketModule::builder()
+        .jwt(JwtConfig::hs256(SECRET))
+        .gateway(UnderSocketIoPathGateway)
+        .build()
+        .expect_err("a gateway under the Socket.IO path");
+    assert!(
+        err.to_string().contains("gateway `UnderSocketIoPathGateway` is mounted at `/socket.io/realtime`"),
+        "{err}"
+    );
+    // Moving the Socket.IO endpoint away, or turning it off, settles it.
+    for builder in [WebSocketModule::builder().socket_io_path("/engine/"), WebSocketModule::builder().socket_io(false)]
+    {
+        builder.jwt(JwtConfig::hs256(SECRET)).gateway(UnderSocketIoPathGateway).build().expect("builds");
+    }
+}
+
+/// Joins `namespace` over Engine.IO's WebSocket transport, as socket.io-client does with
+/// `transports: ["websocket"]`, and returns the server's answer to the CONNECT.
+async fn socket_io_join(server: &TestServer, path: &str, namespace: &str, token: &str) -> String {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let url = server.url(&format!("{path}/?EIO=4&transport=websocket"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("engine.io handshake");
+    let open = ws.next().await.expect("open packet").expect("open packet");
+    assert!(open.to_text().expect("text").starts_with("0{\"sid\""), "{open:?}");
+    let connect = format!("40/{namespace},{}", serde_json::json!({ "token": token }));
+    ws.send(Message::text(connect)).await.expect("send CONNECT");
+    loop {
+        let answer = ws.next().await.expect("answer").expect("answer");
+        let text = answer.to_text().expect("text").to_owned();
+        if text != "2" {
+            return text;
+        }
+        ws.send(Message::text("3")).await.expect("pong");
+    }
+}
+
+#[tokio::test]
+async fn socket_io_follows_the_module_path_and_each_gateway_can_turn_it_off() {
+    let module = WebSocketModule::builder()
+        .jwt(JwtConfig::hs256(SECRET))
+        .socket_io_path("/rt")
+        .gateway(UserLocationGateway::new(locations()))
+        .gateway_with(VendorGateway::new(locations()), |mut config| {
+            config.socket_io = false;
+            config
+        })
+        .build()
+        .expect("module");
+    let server = TestServer::start(module).await;
+    let joined = socket_io_join(&server, "/rt", "user", &venta_ws_tests::token("u1")).await;
+    assert!(joined.starts_with("40/user,{\"sid\":\""), "{joined}");
+    let refused = socket_io_join(&server, "/rt", "vendor", &venta_ws_tests::vendor_token("v1")).await;
+    assert_eq!(refused, r#"44/vendor,{"message":"Invalid namespace"}"#);
+    // The plain WebSocket endpoint of the vendor gateway is untouched.
+    let mut vendor = Client::vendor(&server, "/vendor", "v1").await;
+    vendor.assert_answers_ping().await;
+    server.shutdown().await;
+}

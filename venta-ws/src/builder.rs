@@ -283,6 +283,15 @@ impl WebSocketModuleBuilder {
         self
     }
 
+    /// Whether Socket.IO clients reach the module's gateways (feature `socketio`; default
+    /// on): sets [`SocketConfig::socket_io`] for every gateway, which
+    /// [`gateway_with`](Self::gateway_with) may still set otherwise for one.
+    #[cfg(feature = "socketio")]
+    pub fn socket_io(mut self, enabled: bool) -> Self {
+        self.config.socket_io = enabled;
+        self
+    }
+
     /// Serves Socket.IO clients at `path` instead of `/socket.io` (socket.io-client's `path`
     /// option; feature `socketio`). Every gateway whose [`SocketConfig::socket_io`] is on
     /// (the default) is reachable there in its namespace.
@@ -343,6 +352,8 @@ impl WebSocketModuleBuilder {
         };
         #[cfg(feature = "socketio")]
         let mut socket_io = Vec::new();
+        #[cfg(feature = "socketio")]
+        let paths: Vec<(&'static str, &'static str)> = self.gateways.iter().map(|g| (g.type_name, g.path)).collect();
         let mut router = Router::new();
         let mut namespaces = BTreeMap::new();
         let mut runtimes = HashMap::new();
@@ -363,6 +374,17 @@ impl WebSocketModuleBuilder {
         }
         #[cfg(feature = "socketio")]
         if !socket_io.is_empty() {
+            let under = format!("{socket_io_path}/");
+            if let Some((type_name, path)) =
+                paths.iter().find(|(_, path)| *path == socket_io_path || path.starts_with(&under))
+            {
+                return Err(ModuleError::InvalidSocketIoPath {
+                    path: socket_io_path,
+                    reason: format!(
+                        "gateway `{type_name}` is mounted at `{path}`; choose another `socket_io_path`, or another path for the gateway"
+                    ),
+                });
+            }
             router = router.merge(crate::socketio::router(&socket_io_path, socket_io, &self.config));
         }
         let hub = Hub::new(namespaces, presence, state);
@@ -375,8 +397,7 @@ impl WebSocketModuleBuilder {
 
 #[cfg(feature = "socketio")]
 impl WebSocketModuleBuilder {
-    /// The Socket.IO path without its trailing slash, checked: a path of its own, with no
-    /// gateway at or under it.
+    /// The Socket.IO path without its trailing slash, checked: a plain path other than `/`.
     fn checked_socket_io_path(&self) -> Result<String, ModuleError> {
         let given = &self.socket_io_path;
         let invalid =
@@ -387,13 +408,6 @@ impl WebSocketModuleBuilder {
         }
         if path.contains(['{', '}', '*', '?', '#']) {
             return Err(invalid("must be a plain path, without `{`, `}`, `*`, `?` or `#`"));
-        }
-        let under = format!("{path}/");
-        if let Some(gateway) = self.gateways.iter().find(|g| g.path == path || g.path.starts_with(&under)) {
-            return Err(invalid(&format!(
-                "gateway `{}` is mounted at `{}`; choose another `socket_io_path`, or another namespace",
-                gateway.type_name, gateway.path
-            )));
         }
         Ok(path.to_owned())
     }

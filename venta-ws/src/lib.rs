@@ -118,6 +118,8 @@ pub mod docs {
     pub mod protocol {}
     #[doc = include_str!("../docs/close-codes.md")]
     pub mod close_codes {}
+    #[doc = include_str!("../docs/socket-io.md")]
+    pub mod socket_io {}
     #[doc = include_str!("../docs/limits.md")]
     pub mod limits {}
     #[doc = include_str!("../docs/compile-time-checks.md")]
