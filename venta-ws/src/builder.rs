@@ -385,7 +385,7 @@ impl WebSocketModuleBuilder {
                     ),
                 });
             }
-            router = router.merge(crate::socketio::router(&socket_io_path, socket_io, &self.config));
+            router = router.merge(crate::socketio::router(&socket_io_path, socket_io, &state));
         }
         let hub = Hub::new(namespaces, presence, state);
         if let (Some(cluster), Some(runtime)) = (self.cluster, runtime) {

@@ -4,21 +4,29 @@
 //! its own [`SocketIoPipe`].
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use engineioxide::handler::EngineIoHandler;
+use engineioxide::socket::Sid;
 use engineioxide::{DisconnectReason, Socket, Str};
 
 use super::packet::{self, Packet};
 use super::pipe::{Outlet, SocketIoPipe};
 use crate::auth::ConnectRequest;
 use crate::close::Closure;
+use crate::state::ModuleState;
 
 /// How long a client may hold an Engine.IO session without joining a namespace (Socket.IO's
 /// `connectTimeout`): past it the session is closed.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// How long after shutdown has closed every socket the Engine.IO sessions still open are
+/// closed: time for the DISCONNECT packets to reach the clients, which then close their
+/// sessions themselves.
+const SESSION_GRACE: Duration = Duration::from_secs(1);
 
 /// A gateway as the Socket.IO endpoint reaches it.
 pub(crate) trait SocketIoGateway: Send + Sync + 'static {
@@ -78,6 +86,11 @@ impl Session {
 pub(crate) struct Engine {
     /// Gateways by Socket.IO namespace (`/user`).
     gateways: HashMap<String, Arc<dyn SocketIoGateway>>,
+    state: Arc<ModuleState>,
+    /// The open sessions, for shutdown to close.
+    sessions: Mutex<HashMap<Sid, Weak<Socket<Session>>>>,
+    /// Whether the task that closes the sessions on shutdown runs.
+    watching: AtomicBool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -87,8 +100,24 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    pub(crate) fn new(gateways: HashMap<String, Arc<dyn SocketIoGateway>>) -> Self {
-        Self { gateways }
+    pub(crate) fn new(gateways: HashMap<String, Arc<dyn SocketIoGateway>>, state: Arc<ModuleState>) -> Self {
+        Self { gateways, state, sessions: Mutex::default(), watching: AtomicBool::new(false) }
+    }
+
+    fn sessions(&self) -> MutexGuard<'_, HashMap<Sid, Weak<Socket<Session>>>> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Once shutdown has closed every socket (each client got its `closing` and DISCONNECT),
+    /// closes the Engine.IO sessions left open, so that serving can end.
+    async fn close_sessions_on_shutdown(self: Arc<Self>) {
+        self.state.shutdown.cancelled().await;
+        self.state.tasks.wait().await;
+        tokio::time::sleep(SESSION_GRACE).await;
+        let sessions: Vec<_> = self.sessions().drain().filter_map(|(_, socket)| socket.upgrade()).collect();
+        for socket in sessions {
+            socket.close(DisconnectReason::ClosingServer);
+        }
     }
 
     fn receive(&self, socket: &Arc<Socket<Session>>, text: &str) {
@@ -214,6 +243,10 @@ impl EngineIoHandler for Engine {
     type Data = Session;
 
     fn on_connect(self: Arc<Self>, socket: Arc<Socket<Session>>) {
+        self.sessions().insert(socket.id, Arc::downgrade(&socket));
+        if !self.watching.swap(true, Ordering::AcqRel) {
+            tokio::spawn(Arc::clone(&self).close_sessions_on_shutdown());
+        }
         let socket = Arc::downgrade(&socket);
         tokio::spawn(async move {
             tokio::time::sleep(CONNECT_TIMEOUT).await;
@@ -227,6 +260,7 @@ impl EngineIoHandler for Engine {
     }
 
     fn on_disconnect(&self, socket: Arc<Socket<Session>>, _reason: DisconnectReason) {
+        self.sessions().remove(&socket.id);
         let sockets = {
             let mut state = socket.data.lock();
             state.pending = None;

@@ -37,6 +37,7 @@ pub(crate) use pipe::SocketIoPipe;
 pub use pipe::{CLOSING_EVENT, EXCEPTION_EVENT};
 
 use crate::config::SocketConfig;
+use crate::state::ModuleState;
 
 /// The Socket.IO path of a module unless it names another.
 pub const DEFAULT_PATH: &str = "/socket.io";
@@ -51,8 +52,9 @@ const FRAMING_ALLOWANCE: usize = 4 * 1024;
 pub(crate) fn router(
     path: &str,
     gateways: Vec<(&'static str, Arc<dyn SocketIoGateway>, SocketConfig)>,
-    module: &SocketConfig,
+    state: &Arc<ModuleState>,
 ) -> Router {
+    let module = &state.config;
     let path = path.trim_end_matches('/');
     let largest_message = gateways.iter().map(|(_, _, config)| config.max_message_size).max().unwrap_or(0);
     let largest_queue = gateways.iter().map(|(_, _, config)| config.send_queue_capacity).max().unwrap_or(1);
@@ -68,7 +70,7 @@ pub(crate) fn router(
         .build();
     let by_namespace: HashMap<String, Arc<dyn SocketIoGateway>> =
         gateways.iter().map(|(namespace, gateway, _)| (format!("/{namespace}"), Arc::clone(gateway))).collect();
-    let engine = Arc::new(Engine::new(by_namespace));
+    let engine = Arc::new(Engine::new(by_namespace, Arc::clone(state)));
     let endpoint = Arc::new(Endpoint {
         service: EngineIoService::with_config(engine, config),
         gateways: gateways.into_iter().map(|(_, gateway, _)| gateway).collect(),
