@@ -34,9 +34,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(
         addr = %listener.local_addr()?,
         origins = ?config.allowed_origins,
-        "serving ws://{}/user and ws://{}/vendor",
-        config.addr,
-        config.addr
+        "serving ws://{addr}/user and ws://{addr}/vendor, and Socket.IO clients at http://{addr}/socket.io/ \
+         (namespaces /user and /vendor)",
+        addr = config.addr
     );
     venta_ws::serve(listener, module.router().merge(demo::router(&config)))
         .with_hub(module.hub())

@@ -3,7 +3,9 @@
 
 use jsonwebtoken::Algorithm;
 use serde_json::json;
-use venta_ws_tests::{Client, LogCapture, Placement, SECRET, TestServer, now, sign, token};
+use venta_ws_tests::{
+    Client, LogCapture, Placement, SECRET, SocketIoClient, SocketIoToken, TestServer, now, sign, token,
+};
 
 #[tokio::test]
 async fn every_line_carries_the_socket_fields_and_no_line_carries_a_token() {
@@ -40,13 +42,41 @@ async fn every_line_carries_the_socket_fields_and_no_line_carries_a_token() {
         let mut refused = Client::connect(&url, Some(bad), Placement::Query).await;
         assert_eq!(refused.closed().await.code, Some(4401));
     }
+    // Socket.IO clients, with the token in each of their three places, and refused ones.
+    let sio_auth = token("log-sio-auth");
+    let sio_header = token("log-sio-header");
+    let sio_query = token("log-sio-query");
+    let mut socket_io = Vec::new();
+    for place in [SocketIoToken::Auth(&sio_auth), SocketIoToken::Header(&sio_header), SocketIoToken::Query(&sio_query)]
+    {
+        let (mut client, joined) = SocketIoClient::join(&server, "/socket.io", "user", place).await;
+        assert!(joined.starts_with("40/user,"), "{place:?}: {joined}");
+        client.send(r#"42/user,["no.such.event"]"#).await;
+        assert!(client.packet().await.contains("unknown_event"));
+        socket_io.push(client);
+    }
+    let (_, refused) = SocketIoClient::join(&server, "/socket.io", "user", SocketIoToken::Auth(&bad_token)).await;
+    assert!(refused.contains(r#""code":4401"#), "{refused}");
     by_header.close().await;
     by_query.close().await;
     by_protocol.close().await;
+    for client in &mut socket_io {
+        client.send("41/user,").await;
+    }
     server.wait_online("user", &[]).await;
 
     let logs = capture.text();
-    for secret in [&header_token, &query_token, &protocol_token, &refresh_token, &bad_token, &expired_token] {
+    for secret in [
+        &header_token,
+        &query_token,
+        &protocol_token,
+        &refresh_token,
+        &bad_token,
+        &expired_token,
+        &sio_auth,
+        &sio_header,
+        &sio_query,
+    ] {
         let signature = secret.rsplit('.').next().expect("a JWT has a signature");
         assert!(!logs.contains(signature), "a token leaked into the logs:\n{logs}");
     }
@@ -66,8 +96,14 @@ async fn every_line_carries_the_socket_fields_and_no_line_carries_a_token() {
     }
     assert!(line("gateway error").contains("event=\"no.such.event\""));
     assert!(line("socket disconnected").contains("reason=\"client closed"));
+    let socket_io_line = logs
+        .lines()
+        .find(|line| line.contains("socket connected") && line.contains("log-sio-auth"))
+        .unwrap_or_else(|| panic!("no `socket connected` line for log-sio-auth:\n{logs}"));
+    assert!(socket_io_line.contains("transport=\"socket.io\""), "{socket_io_line}");
+    assert!(line("socket connected").contains("transport=\"websocket\""));
     let rejected = logs.lines().filter(|line| line.contains("connection rejected")).collect::<Vec<_>>();
-    assert_eq!(rejected.len(), 2, "{logs}");
+    assert_eq!(rejected.len(), 3, "{logs}");
     assert!(rejected.iter().all(|line| line.contains("code=4401") && line.contains("namespace=\"user\"")));
     assert!(rejected.iter().any(|line| line.contains("reason=\"invalid signature\"")), "{rejected:?}");
     assert!(rejected.iter().any(|line| line.contains("reason=\"token expired\"")), "{rejected:?}");

@@ -6,7 +6,7 @@ use venta_ws::ModuleError;
 use venta_ws::auth::{AuthError, Authenticator, ConnectRequest, Identity};
 use venta_ws::prelude::*;
 use venta_ws_examples::{LocationService, UserLocationGateway, VendorGateway};
-use venta_ws_tests::{Client, Placement, SECRET, TestServer};
+use venta_ws_tests::{Client, Placement, SECRET, SocketIoClient, SocketIoToken, TestServer};
 
 #[derive(WebSocketGateway)]
 #[gateway(namespace = "user", auth = Jwt)]
@@ -198,27 +198,6 @@ fn a_socket_io_path_that_cannot_be_served_is_refused_with_what_to_write() {
     }
 }
 
-/// Joins `namespace` over Engine.IO's WebSocket transport, as socket.io-client does with
-/// `transports: ["websocket"]`, and returns the server's answer to the CONNECT.
-async fn socket_io_join(server: &TestServer, path: &str, namespace: &str, token: &str) -> String {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    let url = server.url(&format!("{path}/?EIO=4&transport=websocket"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("engine.io handshake");
-    let open = ws.next().await.expect("open packet").expect("open packet");
-    assert!(open.to_text().expect("text").starts_with("0{\"sid\""), "{open:?}");
-    let connect = format!("40/{namespace},{}", serde_json::json!({ "token": token }));
-    ws.send(Message::text(connect)).await.expect("send CONNECT");
-    loop {
-        let answer = ws.next().await.expect("answer").expect("answer");
-        let text = answer.to_text().expect("text").to_owned();
-        if text != "2" {
-            return text;
-        }
-        ws.send(Message::text("3")).await.expect("pong");
-    }
-}
-
 #[tokio::test]
 async fn socket_io_follows_the_module_path_and_each_gateway_can_turn_it_off() {
     let module = WebSocketModule::builder()
@@ -232,9 +211,11 @@ async fn socket_io_follows_the_module_path_and_each_gateway_can_turn_it_off() {
         .build()
         .expect("module");
     let server = TestServer::start(module).await;
-    let joined = socket_io_join(&server, "/rt", "user", &venta_ws_tests::token("u1")).await;
+    let user = venta_ws_tests::token("u1");
+    let (_, joined) = SocketIoClient::join(&server, "/rt", "user", SocketIoToken::Auth(&user)).await;
     assert!(joined.starts_with("40/user,{\"sid\":\""), "{joined}");
-    let refused = socket_io_join(&server, "/rt", "vendor", &venta_ws_tests::vendor_token("v1")).await;
+    let vendor = venta_ws_tests::vendor_token("v1");
+    let (_, refused) = SocketIoClient::join(&server, "/rt", "vendor", SocketIoToken::Auth(&vendor)).await;
     assert_eq!(refused, r#"44/vendor,{"message":"Invalid namespace"}"#);
     // The plain WebSocket endpoint of the vendor gateway is untouched.
     let mut vendor = Client::vendor(&server, "/vendor", "v1").await;

@@ -398,3 +398,78 @@ impl LogCapture {
         self.len() == 0
     }
 }
+
+/// Where a Socket.IO client puts its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketIoToken<'a> {
+    /// The CONNECT `auth` payload: `io(url, { auth: { token } })`.
+    Auth(&'a str),
+    /// `Authorization: Bearer` on the Engine.IO handshake: `extraHeaders`.
+    Header(&'a str),
+    /// `?token=` on the Engine.IO handshake: `query: { token }`.
+    Query(&'a str),
+    /// No token.
+    None,
+}
+
+/// A Socket.IO client at the protocol level, over Engine.IO's WebSocket transport, as
+/// socket.io-client runs with `transports: ["websocket"]`: it answers the heartbeat and hands
+/// out every other packet as text.
+pub struct SocketIoClient {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl SocketIoClient {
+    /// Opens an Engine.IO session at `path` (`/socket.io`) and joins `namespace` (`user`);
+    /// returns the client and the server's answer to the CONNECT (`40/user,{"sid":..}` or a
+    /// `44/user,{..}` CONNECT_ERROR).
+    pub async fn join(server: &TestServer, path: &str, namespace: &str, token: SocketIoToken<'_>) -> (Self, String) {
+        let mut url = server.url(&format!("{path}/?EIO=4&transport=websocket"));
+        if let SocketIoToken::Query(token) = token {
+            url.push_str("&token=");
+            url.push_str(token);
+        }
+        let mut request = url.into_client_request().expect("request");
+        if let SocketIoToken::Header(token) = token {
+            request
+                .headers_mut()
+                .insert("authorization", HeaderValue::from_str(&format!("Bearer {token}")).expect("header"));
+        }
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+            .await
+            .expect("Engine.IO handshake in time")
+            .expect("Engine.IO handshake");
+        let mut client = Self { ws };
+        let open = client.packet().await;
+        assert!(open.starts_with("0{\"sid\""), "not an Engine.IO open packet: {open}");
+        let auth = match token {
+            SocketIoToken::Auth(token) => json!({ "token": token }).to_string(),
+            _ => String::new(),
+        };
+        client.send(&format!("40/{namespace},{auth}")).await;
+        let answer = client.packet().await;
+        (client, answer)
+    }
+
+    /// Sends one Socket.IO packet (`42/user,1["ping",{}]`).
+    pub async fn send(&mut self, packet: &str) {
+        self.ws.send(Message::text(format!("4{}", packet.strip_prefix('4').unwrap_or(packet)))).await.expect("send");
+    }
+
+    /// The next Engine.IO message that is not a heartbeat, as text (`42/user,["pong",{}]`).
+    pub async fn packet(&mut self) -> String {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a packet in time")
+                .expect("the session is open")
+                .expect("a readable message");
+            let text = message.to_text().expect("a text message").to_owned();
+            if text == "2" {
+                self.ws.send(Message::text("3")).await.expect("heartbeat");
+                continue;
+            }
+            return text;
+        }
+    }
+}
