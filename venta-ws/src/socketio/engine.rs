@@ -23,6 +23,10 @@ use crate::state::ModuleState;
 /// `connectTimeout`): past it the session is closed.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
 
+/// The most binary attachments one event may announce; more close the socket with 1009, as
+/// a message over the size limit would.
+pub(crate) const MAX_ATTACHMENTS: usize = 256;
+
 /// How long after shutdown has closed every socket the Engine.IO sessions still open are
 /// closed: time for the DISCONNECT packets to reach the clients, which then close their
 /// sessions themselves.
@@ -146,7 +150,7 @@ impl Engine {
                 };
                 if attachments == 0 {
                     outlet.receive(id, arguments);
-                } else if arguments.len() > outlet.max_message_size() {
+                } else if arguments.len() > outlet.max_message_size() || attachments > MAX_ATTACHMENTS {
                     outlet.fail(Closure::MessageTooBig);
                 } else {
                     socket.data.lock().pending = Some(PendingBinary {
