@@ -5,41 +5,19 @@
 //   ALLOWED_ORIGIN   a browser origin the server allows
 // Prints "ok - <case>" per case and a last line "RESULT <json>"; exits non-zero on a failure.
 import assert from "node:assert/strict";
-import { createHmac } from "node:crypto";
 import WebSocket from "ws";
 
 import { runSteps } from "../node/run.mjs";
 import { connectVenta } from "./client.mjs";
+import { now, requireEnv, sign, token, vendorToken } from "./tokens.mjs";
 
 const BASE = requireEnv("VENTA_URL");
-const SECRET = requireEnv("JWT_SECRET");
 const ALLOWED_ORIGIN = requireEnv("ALLOWED_ORIGIN");
 const WAIT_MS = 5000;
 // The clock leeway of the example's `JwtConfig` (the default): a socket is held to its token's
 // `exp` plus it, and `expiresAt` says so.
 const LEEWAY_SECS = 5;
 const MAX_MESSAGE = 64 * 1024;
-
-function requireEnv(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run this through \`cargo test --test interop\``);
-  return value;
-}
-
-// ---- tokens: HS256 by hand, so the JWT side is independent of the server's library too ----
-
-const b64url = (value) => Buffer.from(typeof value === "string" ? value : JSON.stringify(value)).toString("base64url");
-const now = () => Math.floor(Date.now() / 1000);
-
-function sign(claims, { secret = SECRET, header = { alg: "HS256", typ: "JWT" } } = {}) {
-  const body = `${b64url(header)}.${b64url(claims)}`;
-  if (header.alg === "none") return `${body}.`;
-  return `${body}.${createHmac("sha256", secret).update(body).digest("base64url")}`;
-}
-
-const token = (sub, ttl = 3600) => sign({ sub, iat: now(), exp: now() + ttl });
-// /vendor admits only tokens whose `kind` claim is "vendor"; /user takes the others above.
-const vendorToken = (sub, ttl = 3600) => sign({ sub, kind: "vendor", iat: now(), exp: now() + ttl });
 
 // ---- a client that queues what it receives ----
 

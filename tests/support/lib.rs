@@ -456,6 +456,11 @@ impl SocketIoClient {
         self.ws.send(Message::text(format!("4{}", packet.strip_prefix('4').unwrap_or(packet)))).await.expect("send");
     }
 
+    /// Sends one binary Engine.IO message: an attachment of the binary event sent before it.
+    pub async fn send_binary(&mut self, bytes: &[u8]) {
+        self.ws.send(Message::binary(bytes.to_vec())).await.expect("send");
+    }
+
     /// The next Engine.IO message that is not a heartbeat, as text (`42/user,["pong",{}]`).
     pub async fn packet(&mut self) -> String {
         loop {
