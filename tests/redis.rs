@@ -13,7 +13,7 @@ use serde_json::json;
 use venta_ws::presence::{PresenceEvent, PresenceStatus, PresenceStore};
 use venta_ws::redis::{RedisBackend, RedisConfig};
 use venta_ws_examples::{Config, LocationService, connect_module};
-use venta_ws_tests::{Client, LogCapture, SECRET, TestServer, WAIT};
+use venta_ws_tests::{Client, LogCapture, SECRET, SocketIoClient, SocketIoToken, TestServer, WAIT};
 
 fn redis_url() -> String {
     std::env::var("VENTA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
@@ -301,4 +301,33 @@ async fn while_redis_stalls_the_events_waiting_to_be_published_are_bounded() {
     assert_eq!(text.matches("redis unavailable").count(), 1, "said once, not per dropped event:\n{text}");
     let mut client = Client::user(&server, "/user", "u1").await;
     client.assert_answers_ping().await;
+}
+
+#[tokio::test]
+async fn a_socket_io_client_on_one_node_gets_emits_made_on_the_other_and_presence_spans_both() {
+    let (url, prefix) = (redis_url(), unique_prefix());
+    let (a, b) = (node(&url, &prefix).await, node(&url, &prefix).await);
+    let sio_token = venta_ws_tests::token("sio-on-a");
+    let (mut on_a, joined) = SocketIoClient::join(&a, "/socket.io", "user", SocketIoToken::Auth(&sio_token)).await;
+    assert!(joined.starts_with("40/user,"), "{joined}");
+    let mut plain_on_b = Client::user(&b, "/user", "plain-on-b").await;
+    plain_on_b.assert_answers_ping().await;
+
+    // Presence spans both nodes and both kinds of socket.
+    b.wait_online("user", &["plain-on-b", "sio-on-a"]).await;
+    a.wait_online("user", &["plain-on-b", "sio-on-a"]).await;
+
+    // An emit to the entity on node B reaches its Socket.IO socket on node A, once.
+    let user_on_b = b.hub.namespace("user").expect("namespace");
+    user_on_b.emit_to_entity("sio-on-a", "order.ready", &json!({"order": 17})).expect("emit");
+    assert_eq!(on_a.packet().await, r#"42/user,["order.ready",{"order":17}]"#);
+    user_on_b.emit("everyone", &json!(1)).expect("emit");
+    assert_eq!(on_a.packet().await, r#"42/user,["everyone",1]"#);
+    assert_eq!(plain_on_b.recv().await, json!({"event": "everyone", "data": 1}));
+
+    // Its leaving is seen on the other node.
+    on_a.send("41/user,").await;
+    b.wait_online("user", &["plain-on-b"]).await;
+    plain_on_b.close().await;
+    a.wait_online("user", &[]).await;
 }
