@@ -3,7 +3,8 @@
 //! served in-process with its page: alice and bob come online in two browsers, bob leaves, a
 //! vendor signs in, and the page shows the close code of a bad token (4401), an oversized
 //! message (1009) and an expired one (4408), refreshes a token in-band, and is refused by
-//! origin without development mode.
+//! origin without development mode. carol's page connects over Socket.IO (socket.io-client,
+//! long-polling upgraded to WebSocket) and shows up in alice's plain-WebSocket presence list.
 //!
 //! Screenshots land in `target/artifacts/` (`presence.png` is the final page).
 //!
@@ -23,12 +24,13 @@ use venta_ws_examples::{Kind, mint_token};
 const SKIP: &str = "VENTA_SKIP_BROWSER";
 
 /// Every step the script runs, in order.
-const STEPS: [&str; 12] = [
+const STEPS: [&str; 13] = [
     "the page is served in development mode",
     "alice signs in as a user",
     "bob comes online in another browser",
     "a vendor signs in",
     "bob leaves",
+    "carol signs in over Socket.IO",
     "a bad pasted token is closed with 4401",
     "a message over 64 KiB is closed with 1009",
     "a token that runs out is closed with 4408",
@@ -60,7 +62,7 @@ async fn the_presence_page_shows_people_coming_and_going_and_why_sockets_closed(
     let paula = mint_token(&prod.config, "paula", Kind::User, 3600);
 
     let artifacts = node::artifacts_dir();
-    for stale in ["presence.png", "presence-expired.png", "presence-pasted-token.png"] {
+    for stale in ["presence.png", "presence-expired.png", "presence-pasted-token.png", "presence-socketio.png"] {
         let _ = std::fs::remove_file(artifacts.join(stale));
     }
     let run = node::run_script(
@@ -109,9 +111,12 @@ async fn the_presence_page_shows_people_coming_and_going_and_why_sockets_closed(
     assert_eq!(result["expired"]["closeCode"], 4408);
     assert_eq!(result["expired"]["closeReason"], "token expired");
     assert_eq!(result["refused"]["closeCode"], 1006);
+    // The Socket.IO page upgraded to WebSocket and shared the presence list with alice's.
+    assert_eq!(result["socketIo"]["transport"], "socket.io");
+    assert_eq!(result["socketIo"]["engineTransport"], "websocket");
     assert_eq!(result["allowed"]["status"], "open");
 
-    for shot in ["presence.png", "presence-expired.png", "presence-pasted-token.png"] {
+    for shot in ["presence.png", "presence-expired.png", "presence-pasted-token.png", "presence-socketio.png"] {
         let size = std::fs::metadata(artifacts.join(shot)).map(|m| m.len()).unwrap_or(0);
         assert!(size > 10_000, "{shot} was not saved in {}", artifacts.display());
     }

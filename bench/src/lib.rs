@@ -8,6 +8,7 @@
 //! - [`load`] holds the client workloads (connect storm, fan-out, echo) over real sockets;
 //! - [`run`] starts the servers one after the other, measures them, and collects the results;
 //! - [`report`] turns the results into the ratio table, JSON and an SVG chart;
+//! - [`socketio`] compares venta-ws over Socket.IO with a socketioxide server (memory, connects);
 //! - [`soak`] runs hostile clients against the main example for a while and checks the server
 //!   is still whole afterwards (memory, presence, new connections, no panic).
 
@@ -18,6 +19,7 @@ pub mod measure;
 pub mod report;
 pub mod run;
 pub mod soak;
+pub mod socketio;
 
 /// The HS256 secret both servers verify tokens with, and the harness signs them with.
 pub const SECRET: &str = "venta-ws-bench-secret-of-32-bytes-or-more";

@@ -13,7 +13,12 @@
 //!                     [--rss-bound-mib 20] [--ping-ms 250] [--pong-deadline-ms 2000] [--seed N]
 //!                     [--only NAME,..] [--skip NAME,..] [--log PATH] [--markdown PATH]
 //! venta-ws-bench serve example [--addr 127.0.0.1:0]
+//! venta-ws-bench socketio [--connections 10000] [--concurrency 256] [--rounds 1] [--settle-secs 2] [--warmup 32] [--json PATH]
+//! venta-ws-bench serve socketioxide [--addr 127.0.0.1:0]
 //! ```
+//!
+//! `socketio` serves the example (`serve framework`) and the socketioxide server (`serve
+//! socketioxide`) one after the other and opens Socket.IO clients to both (`socketio.rs`).
 //!
 //! `run` starts each server as a child (`serve`), one after the other, drives it, and prints
 //! the table of ratios framework / baseline; `serve` prints `listening <addr>` once it accepts.
@@ -34,6 +39,7 @@ use venta_ws_bench::measure::percentile;
 use venta_ws_bench::report::Report;
 use venta_ws_bench::run::{Plan, mint_tokens, run};
 use venta_ws_bench::soak::{SoakPlan, soak};
+use venta_ws_bench::socketio::{self, SioPlan};
 use venta_ws_bench::{BASELINE_READ_BUFFER, Error, LISTENING, SECRET, Side, baseline, framework};
 use venta_ws_examples::Kind;
 
@@ -45,7 +51,9 @@ venta-ws-bench connect --addr ADDR [--connections N] [--concurrency N] [--hold-s
 venta-ws-bench report --json PATH [--svg PATH] [--markdown PATH]\n       \
 venta-ws-bench soak [--sockets N] [--good N] [--seconds S] [--warmup-secs S] [--settle-secs S] [--burst N] [--rss-bound-mib N] \
 [--ping-ms N] [--pong-deadline-ms N] [--seed N] [--only NAME,..] [--skip NAME,..] [--log PATH] [--markdown PATH]\n       \
-venta-ws-bench serve example [--addr 127.0.0.1:0]";
+venta-ws-bench serve example [--addr 127.0.0.1:0]\n       \
+venta-ws-bench socketio [--connections N] [--concurrency N] [--rounds N] [--settle-secs S] [--warmup N] [--json PATH]\n       \
+venta-ws-bench serve socketioxide [--addr 127.0.0.1:0]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -56,6 +64,7 @@ async fn main() -> ExitCode {
         Some("connect") => connect_command(&args[1..]).await,
         Some("report") => report_command(&args[1..]),
         Some("soak") => soak_command(&args[1..]).await,
+        Some("socketio") => socketio_command(&args[1..]).await,
         _ => Err(USAGE.into()),
     };
     match result {
@@ -166,7 +175,7 @@ fn report_command(args: &[String]) -> Result<(), Error> {
 async fn serve_command(args: &[String]) -> Result<(), Error> {
     let name = args.first().map(String::as_str);
     let side = name.and_then(Side::parse);
-    if side.is_none() && name != Some("example") {
+    if side.is_none() && name != Some("example") && name != Some("socketioxide") {
         return Err(USAGE.into());
     }
     let addr: SocketAddr = match args.get(1..) {
@@ -183,6 +192,7 @@ async fn serve_command(args: &[String]) -> Result<(), Error> {
         Some(Side::Framework) => framework::serve(listener, SECRET).await,
         Some(Side::Baseline) => baseline::serve(listener, SECRET, Some(BASELINE_READ_BUFFER)).await,
         Some(Side::AxumDefaults) => baseline::serve(listener, SECRET, None).await,
+        None if name == Some("socketioxide") => venta_ws_bench::socketio::serve(listener, SECRET).await,
         None => {
             // As `cargo run --example location` logs: `info` unless RUST_LOG says otherwise.
             let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -191,6 +201,34 @@ async fn serve_command(args: &[String]) -> Result<(), Error> {
             framework::serve_example(listener, SECRET).await
         }
     }
+}
+
+async fn socketio_command(args: &[String]) -> Result<(), Error> {
+    let mut plan = SioPlan::default();
+    let mut json: Option<PathBuf> = None;
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        match flag.as_str() {
+            "--connections" => plan.connections = value.parse()?,
+            "--concurrency" => plan.concurrency = value.parse()?,
+            "--rounds" => plan.rounds = value.parse()?,
+            "--settle-secs" => plan.settle = Duration::try_from_secs_f64(value.parse()?)?,
+            "--warmup" => plan.warmup = value.parse()?,
+            "--json" => json = Some(value.into()),
+            _ => return Err(format!("unknown option {flag}\n{USAGE}").into()),
+        }
+    }
+    let exe = std::env::current_exe()?;
+    let measurements = socketio::compare(&exe, &plan, |line| eprintln!("{line}")).await?;
+    println!("{}", socketio::markdown(&measurements));
+    if let Some(path) = json {
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&serde_json::json!({ "plan": plan, "measurements": measurements }))?,
+        )?;
+    }
+    Ok(())
 }
 
 async fn soak_command(args: &[String]) -> Result<(), Error> {

@@ -63,6 +63,8 @@ pub const MAX_TOKEN_REQUEST_BYTES: usize = 1024;
 
 const INDEX_HTML: &str = include_str!("../static/index.html");
 const APP_JS: &str = include_str!("../static/app.js");
+/// socket.io-client 4.8.4's browser bundle, unmodified (static/vendor/README.md).
+const SOCKET_IO_JS: &str = include_str!("../static/vendor/socket.io.min.js");
 /// Replaced in `index.html` by `on` or `off`, so the page knows whether it may mint tokens.
 const DEV_MODE_MARKER: &str = "__VENTA_DEV_MODE__";
 
@@ -159,7 +161,8 @@ pub fn router(config: &Config) -> Router {
     let index: Arc<str> = INDEX_HTML.replace(DEV_MODE_MARKER, if config.dev_mode { "on" } else { "off" }).into();
     let router = Router::new()
         .route("/", get(move || page(Arc::clone(&index))))
-        .route("/app.js", get(|| async { text("text/javascript; charset=utf-8", APP_JS) }));
+        .route("/app.js", get(|| async { text("text/javascript; charset=utf-8", APP_JS) }))
+        .route("/vendor/socket.io.min.js", get(|| async { text("text/javascript; charset=utf-8", SOCKET_IO_JS) }));
     if !config.dev_mode {
         tracing::info!(
             "live presence page at http://{}/ (sign in with a token from `cargo run --example token -- user-1`; \

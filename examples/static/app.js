@@ -2,7 +2,10 @@
 //
 // Each "Sign in" opens one WebSocket to /user or /vendor with the token in
 // Sec-WebSocket-Protocol ("venta-ws", "bearer.<token>"), asks presence.online every second,
-// and follows the README's reconnect policy when the server closes it.
+// and follows the README's reconnect policy when the server closes it. Over Socket.IO (the form's
+// "Over" choice, or ?transport=socket.io) the same session is a socket.io-client socket in the
+// gateway's namespace at /socket.io/, the token in its CONNECT `auth`, behind a small adapter
+// that looks like a WebSocket to the rest of the page.
 "use strict";
 
 (() => {
@@ -21,6 +24,82 @@
   const sessions = new Set();
 
   for (const el of document.querySelectorAll(".origin")) el.textContent = location.origin;
+  if (new URLSearchParams(location.search).get("transport") === "socket.io") form.elements.transport.value = "socket.io";
+
+  // A socket.io-client socket with the WebSocket surface the page uses: readyState, send(text),
+  // close(), and open / message / close events. An envelope with an id is emitted with an ack,
+  // and the ack comes back as the envelope {event, data, id}; every event the server emits comes
+  // back as {event, data}. A refused CONNECT (connect_error, data.code) and the server's
+  // `closing` event carry the close code a WebSocket would have seen.
+  class SocketIoConnection extends EventTarget {
+    constructor(path, token) {
+      super();
+      this.readyState = WebSocket.CONNECTING;
+      this.closeCode = null;
+      this.closeReason = "";
+      this.socket = window.io(`${location.origin}${path}`, {
+        path: "/socket.io/",
+        auth: { token },
+        reconnection: false, // the page's own policy reconnects
+        forceNew: true, // one Engine.IO session per page session, as a WebSocket is one connection
+      });
+      this.socket.on("connect", () => {
+        this.readyState = WebSocket.OPEN;
+        this.dispatchEvent(new Event("open"));
+      });
+      this.socket.on("connect_error", (error) => {
+        const code = error && error.data && typeof error.data.code === "number" ? error.data.code : 1006;
+        this.finish(code, (error && error.data && error.data.reason) || (error && error.message) || "");
+      });
+      this.socket.on("closing", (data) => {
+        if (data && typeof data.code === "number") { this.closeCode = data.code; this.closeReason = data.reason || ""; }
+      });
+      this.socket.on("disconnect", (reason) => this.finish(this.closeCode ?? (reason === "io client disconnect" ? 1000 : 1006), this.closeReason || reason));
+      this.socket.onAny((event, data) => this.deliver({ event, data }));
+    }
+
+    get engine() {
+      return this.socket.io.engine;
+    }
+
+    get protocol() {
+      const engine = this.engine;
+      return `socket.io over ${engine && engine.transport ? engine.transport.name : "?"}`;
+    }
+
+    deliver(message) {
+      this.dispatchEvent(new MessageEvent("message", { data: JSON.stringify(message) }));
+    }
+
+    finish(code, reason) {
+      if (this.readyState === WebSocket.CLOSED) return;
+      this.readyState = WebSocket.CLOSED;
+      this.socket.off();
+      this.socket.disconnect();
+      const event = new Event("close");
+      Object.assign(event, { code, reason });
+      this.dispatchEvent(event);
+    }
+
+    send(text) {
+      let message;
+      try {
+        message = JSON.parse(text);
+      } catch {
+        message = null;
+      }
+      if (!message || typeof message.event !== "string") return this.socket.emit("message", text);
+      const args = message.data === undefined ? [] : [message.data];
+      if (message.id === undefined) return this.socket.emit(message.event, ...args);
+      this.socket.emit(message.event, ...args, (data) => this.deliver({ event: message.event, data, id: message.id }));
+    }
+
+    close(code = 1000, reason = "") {
+      this.closeCode = code;
+      this.closeReason = reason;
+      this.finish(code, reason);
+    }
+  }
 
   // What a client does after the server closes, from the README's close code table.
   // action: "stop" | "backoff" (reconnect after a jittered, growing delay) | "fresh-token".
@@ -115,8 +194,9 @@
   // ---- one signed-in connection ----
 
   class Session {
-    constructor({ kind, sub, ttl, refresh, token }) {
+    constructor({ kind, sub, ttl, refresh, token, transport }) {
       this.kind = kind;
+      this.transport = transport === "socket.io" ? "socket.io" : "websocket";
       this.path = kind === "vendor" ? "/vendor" : "/user";
       this.sub = sub;
       this.ttl = ttl;
@@ -137,6 +217,8 @@
       this.el = template.content.firstElementChild.cloneNode(true);
       this.el.dataset.kind = kind;
       this.el.dataset.sub = this.label;
+      this.el.dataset.transport = this.transport;
+      this.el.querySelector(".transport").textContent = this.transport === "socket.io" ? "Socket.IO" : "WebSocket";
       this.el.querySelector(".who").textContent = `${kind} ${this.label}`;
       this.el.querySelector(".path").textContent = this.path;
       this.el.querySelector(".ping").addEventListener("click", () => this.send({ event: "ping", data: { at: Date.now() } }));
@@ -224,7 +306,9 @@
       let ws;
       try {
         // The browser sends both; the server selects "venta-ws" and never echoes the token.
-        ws = new WebSocket(wsUrl(this.path), [SUBPROTOCOL, `bearer.${this.token}`]);
+        ws = this.transport === "socket.io"
+          ? new SocketIoConnection(this.path, this.token)
+          : new WebSocket(wsUrl(this.path), [SUBPROTOCOL, `bearer.${this.token}`]);
       } catch (error) {
         return this.fail(`this token cannot travel in Sec-WebSocket-Protocol: ${error.message}`);
       }
@@ -235,6 +319,7 @@
         opened = true;
         this.setStatus("open");
         this.log("note", `connected, protocol ${ws.protocol || "(none)"}`);
+        if (ws instanceof SocketIoConnection) this.watchEngine(ws);
         this.poll();
         poller = setInterval(() => this.poll(), POLL_MS);
         this.timers.add(poller);
@@ -248,6 +333,21 @@
         forgetSource(this);
         if (this.signedOut) return;
         this.closed(event.code, event.reason, opened);
+      });
+    }
+
+    // Which Engine.IO transport carries a Socket.IO session: polling, then websocket after the upgrade.
+    watchEngine(connection) {
+      const engine = connection.engine;
+      const show = () => {
+        const name = engine.transport ? engine.transport.name : "";
+        this.el.dataset.engineTransport = name;
+        this.el.querySelector(".transport").textContent = `Socket.IO · ${name}`;
+      };
+      show();
+      engine.on("upgrade", (transport) => {
+        show();
+        this.log("note", `upgraded to ${transport.name}`);
       });
     }
 
@@ -372,7 +472,8 @@
       signinError.textContent = "Choose an id: 1 to 64 letters, digits, -, _, . or @.";
       return;
     }
-    const session = new Session({ kind, sub: token ? null : sub, ttl, refresh: data.get("refresh") === "on", token });
+    const transport = data.get("transport") === "socket.io" ? "socket.io" : "websocket";
+    const session = new Session({ kind, sub: token ? null : sub, ttl, refresh: data.get("refresh") === "on", token, transport });
     form.elements.token.value = "";
     await session.start();
   });

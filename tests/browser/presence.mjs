@@ -91,6 +91,8 @@ function view(page) {
       sessions: [...document.querySelectorAll(".session")].map((el) => ({
         kind: el.dataset.kind,
         sub: el.dataset.sub,
+        transport: el.dataset.transport,
+        engineTransport: el.dataset.engineTransport ?? null,
         status: el.dataset.status,
         closeCode: el.dataset.closeCode ? Number(el.dataset.closeCode) : null,
         closeReason: el.dataset.closeReason ?? null,
@@ -170,6 +172,42 @@ step("a vendor signs in; the vendor namespace shows it, the user namespace is un
 step("bob leaves (closes his tab); alice's page drops him", async () => {
   await state.bobPage.context().close();
   await eventually(state.alicePage, "bob gone", (seen) => assert.deepEqual(seen.user.ids, ["alice"]));
+});
+
+step("carol signs in over Socket.IO (polling, then the upgrade to WebSocket); one presence list has both kinds of socket", async () => {
+  state.carolPage = await openPage(`${DEV}/?transport=socket.io`, "carol");
+  assert.equal(await state.carolPage.inputValue("select[name=transport]"), "socket.io", "?transport=socket.io picks Socket.IO");
+  await signIn(state.carolPage, { kind: "user", sub: "carol" });
+  const seen = await eventually(state.carolPage, "carol online over socket.io", (seen) => {
+    const carol = session(seen, "user", "carol");
+    assert.equal(carol.status, "open");
+    assert.equal(carol.transport, "socket.io");
+    assert.equal(carol.engineTransport, "websocket", "the Engine.IO session upgraded from polling to WebSocket");
+    assert.deepEqual(seen.user.ids, ["alice", "carol"]);
+  });
+  // socket.io-client comes from the example itself, not a CDN.
+  const bundle = await state.carolPage.evaluate(async () => ({
+    io: typeof window.io,
+    scripts: [...document.scripts].map((s) => s.src.replace(location.origin, "")),
+    banner: (await (await fetch("/vendor/socket.io.min.js")).text()).slice(0, 40),
+  }));
+  assert.equal(bundle.io, "function");
+  assert.deepEqual(bundle.scripts, ["/vendor/socket.io.min.js", "/app.js"]);
+  assert.match(bundle.banner, /Socket\.IO v4\.8\.4/);
+  // alice's plain WebSocket session sees carol's Socket.IO session in the same list.
+  await eventually(state.alicePage, "alice sees carol", (seen) => {
+    assert.equal(session(seen, "user", "alice").transport, "websocket");
+    assert.deepEqual(seen.user.ids, ["alice", "carol"]);
+  });
+  // A ping over Socket.IO with an ack: the ack carries the data back.
+  const truck = card(state.carolPage, "user", "carol");
+  await truck.locator(".raw").fill(JSON.stringify({ event: "ping", data: "over socket.io", id: 7 }));
+  await truck.locator(".send").click();
+  await state.carolPage.waitForFunction(() => [...document.querySelectorAll(".session .log .in")].some((li) => li.textContent.includes('"over socket.io"') && li.textContent.includes('"id":7')), null, { timeout: WAIT_MS });
+  await state.carolPage.screenshot({ path: join(ARTIFACTS, "presence-socketio.png"), fullPage: true });
+  state.socketIo = session(seen, "user", "carol");
+  await state.carolPage.context().close();
+  await eventually(state.alicePage, "carol gone", (seen) => assert.deepEqual(seen.user.ids, ["alice"]));
 });
 
 step("a bad pasted token is closed with 4401, shown, and not retried", async () => {
@@ -348,6 +386,6 @@ if (pageErrors.length) {
 await browser.close();
 console.log(`${passed.length} passed, ${failed} failed`);
 console.log(
-  `RESULT ${JSON.stringify({ passed, failed, oversized: state.oversized, final: state.final, expired: state.expired, refused: state.refused, allowed: state.allowed })}`,
+  `RESULT ${JSON.stringify({ passed, failed, oversized: state.oversized, final: state.final, expired: state.expired, socketIo: state.socketIo, refused: state.refused, allowed: state.allowed })}`,
 );
 process.exit(failed ? 1 : 0);
