@@ -38,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
          (namespaces /user and /vendor)",
         addr = config.addr
     );
-    venta_ws::serve(listener, module.router().merge(demo::router(&config)))
+    venta_ws::serve(listener, venta_ws_examples::app(&module, &config))
         .with_hub(module.hub())
         .with_graceful_shutdown(async {
             venta_ws_examples::shutdown_signal().await;

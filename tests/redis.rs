@@ -238,8 +238,16 @@ async fn a_redis_outage_keeps_the_node_working_locally_and_presence_converges_af
     let server = TestServer::start(module).await;
     let mut u1 = Client::user(&server, "/user", "u1").await;
     u1.assert_answers_ping().await;
+    assert_eq!(server.hub.readiness(), venta_ws::Readiness::Ready);
 
     redis.stop();
+    // Readiness says so, once the node noticed (its heartbeat runs every third of its TTL).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while server.hub.readiness() == venta_ws::Readiness::Ready {
+        assert!(tokio::time::Instant::now() < deadline, "readiness did not notice the outage");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.hub.readiness(), venta_ws::Readiness::Unavailable("redis unreachable"));
     // Local delivery and local presence keep working; nothing panics.
     for _ in 0..20 {
         u1.assert_answers_ping().await;
@@ -271,6 +279,7 @@ async fn a_redis_outage_keeps_the_node_working_locally_and_presence_converges_af
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(u2.request("presence.online", json!(null), None).await["data"], json!(["u2"]));
+    assert_eq!(server.hub.readiness(), venta_ws::Readiness::Ready, "ready again once Redis is back");
 }
 
 #[tokio::test]

@@ -495,6 +495,12 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// The example's whole application: the gateways (plain WebSocket and Socket.IO), the live
+/// presence page, and the probes `GET /livez` and `GET /readyz`.
+pub fn app(module: &WebSocketModule, config: &Config) -> axum::Router {
+    module.router().merge(demo::router(config)).merge(venta_ws::probes::router(module.hub()))
+}
+
 /// The example's module with in-memory presence, for one node.
 pub fn module(config: &Config, locations: &Arc<LocationService>) -> Result<WebSocketModule, AppError> {
     if config.redis_url.is_some() {

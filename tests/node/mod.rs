@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use venta_ws::Hub;
-use venta_ws_examples::{Config, LocationService, demo, module};
+use venta_ws_examples::{Config, LocationService, module};
 
 /// The secret the in-process example verifies tokens with.
 pub const SECRET: &str = "node-clients-test-secret-of-32-bytes-or-more";
@@ -52,7 +52,7 @@ impl ExampleServer {
         let module = module(&config, &locations).expect("example module builds");
         let hub = module.hub();
         // The same router as examples/location.rs.
-        let app = module.router().merge(demo::router(&config));
+        let app = venta_ws_examples::app(&module, &config);
         let serve = venta_ws::serve(listener, app).with_hub(hub.clone());
         let task = tokio::spawn(async move {
             serve.await.expect("server runs");

@@ -387,7 +387,7 @@ impl WebSocketModuleBuilder {
             }
             router = router.merge(crate::socketio::router(&socket_io_path, socket_io, &state));
         }
-        let hub = Hub::new(namespaces, presence, state);
+        let hub = Hub::new(namespaces, presence, self.cluster.clone(), state);
         if let (Some(cluster), Some(runtime)) = (self.cluster, runtime) {
             runtime.spawn(hub.clone().follow(cluster));
         }

@@ -67,6 +67,12 @@ pub trait Cluster: Send + Sync + 'static {
 
     /// The messages other nodes publish, from now on.
     fn incoming(&self) -> broadcast::Receiver<ClusterMessage>;
+
+    /// Why the transport cannot reach the other nodes right now, if it cannot: readiness
+    /// ([`Hub::readiness`](crate::Hub::readiness)) reports it. Default: always reachable.
+    fn unavailable(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 impl fmt::Debug for dyn Cluster {

@@ -17,7 +17,32 @@ use crate::state::ModuleState;
 pub struct Hub {
     namespaces: Arc<BTreeMap<String, Namespace>>,
     presence: Arc<dyn PresenceStore>,
+    cluster: Option<Arc<dyn Cluster>>,
     state: Arc<ModuleState>,
+}
+
+/// Whether a node takes new sockets, as [`Hub::readiness`] says and `GET /readyz` serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Readiness {
+    /// It accepts sockets.
+    Ready,
+    /// [`Hub::shutdown`] has started: it refuses new sockets and closes the open ones.
+    Draining,
+    /// Its cluster transport cannot reach the other nodes, for this reason (`redis
+    /// unreachable`): its sockets would miss what other nodes send them.
+    Unavailable(&'static str),
+}
+
+impl Readiness {
+    /// The reason a node is not ready, as `GET /readyz` answers it; `None` when ready.
+    pub fn reason(self) -> Option<&'static str> {
+        match self {
+            Self::Ready => None,
+            Self::Draining => Some("draining: the server is shutting down"),
+            Self::Unavailable(reason) => Some(reason),
+        }
+    }
 }
 
 /// What [`Hub::shutdown`] did.
@@ -33,9 +58,23 @@ impl Hub {
     pub(crate) fn new(
         namespaces: BTreeMap<String, Namespace>,
         presence: Arc<dyn PresenceStore>,
+        cluster: Option<Arc<dyn Cluster>>,
         state: Arc<ModuleState>,
     ) -> Self {
-        Self { namespaces: Arc::new(namespaces), presence, state }
+        Self { namespaces: Arc::new(namespaces), presence, cluster, state }
+    }
+
+    /// Whether this node takes new sockets: not once shutdown has started (readiness turns
+    /// first, then the sockets are closed), nor while its cluster transport (Redis) is
+    /// unreachable.
+    pub fn readiness(&self) -> Readiness {
+        if self.is_shutting_down() {
+            return Readiness::Draining;
+        }
+        match self.cluster.as_ref().and_then(|cluster| cluster.unavailable()) {
+            Some(reason) => Readiness::Unavailable(reason),
+            None => Readiness::Ready,
+        }
     }
 
     /// Shuts every gateway down: refuses new sockets (closing them with 1001), closes every

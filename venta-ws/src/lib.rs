@@ -66,6 +66,7 @@ mod id;
 pub mod logging;
 mod namespace;
 pub mod presence;
+pub mod probes;
 pub mod protocol;
 #[cfg(feature = "redis")]
 pub mod redis;
@@ -87,7 +88,7 @@ pub use close::{CloseCode, DisconnectReason, Reconnect};
 pub use config::{GatewayDescriptor, RateLimit, SocketConfig};
 pub use error::{GatewayError, ModuleError, Operation};
 pub use gateway::{Ack, ClaimsOf, GatewayHandlers, IntoReply, Reply, SocketOf, WebSocketGateway};
-pub use hub::{Hub, ShutdownReport};
+pub use hub::{Hub, Readiness, ShutdownReport};
 pub use id::{ParseSocketIdError, SocketId};
 pub use namespace::Namespace;
 pub use serve::{LISTEN_BACKLOG, Serve, bind, serve};

@@ -581,4 +581,8 @@ impl Cluster for RedisBackend {
     fn incoming(&self) -> broadcast::Receiver<ClusterMessage> {
         self.inner.incoming.subscribe()
     }
+
+    fn unavailable(&self) -> Option<&'static str> {
+        (!self.is_healthy()).then_some("redis unreachable")
+    }
 }

@@ -1,0 +1,46 @@
+//! Health probes for orchestrators (Kubernetes and the like), as a router the application
+//! merges: `GET /livez` and `GET /readyz`.
+//!
+//! ```
+//! # use venta_ws::prelude::*;
+//! # #[derive(WebSocketGateway)]
+//! # #[gateway(namespace = "user", auth = Jwt)]
+//! # struct UserGateway;
+//! # #[venta_ws::messages]
+//! # impl UserGateway {}
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let module = WebSocketModule::builder()
+//!     .jwt(JwtConfig::hs256("a development secret, 32 bytes or more"))
+//!     .gateway(UserGateway)
+//!     .build()?;
+//! let app = module.router().merge(venta_ws::probes::router(module.hub()));
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+
+use crate::hub::{Hub, Readiness};
+
+/// `GET /livez`: 200 `ok` while the process serves requests at all.
+/// `GET /readyz`: 200 `ready` while the node takes new sockets; 503 with the reason
+/// ([`Readiness::reason`]) once shutdown has started (readiness turns first, then the
+/// sockets are closed in batches) and while its Redis is unreachable.
+pub fn router(hub: Hub) -> Router {
+    Router::new().route("/livez", get(livez)).route("/readyz", get(readyz)).with_state(hub)
+}
+
+async fn livez() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(hub): State<Hub>) -> (StatusCode, &'static str) {
+    match hub.readiness() {
+        Readiness::Ready => (StatusCode::OK, "ready"),
+        not_ready => (StatusCode::SERVICE_UNAVAILABLE, not_ready.reason().unwrap_or("not ready")),
+    }
+}
