@@ -207,3 +207,22 @@ async fn graceful_shutdown_tells_socket_io_clients_why() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_namespace_left_and_joined_again_at_once_keeps_its_new_socket() {
+    let server = orders_server().await;
+    let token = token("bouncer");
+    let (mut client, _) = SocketIoClient::join(&server, "/socket.io", "orders", SocketIoToken::Auth(&token)).await;
+    for round in 0..5 {
+        client.send("41/orders,").await;
+        client.send(&format!("40/orders,{}", json!({ "token": token }))).await;
+        let joined = client.packet().await;
+        assert!(joined.starts_with("40/orders,"), "round {round}: {joined}");
+        client.send(&format!(r#"42/orders,{round}["sum",{round},1]"#)).await;
+        assert_eq!(client.packet().await, format!("43/orders,{round}[{}]", round + 1), "round {round}");
+    }
+    server.wait_online("orders", &["bouncer"]).await;
+    client.send("41/orders,").await;
+    server.wait_online("orders", &[]).await;
+    server.shutdown().await;
+}
