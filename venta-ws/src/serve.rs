@@ -3,7 +3,8 @@
 //! connection and never finishes its request, or never reads the response, is dropped), an
 //! accept loop that survives running out of file descriptors (it refuses clients at once
 //! instead of leaving them waiting, backs off, and logs a line every few seconds rather than
-//! one per failure), and a graceful shutdown that also closes upgraded sockets with 1001.
+//! one per failure), and a graceful shutdown that also closes upgraded sockets with 1001,
+//! taking requests until they are closed.
 
 use std::future::{Future, IntoFuture};
 use std::io;
@@ -93,9 +94,12 @@ impl Serve {
         self
     }
 
-    /// Shuts down when `signal` completes: stops accepting, closes every socket with 1001,
-    /// waits for in-flight handlers and cleanup (up to the shutdown timeout), then finishes
-    /// the HTTP requests in flight.
+    /// Shuts down when `signal` completes: readiness turns 503 ([`Hub::readiness`]), every
+    /// socket is closed with 1001, in-flight handlers and cleanup are waited for (up to the
+    /// shutdown timeout), then requests are still taken for a second, so that long-polling
+    /// Socket.IO clients fetch their last packets (new sockets are refused with 1001 all that
+    /// while); then accepting stops and the HTTP requests in flight finish. Without a hub
+    /// ([`with_hub`](Self::with_hub)), accepting stops at once.
     pub fn with_graceful_shutdown(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
         self.signal = Some(Box::pin(signal));
         self
@@ -117,32 +121,78 @@ impl Serve {
 
     async fn run(self) -> io::Result<()> {
         let Self { listener, app, hub, signal, handshake_timeout, shutdown_timeout } = self;
-        let stopping = CancellationToken::new();
-        let connections = TaskTracker::new();
-        let mut signal = signal.unwrap_or_else(|| Box::pin(std::future::pending()));
-        let mut reserve = Reserve::take();
-        let mut failures = AcceptFailures::default();
+        let mut acceptor = Acceptor {
+            listener,
+            app,
+            handshake_timeout,
+            stopping: CancellationToken::new(),
+            connections: TaskTracker::new(),
+            reserve: Reserve::take(),
+            failures: AcceptFailures::default(),
+        };
+        acceptor.accept_until(signal.unwrap_or_else(|| Box::pin(std::future::pending()))).await;
+        if let Some(hub) = hub {
+            // Requests are still taken while the sockets close and for a moment after: a
+            // long-polling Socket.IO client fetches its `closing` and DISCONNECT with a request
+            // of its own, and new sockets are refused with 1001 meanwhile.
+            let closed = CancellationToken::new();
+            let shutdown = async {
+                let report = hub.shutdown(shutdown_timeout).await;
+                tracing::info!(closed = report.closed, completed = report.completed, "sockets shut down");
+                tokio::time::sleep(DRAIN_AFTER_SHUTDOWN).await;
+                closed.cancel();
+            };
+            tokio::join!(shutdown, acceptor.accept_until(closed.cancelled()));
+        }
+        let Acceptor { listener, stopping, connections, .. } = acceptor;
+        drop(listener);
+        stopping.cancel();
+        connections.close();
+        let _ = tokio::time::timeout(shutdown_timeout, connections.wait()).await;
+        Ok(())
+    }
+}
+
+/// How long requests are still accepted after every socket was closed on shutdown, so that
+/// clients that fetch what was sent to them (long-polling) get their last packets.
+const DRAIN_AFTER_SHUTDOWN: Duration = Duration::from_secs(1);
+
+/// The accept loop and what it keeps between its runs.
+struct Acceptor {
+    listener: TcpListener,
+    app: Router,
+    handshake_timeout: Duration,
+    stopping: CancellationToken,
+    connections: TaskTracker,
+    reserve: Reserve,
+    failures: AcceptFailures,
+}
+
+impl Acceptor {
+    /// Accepts and serves connections until `until` resolves.
+    async fn accept_until(&mut self, until: impl Future<Output = ()>) {
+        let mut until = std::pin::pin!(until);
         loop {
             let accepted = tokio::select! {
-                () = &mut signal => break,
-                accepted = listener.accept() => accepted,
+                () = &mut until => return,
+                accepted = self.listener.accept() => accepted,
             };
             let (stream, remote) = match accepted {
                 Ok(accepted) => {
-                    if let Some(report) = failures.accepted(Instant::now()) {
+                    if let Some(report) = self.failures.accepted(Instant::now()) {
                         tracing::info!(failures = report.failures, refused = report.refused, "accepting again");
                     }
-                    reserve.refill();
+                    self.reserve.refill();
                     accepted
                 }
                 Err(error) => {
                     let kind = AcceptError::of(&error);
                     // Out of descriptors: a queued client would wait for one, maybe forever.
                     let refusal = match kind {
-                        AcceptError::Descriptors => reserve.refuse_one(&listener),
+                        AcceptError::Descriptors => self.reserve.refuse_one(&self.listener),
                         AcceptError::Connection | AcceptError::Other => Refusal::Failed,
                     };
-                    if let Some(report) = failures.failed(refusal == Refusal::Refused, Instant::now()) {
+                    if let Some(report) = self.failures.failed(refusal == Refusal::Refused, Instant::now()) {
                         tracing::warn!(
                             %error,
                             failures = report.failures,
@@ -157,25 +207,22 @@ impl Serve {
                     if refusal != Refusal::Failed || kind == AcceptError::Connection {
                         continue;
                     }
-                    let pause = failures.pause();
+                    let pause = self.failures.pause();
                     tokio::select! {
-                        () = &mut signal => break,
+                        () = &mut until => return,
                         () = tokio::time::sleep(pause) => continue,
                     }
                 }
             };
             let _ = stream.set_nodelay(true);
-            connections.spawn(serve_connection(stream, remote, app.clone(), handshake_timeout, stopping.clone()));
+            self.connections.spawn(serve_connection(
+                stream,
+                remote,
+                self.app.clone(),
+                self.handshake_timeout,
+                self.stopping.clone(),
+            ));
         }
-        drop(listener);
-        if let Some(hub) = hub {
-            let report = hub.shutdown(shutdown_timeout).await;
-            tracing::info!(closed = report.closed, completed = report.completed, "sockets shut down");
-        }
-        stopping.cancel();
-        connections.close();
-        let _ = tokio::time::timeout(shutdown_timeout, connections.wait()).await;
-        Ok(())
     }
 }
 
