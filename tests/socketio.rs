@@ -320,6 +320,15 @@ async fn acks_exceptions_and_two_namespaces_over_one_engine_connection() {
     assert_eq!(sio.event("user", "exception").await[0]["code"], "unknown_event", "without an ack too");
     assert_pings(&mut sio, "user").await;
 
+    // Several arguments are one array; attachments arrive as arrays of byte values.
+    let several = json!([1, "two", {"three": 3}]);
+    assert_eq!(sio.ask("user", "ping", several.clone()).await, json!([several]));
+    assert_eq!(sio.ask("user", "ping", json!([{"$bytes": [1, 2, 255]}])).await, json!([[1, 2, 255]]));
+    let upload = json!([{"name": "a", "file": {"$bytes": [0, 7]}}, {"$bytes": [9]}]);
+    assert_eq!(sio.ask("user", "ping", upload).await, json!([[{"name": "a", "file": [0, 7]}, [9]]]));
+    sio.emit("user", "ping", json!([{"$bytes": [4, 5]}])).await;
+    assert_eq!(sio.event("user", "pong").await, json!([[4, 5]]));
+
     // Leaving one namespace leaves the other open on the same Engine.IO connection.
     sio.close("vendor").await;
     server.wait_online("vendor", &[]).await;

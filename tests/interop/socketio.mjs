@@ -5,7 +5,7 @@
 //
 // Commands:
 //   {op:"connect", id, ns, auth?, extraHeaders?, query?, transports?, manager?}
-//   {op:"emit", id, event, args, ack?}   ack: a sequence number; the answer is {type:"ack", seq, err, args}
+//   {op:"emit", id, event, args, ack?}   args: {"$bytes": [..]} is sent as a Buffer;   ack: a sequence number; the answer is {type:"ack", seq, err, args}
 //   {op:"transport", id}                 answers {type:"transport", name}
 //   {op:"close", id}
 //   {op:"exit"}
@@ -53,12 +53,24 @@ function connect({ id, ns, auth, extraHeaders, query, transports, manager: manag
   attach(id, socket);
 }
 
+// `{"$bytes": [..]}` in a command's arguments stands for a Buffer of those bytes (a binary
+// attachment on the wire).
+function revive(value) {
+  if (Array.isArray(value)) return value.map(revive);
+  if (value && typeof value === "object") {
+    if (Array.isArray(value.$bytes)) return Buffer.from(value.$bytes);
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, revive(item)]));
+  }
+  return value;
+}
+
 function handle(command) {
   const socket = sockets.get(command.id);
   switch (command.op) {
     case "connect":
       return connect(command);
     case "emit":
+      command.args = revive(command.args);
       if (command.ack === undefined) return socket.emit(command.event, ...command.args);
       return socket.timeout(ACK_TIMEOUT_MS).emit(command.event, ...command.args, (err, ...args) => {
         out({ id: command.id, type: "ack", seq: command.ack, err: err ? String(err.message ?? err) : null, args });
