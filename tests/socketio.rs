@@ -329,11 +329,38 @@ async fn acks_exceptions_and_two_namespaces_over_one_engine_connection() {
     sio.emit("user", "ping", json!([{"$bytes": [4, 5]}])).await;
     assert_eq!(sio.event("user", "pong").await, json!([[4, 5]]));
 
+    // The server closing one namespace socket leaves the other open, and the client may join again.
+    let vendor = server.hub.namespace("vendor").expect("vendor");
+    assert_eq!(vendor.disconnect_entity("v1", venta_ws::CloseCode::PolicyViolation), 1);
+    assert_eq!(sio.event("vendor", "closing").await, json!([{"code": 1008, "reason": "policy violation"}]));
+    assert_eq!(sio.wait_for(Some("vendor"), "disconnect", None).await["reason"], "io server disconnect");
+    assert_pings(&mut sio, "user").await;
+    server.wait_online("vendor", &[]).await;
+    sio.command(json!({"op": "reconnect", "id": "vendor"})).await;
+    sio.wait_for(Some("vendor"), "connect", None).await;
+    server.wait_online("vendor", &["v1"]).await;
+    assert_pings(&mut sio, "vendor").await;
+
     // Leaving one namespace leaves the other open on the same Engine.IO connection.
     sio.close("vendor").await;
     server.wait_online("vendor", &[]).await;
     assert_pings(&mut sio, "user").await;
     sio.close("user").await;
+    server.wait_online("user", &[]).await;
+    sio.exit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_over_the_message_limit_closes_the_socket_with_1009() {
+    let server = TestServer::example().await;
+    let Some(mut sio) = Driver::start(&server).await else { return };
+    let mut options = auth(&token("big"));
+    options["transports"] = json!(["websocket"]);
+    sio.connected("big", "/user", options).await;
+    // Over the gateway's 64 KiB, within Engine.IO's framing allowance: the gateway's limit.
+    sio.emit("big", "ping", json!(["x".repeat(65 * 1024)])).await;
+    assert_eq!(sio.event("big", "closing").await[0]["code"], 1009);
+    assert_eq!(sio.wait_for(Some("big"), "disconnect", None).await["reason"], "io server disconnect");
     server.wait_online("user", &[]).await;
     sio.exit().await;
 }

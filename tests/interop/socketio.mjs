@@ -8,6 +8,7 @@
 //   {op:"emit", id, event, args, ack?}   args: {"$bytes": [..]} is sent as a Buffer;   ack: a sequence number; the answer is {type:"ack", seq, err, args}
 //   {op:"transport", id}                 answers {type:"transport", name}
 //   {op:"close", id}
+//   {op:"reconnect", id}                 socket.connect() again, on the same Manager
 //   {op:"exit"}
 // Reports: {id, type: "connect"|"connect_error"|"disconnect"|"event"|"upgrade"|"ack"|"transport", ...}
 import readline from "node:readline";
@@ -79,6 +80,8 @@ function handle(command) {
       return out({ id: command.id, type: "transport", name: socket.io.engine?.transport?.name ?? null });
     case "close":
       return socket.disconnect();
+    case "reconnect":
+      return socket.connect();
     case "exit":
       for (const s of sockets.values()) s.disconnect();
       return setTimeout(() => process.exit(0), 50);
