@@ -266,6 +266,12 @@ async fn refusals_are_connect_errors_with_the_close_code_and_every_token_placeme
     let refusal = sio.refused("user-on-vendor", "/vendor", auth(&token("u1"))).await;
     assert_eq!(refusal["data"]["code"], 4403, "{refusal}");
 
+    // A refused socket may try again on the same Engine.IO connection with a good token.
+    sio.command(json!({"op": "reconnect", "id": "expired", "auth": {"token": token("late")}})).await;
+    sio.wait_for(Some("expired"), "connect", None).await;
+    assert_pings(&mut sio, "expired").await;
+    sio.close("expired").await;
+
     let refusal = sio.refused("nowhere", "/nowhere", auth(&token("u1"))).await;
     assert_eq!(refusal["message"], "Invalid namespace", "{refusal}");
 
@@ -363,6 +369,62 @@ async fn an_event_over_the_message_limit_closes_the_socket_with_1009() {
     assert_eq!(sio.wait_for(Some("big"), "disconnect", None).await["reason"], "io server disconnect");
     server.wait_online("user", &[]).await;
     sio.exit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_hub_emits_reaches_a_polling_client_in_order() {
+    let server = TestServer::example().await;
+    let Some(mut sio) = Driver::start(&server).await else { return };
+    let mut options = auth(&token("burst"));
+    options["transports"] = json!(["polling"]);
+    sio.connected("poll", "/user", options).await;
+    let user = server.hub.namespace("user").expect("user");
+    for n in 0..1000 {
+        assert_eq!(user.emit_to_entity("burst", "n", &n).expect("emit"), 1);
+    }
+    for n in 0..1000 {
+        assert_eq!(sio.event("poll", "n").await, json!([n]));
+    }
+    assert_pings(&mut sio, "poll").await;
+    sio.exit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_and_at_once_rejoining_a_namespace_keeps_the_new_socket() {
+    let server = TestServer::example().await;
+    let Some(mut sio) = Driver::start(&server).await else { return };
+    // The vendor socket keeps the Manager's Engine.IO connection open while the user's bounces.
+    for (manager, transports) in [("ws", json!(["websocket"])), ("poll", json!(["polling"]))] {
+        let (keep, bouncer) = (format!("keep-{manager}"), format!("bouncer-{manager}"));
+        let mut options = auth(&vendor_token(&keep));
+        options["manager"] = json!(manager);
+        options["transports"] = transports.clone();
+        sio.connected(&keep, "/vendor", options).await;
+        let mut options = auth(&token(&bouncer));
+        options["manager"] = json!(manager);
+        options["transports"] = transports;
+        sio.connected(&bouncer, "/user", options).await;
+        bounce(&mut sio, &server, &bouncer).await;
+    }
+    // Closing the Engine.IO connections ends the rejoined sockets too.
+    sio.exit().await;
+    server.wait_online("user", &[]).await;
+    server.wait_online("vendor", &[]).await;
+}
+
+async fn bounce(sio: &mut Driver, server: &TestServer, bouncer: &str) {
+    for _ in 0..5 {
+        sio.command(json!({"op": "bounce", "id": bouncer})).await;
+        assert_eq!(sio.wait_for(Some(bouncer), "disconnect", None).await["reason"], "io client disconnect");
+        sio.wait_for(Some(bouncer), "connect", None).await;
+        assert_pings(sio, bouncer).await;
+    }
+    let user = server.hub.namespace("user").expect("user");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while user.local_sockets_of(bouncer).len() != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "the old sockets of {bouncer} are still attached");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[derive(WebSocketGateway)]

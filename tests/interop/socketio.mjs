@@ -8,7 +8,8 @@
 //   {op:"emit", id, event, args, ack?}   args: {"$bytes": [..]} is sent as a Buffer;   ack: a sequence number; the answer is {type:"ack", seq, err, args}
 //   {op:"transport", id}                 answers {type:"transport", name}
 //   {op:"close", id}
-//   {op:"reconnect", id}                 socket.connect() again, on the same Manager
+//   {op:"bounce", id}                    socket.disconnect() and at once socket.connect()
+//   {op:"reconnect", id, auth?}          socket.connect() again, on the same Manager
 //   {op:"exit"}
 // Reports: {id, type: "connect"|"connect_error"|"disconnect"|"event"|"upgrade"|"ack"|"transport", ...}
 import readline from "node:readline";
@@ -80,7 +81,11 @@ function handle(command) {
       return out({ id: command.id, type: "transport", name: socket.io.engine?.transport?.name ?? null });
     case "close":
       return socket.disconnect();
+    case "bounce":
+      socket.disconnect();
+      return socket.connect();
     case "reconnect":
+      if (command.auth !== undefined) socket.auth = command.auth;
       return socket.connect();
     case "exit":
       for (const s of sockets.values()) s.disconnect();

@@ -66,11 +66,20 @@ impl Session {
         self.lock().sockets.iter().find(|outlet| &**outlet.namespace() == namespace).cloned()
     }
 
-    /// Forgets the namespace socket, once closed.
-    pub(crate) fn remove(&self, namespace: &str) -> Option<Arc<Outlet>> {
+    /// Forgets the namespace socket the client left.
+    fn remove(&self, namespace: &str) -> Option<Arc<Outlet>> {
         let mut state = self.lock();
         let index = state.sockets.iter().position(|outlet| &**outlet.namespace() == namespace)?;
         Some(state.sockets.swap_remove(index))
+    }
+
+    /// Forgets `closed`, once closed, and only it: the client may already have joined its
+    /// namespace again with a new socket, which stays.
+    pub(crate) fn forget(&self, closed: &Outlet) {
+        let mut state = self.lock();
+        if let Some(index) = state.sockets.iter().position(|outlet| std::ptr::eq(&**outlet, closed)) {
+            state.sockets.swap_remove(index);
+        }
     }
 }
 

@@ -284,7 +284,8 @@ impl Outlet {
             }
             Phase::Closed => {}
         }
-        self.socket.data.remove(&self.namespace);
+        // Not by namespace: a client that left and joined again at once has a new socket there.
+        self.socket.data.forget(self);
         self.end();
     }
 }
