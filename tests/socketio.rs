@@ -265,6 +265,9 @@ async fn refusals_are_connect_errors_with_the_close_code_and_every_token_placeme
 
     let refusal = sio.refused("user-on-vendor", "/vendor", auth(&token("u1"))).await;
     assert_eq!(refusal["data"]["code"], 4403, "{refusal}");
+    assert_eq!(refusal["message"], refusal["data"]["reason"], "{refusal}");
+    let refusal = sio.refused("vendor-on-user", "/user", auth(&vendor_token("v1"))).await;
+    assert_eq!(refusal["data"]["code"], 4403, "{refusal}");
 
     // A refused socket may try again on the same Engine.IO connection with a good token.
     sio.command(json!({"op": "reconnect", "id": "expired", "auth": {"token": token("late")}})).await;
@@ -536,8 +539,14 @@ async fn expiry_warns_refresh_extends_and_an_unrefreshed_socket_is_closed_with_4
     let fresh = sign(&json!({"sub": "r1", "exp": fresh_exp}), SECRET, Algorithm::HS256);
     assert_eq!(sio.ask("refreshed", "auth.refresh", json!([fresh])).await, json!([{"expiresAt": fresh_exp + 5}]));
 
+    // A token for someone else is refused in-band: an exception and the same in the ack.
+    let other = sign(&json!({"sub": "someone-else", "exp": fresh_exp}), SECRET, Algorithm::HS256);
+    let refused = sio.ask("lapsed", "auth.refresh", json!([other])).await;
+    assert_eq!((refused[0]["status"].as_str(), refused[0]["code"].as_str()), (Some("error"), Some("refresh_rejected")));
+    assert_eq!(sio.event("lapsed", "exception").await, refused);
+
     let closing = sio.event("lapsed", "closing").await;
-    assert_eq!(closing[0]["code"], 4408, "{closing}");
+    assert_eq!(closing, json!([{"code": 4408, "reason": "token expired"}]));
     assert_eq!(sio.wait_for(Some("lapsed"), "disconnect", None).await["reason"], "io server disconnect");
     server.wait_online("user", &["r1"]).await;
     assert_pings(&mut sio, "refreshed").await;
