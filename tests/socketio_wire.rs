@@ -1,68 +1,17 @@
-//! Socket.IO clients of the same gateways: socket.io-client v4 from npm drives the main example
-//! (tests/interop/socket_io.mjs: every transport, each refusal, acks, reply events, the error
-//! shape, several namespaces on one connection, pushes and presence shared with plain
-//! WebSockets, token expiry and refresh), and a protocol-level client checks what the server
-//! side starts: hub emits, rooms, limits and graceful shutdown.
-//!
-//! The Node.js part needs `node` and `tests/interop/node_modules` (`scripts/test setup`);
-//! it fails with that advice when they are missing, unless `VENTA_SKIP_INTEROP=1`.
-
-#[path = "node/mod.rs"]
-mod node;
+//! The Socket.IO protocol at the packet level, with a protocol-level client
+//! (`venta_ws_tests::SocketIoClient`): the exact packets of acks, room, entity and namespace
+//! emits, several arguments, binary attachments, limits (1009), graceful shutdown (`closing`,
+//! DISCONNECT, CONNECT_ERROR with 1001) and a namespace left and joined again. socket.io-client
+//! itself drives the same gateways in tests/socketio.rs.
 
 use std::time::Duration;
 
-use node::{ExampleServer, SECRET};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use venta_ws::prelude::*;
 use venta_ws::{Hub, Transport};
 use venta_ws_examples::{LocationService, UserLocationGateway};
 use venta_ws_tests::{Client, SocketIoClient, SocketIoToken, TestServer, token};
-
-const SKIP: &str = "VENTA_SKIP_INTEROP";
-
-/// Every case the script runs; a case that silently disappeared from it fails here.
-const CASES: [&str; 10] = [
-    "default transports: long-polling, then the upgrade to WebSocket",
-    "WebSocket only",
-    "long-polling only",
-    "each refusal is a connect_error carrying its close code",
-    "the token may also travel in extraHeaders or the query",
-    "acks get the reply's data, replies without an ack are events, errors are exceptions",
-    "several namespaces share one Engine.IO connection",
-    "a vendor's move reaches plain and Socket.IO users alike",
-    "an entity on both kinds of socket is online once, until its last socket leaves",
-    "auth.expiring, auth.refresh with an ack, then closing with 4408",
-];
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn socket_io_client_v4_sees_the_documented_mapping() {
-    if node::skipped(SKIP, "Node.js Socket.IO") {
-        return;
-    }
-    let node = node::require_node_package("interop", "socket.io-client", SKIP);
-    let server = ExampleServer::start(&[]).await;
-    let run = node::run_script(
-        &node,
-        "interop",
-        "socket_io.mjs",
-        &[("VENTA_URL", format!("ws://{}", server.addr)), ("JWT_SECRET", SECRET.to_owned())],
-        Duration::from_secs(90),
-    )
-    .await;
-    assert!(run.success, "socket.io-client saw something else than documented\n{}", run.transcript());
-    let result = run.result();
-    assert_eq!(result["failed"], 0, "{}", run.transcript());
-    let passed: Vec<&str> = result["passed"].as_array().expect("passed").iter().filter_map(Value::as_str).collect();
-    for case in CASES {
-        assert!(passed.contains(&case), "case `{case}` did not pass\n{}", run.transcript());
-    }
-    assert_eq!(passed.len(), CASES.len(), "{passed:#?}");
-    // Every client left, and the server forgot every one of them.
-    server.wait_online("user", &[]).await;
-    server.wait_online("vendor", &[]).await;
-}
 
 /// A gateway with rooms a client joins by name, and that tells which transport a socket uses.
 #[derive(WebSocketGateway)]
