@@ -63,6 +63,7 @@ mod error;
 mod gateway;
 mod hub;
 mod id;
+pub mod intercept;
 pub mod logging;
 mod namespace;
 pub mod presence;

@@ -25,6 +25,7 @@ use crate::close::{Closure, DisconnectReason};
 use crate::error::{GatewayError, Operation};
 use crate::gateway::{GatewayHandlers, SocketOf};
 use crate::id::SocketId;
+use crate::intercept::Interceptor;
 use crate::logging::Untrusted;
 use crate::namespace::{Attachment, Namespace};
 use crate::presence::PresenceEntry;
@@ -38,6 +39,8 @@ pub(crate) struct GatewayRuntime<G: GatewayHandlers> {
     pub(crate) namespace: Namespace,
     pub(crate) origins: OriginPolicy,
     pub(crate) state: Arc<ModuleState>,
+    /// The module's interceptors, then the gateway's: outermost first.
+    pub(crate) interceptors: Box<[Arc<dyn Interceptor>]>,
 }
 
 /// A socket attached to its namespace, its writer running, not yet in presence.
