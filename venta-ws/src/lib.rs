@@ -65,8 +65,10 @@ mod hub;
 mod id;
 pub mod intercept;
 pub mod logging;
+pub mod metrics;
 mod namespace;
 pub mod presence;
+pub mod probes;
 pub mod protocol;
 #[cfg(feature = "redis")]
 pub mod redis;

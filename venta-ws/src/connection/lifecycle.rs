@@ -27,6 +27,7 @@ use crate::gateway::{GatewayHandlers, SocketOf};
 use crate::id::SocketId;
 use crate::intercept::Interceptor;
 use crate::logging::Untrusted;
+use crate::metrics;
 use crate::namespace::{Attachment, Namespace};
 use crate::presence::PresenceEntry;
 use crate::socket::{AuthenticatedSocket, Outbox, SocketCore};
@@ -50,6 +51,7 @@ pub(super) struct Opened<G: GatewayHandlers, T: FramePipe> {
     sink: SharedSink<T>,
     writer: JoinHandle<()>,
     attachment: Attachment,
+    counted: metrics::OpenConnection,
     ready: Option<oneshot::Sender<()>>,
     handshake: Option<Box<ConnectRequest>>,
 }
@@ -87,6 +89,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             Ok(admitted) => self.open(socket, admitted, ready),
             Err(refusal) => {
                 drop(ready);
+                metrics::connection_rejected(G::DESCRIPTOR.namespace, refusal.code().code());
                 Err(refuse_boxed(socket, refusal, self.namespace.config().close_timeout))
             }
         };
@@ -119,19 +122,22 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             Ok(attachment) => attachment,
             Err(limit) => {
                 drop(ready);
+                metrics::connection_rejected(G::DESCRIPTOR.namespace, limit.code().code());
                 return Err(refuse_boxed(socket, limit, config.close_timeout));
             }
         };
         if self.state.shutdown.is_cancelled() {
             drop((attachment, ready));
+            metrics::connection_rejected(G::DESCRIPTOR.namespace, Closure::GoingAway.code().code());
             return Err(refuse_boxed(socket, Closure::GoingAway, config.close_timeout));
         }
+        let counted = metrics::connection_opened(G::DESCRIPTOR.namespace, core.transport);
         let (sink, stream) = socket.split();
         let sink: SharedSink<T> = Arc::new(tokio::sync::Mutex::new(sink));
         let writer =
             tokio::spawn(write_loop(Arc::clone(&sink), Arc::clone(&core), config.close_timeout).in_current_span());
         let socket = AuthenticatedSocket::new(core, self.namespace.clone(), admitted.identity.claims);
-        Ok(Opened { socket, stream, sink, writer, attachment, ready, handshake: admitted.handshake })
+        Ok(Opened { socket, stream, sink, writer, attachment, counted, ready, handshake: admitted.handshake })
     }
 
     /// Serves one opened socket until it closes, then cleans up after it.
@@ -175,7 +181,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
                             None
                         }
                     };
-                    drop(opened.attachment);
+                    drop((opened.attachment, opened.counted));
                     match guarded(presence.unregister(entry)).await {
                         Ok(Ok(_)) => {}
                         Ok(Err(error)) => {
@@ -187,7 +193,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
                     }
                 }
                 Err(error) => {
-                    drop(opened.attachment);
+                    drop((opened.attachment, opened.counted));
                     let closure = Closure::PresenceUnavailable;
                     let error = error.closing(closure.code());
                     core.close(closure);
@@ -256,6 +262,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             self.gateway.handle_connection_error(socket, Operation::Disconnect, &panic);
         }
         self.gateway.log_disconnection_success(socket, &reason);
+        metrics::disconnected(G::DESCRIPTOR.namespace, &reason);
         Some(reason)
     }
 }

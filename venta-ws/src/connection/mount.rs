@@ -72,9 +72,22 @@ pub(crate) fn mount<G: GatewayHandlers>(
         namespace: namespace.clone(),
         origins,
         state: Arc::clone(context.state),
-        interceptors: context.interceptors.iter().cloned().chain(interceptors).collect(),
+        interceptors: builtin_interceptors::<G>()
+            .into_iter()
+            .chain(context.interceptors.iter().cloned())
+            .chain(interceptors)
+            .collect(),
     });
     let router = Router::new().route(descriptor.path, get(handshake::<G>)).with_state(Arc::clone(&runtime));
     let runtime: Arc<dyn Any + Send + Sync> = runtime;
     Ok(MountedGateway { namespace, router, runtime: (TypeId::of::<G>(), runtime) })
+}
+
+/// The crate's own interceptors, outer to the application's: the message metrics (feature
+/// `metrics`); none without it.
+fn builtin_interceptors<G: GatewayHandlers>() -> Option<Arc<dyn Interceptor>> {
+    #[cfg(feature = "metrics")]
+    return Some(crate::metrics::MessageMetrics::new(G::EVENTS));
+    #[cfg(not(feature = "metrics"))]
+    None
 }
