@@ -63,9 +63,9 @@ struct Record {
 impl Interceptor for Record {
     fn intercept<'a>(&'a self, ctx: &'a MessageContext<'a>, next: Next<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
-            self.trace.lock().unwrap().push(format!("{}>{}:{}", self.name, ctx.namespace(), ctx.event()));
+            self.trace.lock().expect("trace lock").push(format!("{}>{}:{}", self.name, ctx.namespace(), ctx.event()));
             let outcome = next.run().await;
-            self.trace.lock().unwrap().push(format!("<{}", self.name));
+            self.trace.lock().expect("trace lock").push(format!("<{}", self.name));
             outcome
         })
     }
@@ -123,7 +123,7 @@ async fn interceptors_run_module_outer_gateway_inner_in_registration_order() {
     client.assert_answers_ping().await;
     assert_eq!(handled.load(Ordering::SeqCst), 1);
     assert_eq!(
-        *trace.lock().unwrap(),
+        *trace.lock().expect("trace lock"),
         [
             "m1>intercepted:ping",
             "m2>intercepted:ping",
@@ -136,16 +136,16 @@ async fn interceptors_run_module_outer_gateway_inner_in_registration_order() {
         ]
     );
 
-    trace.lock().unwrap().clear();
+    trace.lock().expect("trace lock").clear();
     let mut plain = Client::user(&server, "/plain", "u2").await;
     plain.assert_answers_ping().await;
-    assert_eq!(*trace.lock().unwrap(), ["m1>plain:ping", "m2>plain:ping", "<m2", "<m1"]);
+    assert_eq!(*trace.lock().expect("trace lock"), ["m1>plain:ping", "m2>plain:ping", "<m2", "<m1"]);
 
     // Unknown events go through the chain too, with the name the client sent.
-    trace.lock().unwrap().clear();
+    trace.lock().expect("trace lock").clear();
     let reply = client.request("nope", json!(null), Some(7)).await;
     assert_eq!(reply["data"]["code"], "unknown_event");
-    assert_eq!(trace.lock().unwrap()[0], "m1>intercepted:nope");
+    assert_eq!(trace.lock().expect("trace lock")[0], "m1>intercepted:nope");
     drop((client, plain));
     server.shutdown().await;
 }

@@ -140,7 +140,7 @@ mod enabled {
     }
 
     impl MessageMetrics {
-        pub(crate) fn new(events: &'static [&'static str]) -> Arc<dyn Interceptor> {
+        pub(crate) fn shared(events: &'static [&'static str]) -> Arc<dyn Interceptor> {
             Arc::new(Self { events })
         }
     }

@@ -87,7 +87,7 @@ pub(crate) fn mount<G: GatewayHandlers>(
 /// `metrics`); none without it.
 fn builtin_interceptors<G: GatewayHandlers>() -> Option<Arc<dyn Interceptor>> {
     #[cfg(feature = "metrics")]
-    return Some(crate::metrics::MessageMetrics::new(G::EVENTS));
+    return Some(crate::metrics::MessageMetrics::shared(G::EVENTS));
     #[cfg(not(feature = "metrics"))]
     None
 }
