@@ -72,7 +72,7 @@ pub(crate) fn mount<G: GatewayHandlers>(
         namespace: namespace.clone(),
         origins,
         state: Arc::clone(context.state),
-        interceptors: builtin_interceptors::<G>()
+        interceptors: builtin_interceptors(G::EVENTS)
             .into_iter()
             .chain(context.interceptors.iter().cloned())
             .chain(interceptors)
@@ -83,11 +83,14 @@ pub(crate) fn mount<G: GatewayHandlers>(
     Ok(MountedGateway { namespace, router, runtime: (TypeId::of::<G>(), runtime) })
 }
 
-/// The crate's own interceptors, outer to the application's: the message metrics (feature
-/// `metrics`); none without it.
-fn builtin_interceptors<G: GatewayHandlers>() -> Option<Arc<dyn Interceptor>> {
+/// The crate's own interceptors, outer to the application's: the message metrics of the
+/// gateway's declared `events` (feature `metrics`); none without it.
+fn builtin_interceptors(events: &'static [&'static str]) -> Option<Arc<dyn Interceptor>> {
     #[cfg(feature = "metrics")]
-    return Some(crate::metrics::MessageMetrics::shared(G::EVENTS));
+    return Some(crate::metrics::MessageMetrics::shared(events));
     #[cfg(not(feature = "metrics"))]
-    None
+    {
+        let _ = events;
+        None
+    }
 }
