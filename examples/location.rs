@@ -2,7 +2,9 @@
 //!
 //! Serves the `user` and `vendor` gateways on `VENTA_ADDR` (default `127.0.0.1:3000`) with
 //! in-memory presence. Get a token with `cargo run --example token -- user-1`. The live presence
-//! page is at `/`; `VENTA_DEV_MODE=1` (or `--dev`) lets it mint tokens, see `demo`.
+//! page is at `/`. Probes and Prometheus metrics are on `VENTA_PROBES_ADDR` (default
+//! `127.0.0.1:9090`, `off` for none); `VENTA_LOG_FORMAT=json` logs JSON lines. Ctrl-C or SIGTERM
+//! shut down gracefully: readiness turns 503, then sockets close with 1001. `VENTA_DEV_MODE=1` (or `--dev`) lets it mint tokens, see `demo`.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -12,10 +14,13 @@ use venta_ws_examples::{Config, LocationService, connect_module, demo};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if std::env::var("VENTA_LOG_FORMAT").is_ok_and(|format| format == "json") {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stdout().is_terminal()).init();
+    }
+    let prometheus = venta_ws::metrics::install()?;
 
     let mut config = Config::from_env()?;
     if std::env::args().skip(1).any(|arg| arg == demo::DEV_MODE_FLAG) {
@@ -30,6 +35,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let locations = Arc::new(LocationService::default());
     let module = connect_module(&config, &locations).await?;
 
+    if let Some(addr) = config.probes_addr {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(probes) => {
+                tracing::info!(%addr, "serving /livez, /readyz and /metrics");
+                let router = venta_ws::probes::router_with_metrics(module.hub(), prometheus);
+                tokio::spawn(async move {
+                    if let Err(error) = axum::serve(probes, router).await {
+                        tracing::error!(%error, "the probes server stopped");
+                    }
+                });
+            }
+            // The sockets are still served; set VENTA_PROBES_ADDR to a free address.
+            Err(error) => tracing::error!(%addr, %error, "cannot serve the probes"),
+        }
+    }
     let listener = venta_ws::bind(config.addr)?;
     tracing::info!(
         addr = %listener.local_addr()?,

@@ -211,25 +211,3 @@ async fn a_token_request_over_the_size_limit_is_answered_413() {
     let minted = post_token(server.addr, &json!({"sub": "alice", "kind": "vendor"})).await;
     assert_eq!(minted.status, 200, "{minted:?}");
 }
-
-#[tokio::test]
-async fn readiness_turns_503_when_shutdown_starts_and_liveness_stays() {
-    let server = ExampleServer::start(&[]).await;
-    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    let live = http(server.addr, &get("/livez"), b"").await;
-    assert_eq!((live.status, live.body.as_str()), (200, "ok"));
-    let ready = http(server.addr, &get("/readyz"), b"").await;
-    assert_eq!((ready.status, ready.body.as_str()), (200, "ready"));
-
-    let claims = json!({"sub": "draining", "exp": venta_ws_tests::now() + 60});
-    let token = venta_ws_tests::sign(&claims, node::SECRET, jsonwebtoken::Algorithm::HS256);
-    let mut client = Client::connect(&format!("ws://{}/user", server.addr), Some(&token), Placement::Header).await;
-    client.assert_answers_ping().await;
-    let hub = server.hub.clone();
-    let shutdown = tokio::spawn(async move { hub.shutdown(Duration::from_secs(5)).await });
-    assert_eq!(client.closed().await.code, Some(1001));
-    let draining = http(server.addr, &get("/readyz"), b"").await;
-    assert_eq!((draining.status, draining.body.as_str()), (503, "draining: the server is shutting down"));
-    assert_eq!(http(server.addr, &get("/livez"), b"").await.status, 200, "a draining node is still alive");
-    assert!(shutdown.await.expect("shutdown").completed);
-}

@@ -44,6 +44,9 @@ pub struct Config {
     pub redis_prefix: String,
     /// `VENTA_NODE_TTL_SECS`: how long a node's Redis heartbeat lives (default 30).
     pub node_ttl: std::time::Duration,
+    /// `VENTA_PROBES_ADDR`: where `/livez`, `/readyz` and `/metrics` are served (default
+    /// `127.0.0.1:9090`; `off` serves none).
+    pub probes_addr: Option<SocketAddr>,
     /// `VENTA_DEV_MODE`: serve the token endpoint of the presence page, see [`demo`] (default off).
     pub dev_mode: bool,
 }
@@ -83,6 +86,14 @@ impl Config {
             })?,
             None => SocketAddr::from(([127, 0, 0, 1], 3000)),
         };
+        let probes_addr = match non_empty("VENTA_PROBES_ADDR").as_deref() {
+            Some("off") => None,
+            Some(addr) => Some(addr.parse().map_err(|err| AppError::InvalidEnv {
+                name: "VENTA_PROBES_ADDR",
+                reason: format!("`{addr}` is not a socket address such as 127.0.0.1:9090, nor `off` ({err})"),
+            })?),
+            None => Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
+        };
         let secret = non_empty("JWT_SECRET");
         let allowed_origins = match non_empty("ALLOWED_ORIGINS") {
             Some(list) => list.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect(),
@@ -90,6 +101,7 @@ impl Config {
         };
         let mut config = Self {
             addr,
+            probes_addr,
             development_secret: secret.is_none(),
             jwt_secret: secret.unwrap_or_else(|| DEVELOPMENT_SECRET.to_owned()),
             jwt_issuer: non_empty("JWT_ISSUER"),
@@ -495,10 +507,11 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// The example's whole application: the gateways (plain WebSocket and Socket.IO), the live
-/// presence page, and the probes `GET /livez` and `GET /readyz`.
+/// The example's application on its main address: the gateways (plain WebSocket and
+/// Socket.IO) and the live presence page. The probes have an address of their own
+/// (`VENTA_PROBES_ADDR`).
 pub fn app(module: &WebSocketModule, config: &Config) -> axum::Router {
-    module.router().merge(demo::router(config)).merge(venta_ws::probes::router(module.hub()))
+    module.router().merge(demo::router(config))
 }
 
 /// The example's module with in-memory presence, for one node.

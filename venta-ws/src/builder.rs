@@ -20,16 +20,21 @@ use crate::connection::{GatewayRuntime, MountContext, MountedGateway, OriginPoli
 use crate::error::ModuleError;
 use crate::gateway::GatewayHandlers;
 use crate::hub::Hub;
+use crate::intercept::Interceptor;
 use crate::presence::{InMemoryPresence, PresenceStore};
 use crate::state::ModuleState;
 
-type Mount = Box<dyn FnOnce(&MountContext<'_>, SocketConfig) -> Result<MountedGateway, ModuleError> + Send>;
+type Mount = Box<
+    dyn FnOnce(&MountContext<'_>, SocketConfig, Vec<Arc<dyn Interceptor>>) -> Result<MountedGateway, ModuleError>
+        + Send,
+>;
 type Configure = Box<dyn FnOnce(SocketConfig) -> SocketConfig + Send>;
 
 struct PendingGateway {
     type_name: &'static str,
     namespace: &'static str,
     path: &'static str,
+    gateway: TypeId,
     configure: Option<Configure>,
     mount: Mount,
 }
@@ -43,6 +48,9 @@ pub struct WebSocketModuleBuilder {
     origins: Option<Vec<String>>,
     config: SocketConfig,
     gateways: Vec<PendingGateway>,
+    interceptors: Vec<Arc<dyn Interceptor>>,
+    /// Each gateway's own interceptors, by the gateway's type, in registration order.
+    gateway_interceptors: Vec<(TypeId, &'static str, Arc<dyn Interceptor>)>,
     #[cfg(feature = "socketio")]
     socket_io_path: String,
 }
@@ -95,6 +103,8 @@ impl WebSocketModule {
             origins: None,
             config: SocketConfig::default(),
             gateways: Vec::new(),
+            interceptors: Vec::new(),
+            gateway_interceptors: Vec::new(),
             #[cfg(feature = "socketio")]
             socket_io_path: crate::socketio::DEFAULT_PATH.to_owned(),
         }
@@ -269,14 +279,32 @@ impl WebSocketModuleBuilder {
         self.add_gateway(gateway, Some(Box::new(configure)))
     }
 
+    /// Adds an interceptor around every message of every gateway of the module. Module
+    /// interceptors are outer to the gateways' own, and run in registration order; see
+    /// [`crate::intercept`].
+    pub fn interceptor(mut self, interceptor: impl Interceptor) -> Self {
+        self.interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// Adds an interceptor around every message of gateway `G` only, inner to the module's
+    /// interceptors, in registration order; see [`crate::intercept`]. `build` refuses it if
+    /// the module has no gateway `G` ([`ModuleError::InterceptorWithoutGateway`]).
+    pub fn gateway_interceptor<G: GatewayHandlers>(mut self, interceptor: impl Interceptor) -> Self {
+        self.gateway_interceptors.push((TypeId::of::<G>(), G::DESCRIPTOR.type_name, Arc::new(interceptor)));
+        self
+    }
+
     fn add_gateway<G: GatewayHandlers>(mut self, gateway: G, configure: Option<Configure>) -> Self {
         let descriptor = G::DESCRIPTOR;
-        let mount: Mount =
-            Box::new(move |context: &MountContext<'_>, config: SocketConfig| mount(gateway, context, config));
+        let mount: Mount = Box::new(move |context: &MountContext<'_>, config: SocketConfig, interceptors| {
+            mount(gateway, context, config, interceptors)
+        });
         self.gateways.push(PendingGateway {
             type_name: descriptor.type_name,
             namespace: descriptor.namespace,
             path: descriptor.path,
+            gateway: TypeId::of::<G>(),
             configure,
             mount,
         });
@@ -328,6 +356,11 @@ impl WebSocketModuleBuilder {
                 });
             }
         }
+        if let Some((_, gateway, _)) =
+            self.gateway_interceptors.iter().find(|(id, ..)| !self.gateways.iter().any(|g| g.gateway == *id))
+        {
+            return Err(ModuleError::InterceptorWithoutGateway { gateway });
+        }
         let origins = match &self.origins {
             Some(origins) => OriginPolicy::from_list(origins)?,
             None => OriginPolicy::Any,
@@ -349,6 +382,7 @@ impl WebSocketModuleBuilder {
             cluster: &self.cluster,
             origins: &origins,
             state: &state,
+            interceptors: &self.interceptors,
         };
         #[cfg(feature = "socketio")]
         let mut socket_io = Vec::new();
@@ -363,7 +397,13 @@ impl WebSocketModuleBuilder {
                 None => self.config,
             };
             validate(&config)?;
-            let mounted = (pending.mount)(&context, config)?;
+            let own = self
+                .gateway_interceptors
+                .iter()
+                .filter(|(id, ..)| *id == pending.gateway)
+                .map(|(_, _, interceptor)| Arc::clone(interceptor))
+                .collect();
+            let mounted = (pending.mount)(&context, config, own)?;
             #[cfg(feature = "socketio")]
             if config.socket_io {
                 socket_io.push((pending.namespace, mounted.socket_io, config));

@@ -203,6 +203,14 @@ pub enum ModuleError {
         /// The gateway type.
         gateway: &'static str,
     },
+    /// An interceptor was set for a gateway the module does not mount.
+    #[error(
+        "an interceptor was set for gateway `{gateway}` with `gateway_interceptor`, but the module has no such gateway; add it with `.gateway(...)`"
+    )]
+    InterceptorWithoutGateway {
+        /// The gateway type.
+        gateway: &'static str,
+    },
     /// A module with a cluster was built outside a tokio runtime.
     #[error(
         "a module with a cluster must be built inside a tokio runtime (it starts a task that delivers other nodes' events)"

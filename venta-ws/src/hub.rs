@@ -39,7 +39,7 @@ impl Readiness {
     pub fn reason(self) -> Option<&'static str> {
         match self {
             Self::Ready => None,
-            Self::Draining => Some("draining: the server is shutting down"),
+            Self::Draining => Some("draining"),
             Self::Unavailable(reason) => Some(reason),
         }
     }

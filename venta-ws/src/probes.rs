@@ -1,5 +1,6 @@
 //! Health probes for orchestrators (Kubernetes and the like), as a router the application
-//! merges: `GET /livez` and `GET /readyz`.
+//! merges, on the address it chooses: `GET /livez`, `GET /readyz`, and with the feature
+//! `metrics`, `GET /metrics` ([`router_with_metrics`]).
 //!
 //! ```
 //! # use venta_ws::prelude::*;
@@ -32,6 +33,21 @@ use crate::hub::{Hub, Readiness};
 /// sockets are closed in batches) and while its Redis is unreachable.
 pub fn router(hub: Hub) -> Router {
     Router::new().route("/livez", get(livez)).route("/readyz", get(readyz)).with_state(hub)
+}
+
+/// `/livez`, `/readyz`, and `/metrics` rendering `handle` (feature `metrics`; the handle
+/// comes from [`crate::metrics::install`]).
+#[cfg(feature = "metrics")]
+pub fn router_with_metrics(hub: Hub, handle: metrics_exporter_prometheus::PrometheusHandle) -> Router {
+    let metrics = Router::new()
+        .route(
+            "/metrics",
+            get(|State(handle): State<metrics_exporter_prometheus::PrometheusHandle>| async move {
+                ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())
+            }),
+        )
+        .with_state(handle);
+    router(hub).merge(metrics)
 }
 
 async fn livez() -> &'static str {

@@ -2,6 +2,7 @@
 //! `auth.refresh`, which the framework answers itself; and how an error is answered.
 
 use std::borrow::Cow;
+use std::time::Instant;
 
 use super::guard::guarded;
 use super::lifecycle::GatewayRuntime;
@@ -9,6 +10,7 @@ use crate::auth::{Authenticator, ConnectRequest, Token, TokenSource};
 use crate::close::Closure;
 use crate::error::{GatewayError, Operation};
 use crate::gateway::{Dispatch, GatewayHandlers, SocketOf};
+use crate::intercept::{MessageContext, run_chain};
 use crate::protocol::{self, Expiry, MessageId, REFRESH_EVENT, Request};
 
 pub(super) async fn dispatch_text<G: GatewayHandlers>(
@@ -17,6 +19,7 @@ pub(super) async fn dispatch_text<G: GatewayHandlers>(
     text: &str,
     handshake: Option<&ConnectRequest>,
 ) {
+    let received_at = Instant::now();
     let request = match Request::decode(text) {
         Ok(request) => request,
         Err(error) => {
@@ -24,16 +27,38 @@ pub(super) async fn dispatch_text<G: GatewayHandlers>(
             return;
         }
     };
-    let result = if request.event() == REFRESH_EVENT {
-        refresh(runtime, socket, &request, handshake).await
+    let handled = async {
+        if request.event() == REFRESH_EVENT {
+            refresh(runtime, socket, &request, handshake).await
+        } else {
+            match guarded(runtime.gateway.dispatch(socket, &request)).await {
+                Ok(Dispatch::Handled(result)) => result,
+                Ok(Dispatch::UnknownEvent) => Err(GatewayError::quoting_input(
+                    "unknown_event",
+                    format!("no handler for event `{}`", request.event().chars().take(100).collect::<String>()),
+                    "no handler for this event",
+                )),
+                Err(panic) => Err(panic),
+            }
+        }
+    };
+    // No interceptor: the handler, directly (an empty-slice check, nothing boxed).
+    let result = if runtime.interceptors.is_empty() {
+        handled.await
     } else {
-        match guarded(runtime.gateway.dispatch(socket, &request)).await {
-            Ok(Dispatch::Handled(result)) => result,
-            Ok(Dispatch::UnknownEvent) => Err(GatewayError::quoting_input(
-                "unknown_event",
-                format!("no handler for event `{}`", request.event().chars().take(100).collect::<String>()),
-                "no handler for this event",
-            )),
+        let core = socket.core();
+        let ctx = MessageContext {
+            event: request.event(),
+            id: request.id(),
+            namespace: runtime.namespace.name(),
+            socket_id: core.id,
+            entity_id: &core.entity_id,
+            transport: core.transport,
+            payload_size: text.len(),
+            received_at,
+        };
+        match guarded(run_chain(&runtime.interceptors, &ctx, handled)).await {
+            Ok(result) => result,
             Err(panic) => Err(panic),
         }
     };

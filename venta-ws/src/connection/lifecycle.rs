@@ -25,7 +25,9 @@ use crate::close::{Closure, DisconnectReason};
 use crate::error::{GatewayError, Operation};
 use crate::gateway::{GatewayHandlers, SocketOf};
 use crate::id::SocketId;
+use crate::intercept::Interceptor;
 use crate::logging::Untrusted;
+use crate::metrics;
 use crate::namespace::{Attachment, Namespace};
 use crate::presence::PresenceEntry;
 use crate::socket::{AuthenticatedSocket, Outbox, SocketCore};
@@ -38,6 +40,8 @@ pub(crate) struct GatewayRuntime<G: GatewayHandlers> {
     pub(crate) namespace: Namespace,
     pub(crate) origins: OriginPolicy,
     pub(crate) state: Arc<ModuleState>,
+    /// The module's interceptors, then the gateway's: outermost first.
+    pub(crate) interceptors: Box<[Arc<dyn Interceptor>]>,
 }
 
 /// A socket attached to its namespace, its writer running, not yet in presence.
@@ -47,6 +51,7 @@ pub(super) struct Opened<G: GatewayHandlers, T: FramePipe> {
     sink: SharedSink<T>,
     writer: JoinHandle<()>,
     attachment: Attachment,
+    counted: metrics::OpenConnection,
     ready: Option<oneshot::Sender<()>>,
     handshake: Option<Box<ConnectRequest>>,
 }
@@ -84,6 +89,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             Ok(admitted) => self.open(socket, admitted, ready),
             Err(refusal) => {
                 drop(ready);
+                metrics::connection_rejected(G::DESCRIPTOR.namespace, refusal.code().code());
                 Err(refuse_boxed(socket, refusal, self.namespace.config().close_timeout))
             }
         };
@@ -116,21 +122,24 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             Ok(attachment) => attachment,
             Err(limit) => {
                 drop(ready);
+                metrics::connection_rejected(G::DESCRIPTOR.namespace, limit.code().code());
                 return Err(refuse_boxed(socket, limit, config.close_timeout));
             }
         };
         if self.state.shutdown.is_cancelled() {
             drop((attachment, ready));
+            metrics::connection_rejected(G::DESCRIPTOR.namespace, Closure::GoingAway.code().code());
             return Err(refuse_boxed(socket, Closure::GoingAway, config.close_timeout));
         }
         let mut socket = socket;
         socket.opened(socket_id);
+        let counted = metrics::connection_opened(G::DESCRIPTOR.namespace, core.transport);
         let (sink, stream) = socket.split();
         let sink: SharedSink<T> = Arc::new(tokio::sync::Mutex::new(sink));
         let writer =
             tokio::spawn(write_loop(Arc::clone(&sink), Arc::clone(&core), config.close_timeout).in_current_span());
         let socket = AuthenticatedSocket::new(core, self.namespace.clone(), admitted.identity.claims);
-        Ok(Opened { socket, stream, sink, writer, attachment, ready, handshake: admitted.handshake })
+        Ok(Opened { socket, stream, sink, writer, attachment, counted, ready, handshake: admitted.handshake })
     }
 
     /// Serves one opened socket until it closes, then cleans up after it.
@@ -174,7 +183,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
                             None
                         }
                     };
-                    drop(opened.attachment);
+                    drop((opened.attachment, opened.counted));
                     match guarded(presence.unregister(entry)).await {
                         Ok(Ok(_)) => {}
                         Ok(Err(error)) => {
@@ -186,7 +195,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
                     }
                 }
                 Err(error) => {
-                    drop(opened.attachment);
+                    drop((opened.attachment, opened.counted));
                     let closure = Closure::PresenceUnavailable;
                     let error = error.closing(closure.code());
                     core.close(closure);
@@ -255,6 +264,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             self.gateway.handle_connection_error(socket, Operation::Disconnect, &panic);
         }
         self.gateway.log_disconnection_success(socket, &reason);
+        metrics::disconnected(G::DESCRIPTOR.namespace, &reason);
         Some(reason)
     }
 }

@@ -15,6 +15,7 @@ use crate::cluster::Cluster;
 use crate::config::SocketConfig;
 use crate::error::ModuleError;
 use crate::gateway::GatewayHandlers;
+use crate::intercept::Interceptor;
 use crate::namespace::Namespace;
 use crate::presence::PresenceStore;
 use crate::state::ModuleState;
@@ -26,6 +27,8 @@ pub(crate) struct MountContext<'a> {
     pub(crate) cluster: &'a Option<Arc<dyn Cluster>>,
     pub(crate) origins: &'a OriginPolicy,
     pub(crate) state: &'a Arc<ModuleState>,
+    /// The module's interceptors, outer to every gateway's own.
+    pub(crate) interceptors: &'a [Arc<dyn Interceptor>],
 }
 
 /// A mounted gateway: its namespace, its route, and its run-time state for the test harness.
@@ -43,6 +46,7 @@ pub(crate) fn mount<G: GatewayHandlers>(
     gateway: G,
     context: &MountContext<'_>,
     config: SocketConfig,
+    interceptors: Vec<Arc<dyn Interceptor>>,
 ) -> Result<MountedGateway, ModuleError> {
     let descriptor = G::DESCRIPTOR;
     let auth = G::Auth::from_registry(context.auth).ok_or(ModuleError::MissingAuth {
@@ -71,6 +75,11 @@ pub(crate) fn mount<G: GatewayHandlers>(
         namespace: namespace.clone(),
         origins,
         state: Arc::clone(context.state),
+        interceptors: builtin_interceptors(G::EVENTS)
+            .into_iter()
+            .chain(context.interceptors.iter().cloned())
+            .chain(interceptors)
+            .collect(),
     });
     let router = Router::new().route(descriptor.path, get(handshake::<G>)).with_state(Arc::clone(&runtime));
     #[cfg(feature = "socketio")]
@@ -83,4 +92,16 @@ pub(crate) fn mount<G: GatewayHandlers>(
         #[cfg(feature = "socketio")]
         socket_io,
     })
+}
+
+/// The crate's own interceptors, outer to the application's: the message metrics of the
+/// gateway's declared `events` (feature `metrics`); none without it.
+fn builtin_interceptors(events: &'static [&'static str]) -> Option<Arc<dyn Interceptor>> {
+    #[cfg(feature = "metrics")]
+    return Some(crate::metrics::MessageMetrics::shared(events));
+    #[cfg(not(feature = "metrics"))]
+    {
+        let _ = events;
+        None
+    }
 }

@@ -52,6 +52,7 @@ pub(super) fn rate_limited<G: GatewayHandlers>(
         }
         _ => None,
     };
+    crate::metrics::rate_limited(G::DESCRIPTOR.namespace);
     let mut error = GatewayError::new("rate_limited", RATE_LIMITED);
     if bucket.violations >= bucket.limit.max_violations {
         error = error.closing(Closure::RateLimited.code());

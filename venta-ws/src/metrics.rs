@@ -1,0 +1,165 @@
+//! The metrics of venta-ws, through the [`metrics`](https://docs.rs/metrics) facade (feature
+//! `metrics`): every name and label is here, and nowhere else.
+//!
+//! | name | kind | labels |
+//! |---|---|---|
+//! | `venta_ws_connections` | gauge | `namespace`, `transport` |
+//! | `venta_ws_connections_accepted_total` | counter | `namespace`, `transport` |
+//! | `venta_ws_connections_rejected_total` | counter | `namespace`, `code` |
+//! | `venta_ws_disconnects_total` | counter | `namespace`, `code` |
+//! | `venta_ws_messages_received_total` | counter | `namespace`, `event` |
+//! | `venta_ws_handler_duration_seconds` | histogram | `namespace`, `event` |
+//! | `venta_ws_handler_errors_total` | counter | `namespace`, `event`, `code` |
+//! | `venta_ws_rate_limited_total` | counter | `namespace` |
+//!
+//! `event` is one of the events the gateway declares ([`GatewayHandlers::EVENTS`]), or
+//! `"unknown"` for anything else a client sends, so clients cannot create series.
+//! `code` of a disconnect is the close code, `"none"` when the client sent none and
+//! `"lost"` when the connection dropped without a close.
+//!
+//! Without the feature every function here is an empty inline one. With it, the per-message
+//! metrics are recorded by an [`Interceptor`](crate::intercept::Interceptor), the same hook
+//! applications use, set outermost on every gateway.
+//!
+//! [`install`] sets a Prometheus recorder as the process's global one and returns the handle
+//! that renders its text (what `GET /metrics` of [`crate::probes`] serves).
+//!
+//! [`GatewayHandlers::EVENTS`]: crate::GatewayHandlers::EVENTS
+
+#[cfg(not(feature = "metrics"))]
+pub(crate) use disabled::*;
+#[cfg(feature = "metrics")]
+pub use enabled::*;
+
+/// The gauge of open sockets.
+pub const CONNECTIONS: &str = "venta_ws_connections";
+/// Sockets admitted.
+pub const CONNECTIONS_ACCEPTED: &str = "venta_ws_connections_accepted_total";
+/// Sockets refused, by close code.
+pub const CONNECTIONS_REJECTED: &str = "venta_ws_connections_rejected_total";
+/// Sockets that ended after being admitted, by close code.
+pub const DISCONNECTS: &str = "venta_ws_disconnects_total";
+/// Envelopes received, by declared event.
+pub const MESSAGES_RECEIVED: &str = "venta_ws_messages_received_total";
+/// How long handlers took, by declared event.
+pub const HANDLER_DURATION: &str = "venta_ws_handler_duration_seconds";
+/// Handler errors, by declared event and error code.
+pub const HANDLER_ERRORS: &str = "venta_ws_handler_errors_total";
+/// Frames refused by the rate limit.
+pub const RATE_LIMITED: &str = "venta_ws_rate_limited_total";
+
+/// The buckets of [`HANDLER_DURATION`], in seconds.
+pub const DURATION_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+/// The `event` label of an event the gateway does not declare.
+pub const UNKNOWN_EVENT: &str = "unknown";
+
+#[cfg(not(feature = "metrics"))]
+mod disabled {
+    use crate::close::DisconnectReason;
+    use crate::transport::Transport;
+
+    pub(crate) struct OpenConnection;
+
+    #[inline(always)]
+    pub(crate) fn connection_opened(_namespace: &'static str, _transport: Transport) -> OpenConnection {
+        OpenConnection
+    }
+
+    #[inline(always)]
+    pub(crate) fn connection_rejected(_namespace: &'static str, _code: u16) {}
+
+    #[inline(always)]
+    pub(crate) fn disconnected(_namespace: &'static str, _reason: &DisconnectReason) {}
+
+    #[inline(always)]
+    pub(crate) fn rate_limited(_namespace: &'static str) {}
+}
+
+#[cfg(feature = "metrics")]
+mod enabled {
+    use std::sync::Arc;
+
+    use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+
+    use super::*;
+    use crate::close::DisconnectReason;
+    use crate::intercept::{BoxFuture, Interceptor, MessageContext, Next, Outcome};
+    use crate::transport::Transport;
+
+    /// Sets a Prometheus recorder, with [`DURATION_BUCKETS`] for the histograms, as the
+    /// process's global recorder, and returns the handle that renders its text. Fails when
+    /// another recorder is already set.
+    pub fn install() -> Result<PrometheusHandle, BuildError> {
+        PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), DURATION_BUCKETS)?
+            .install_recorder()
+    }
+
+    /// An open socket, counted in [`CONNECTIONS`] until dropped.
+    pub(crate) struct OpenConnection {
+        gauge: metrics::Gauge,
+    }
+
+    impl Drop for OpenConnection {
+        fn drop(&mut self) {
+            self.gauge.decrement(1.0);
+        }
+    }
+
+    pub(crate) fn connection_opened(namespace: &'static str, transport: Transport) -> OpenConnection {
+        let labels = [("namespace", namespace), ("transport", transport.as_str())];
+        metrics::counter!(CONNECTIONS_ACCEPTED, &labels).increment(1);
+        let gauge = metrics::gauge!(CONNECTIONS, &labels);
+        gauge.increment(1.0);
+        OpenConnection { gauge }
+    }
+
+    pub(crate) fn connection_rejected(namespace: &'static str, code: u16) {
+        metrics::counter!(CONNECTIONS_REJECTED, "namespace" => namespace, "code" => code.to_string()).increment(1);
+    }
+
+    pub(crate) fn disconnected(namespace: &'static str, reason: &DisconnectReason) {
+        let code = match reason {
+            DisconnectReason::ClientClosed { code: Some(code) } => code.to_string(),
+            DisconnectReason::ClientClosed { code: None } => "none".to_owned(),
+            DisconnectReason::ServerClosed { code, .. } => code.code().to_string(),
+            DisconnectReason::ConnectionLost => "lost".to_owned(),
+        };
+        metrics::counter!(DISCONNECTS, "namespace" => namespace, "code" => code).increment(1);
+    }
+
+    pub(crate) fn rate_limited(namespace: &'static str) {
+        metrics::counter!(RATE_LIMITED, "namespace" => namespace).increment(1);
+    }
+
+    /// Records [`MESSAGES_RECEIVED`], [`HANDLER_DURATION`] and [`HANDLER_ERRORS`] of one
+    /// gateway: the interceptor set outermost on every gateway.
+    pub(crate) struct MessageMetrics {
+        pub(crate) events: &'static [&'static str],
+    }
+
+    impl MessageMetrics {
+        pub(crate) fn shared(events: &'static [&'static str]) -> Arc<dyn Interceptor> {
+            Arc::new(Self { events })
+        }
+    }
+
+    impl Interceptor for MessageMetrics {
+        fn intercept<'a>(&'a self, ctx: &'a MessageContext<'a>, next: Next<'a>) -> BoxFuture<'a, Outcome> {
+            Box::pin(async move {
+                let namespace = ctx.namespace.to_owned();
+                let event = self.events.iter().copied().find(|event| *event == ctx.event).unwrap_or(UNKNOWN_EVENT);
+                metrics::counter!(MESSAGES_RECEIVED, "namespace" => namespace.clone(), "event" => event).increment(1);
+                let outcome = next.run().await;
+                metrics::histogram!(HANDLER_DURATION, "namespace" => namespace.clone(), "event" => event)
+                    .record(ctx.received_at.elapsed().as_secs_f64());
+                if let Err(error) = &outcome {
+                    metrics::counter!(HANDLER_ERRORS, "namespace" => namespace, "event" => event, "code" => error.code().to_owned())
+                        .increment(1);
+                }
+                outcome
+            })
+        }
+    }
+}
