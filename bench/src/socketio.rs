@@ -205,9 +205,10 @@ async fn open(addr: SocketAddr, token: &str, seq: u64) -> Result<Client, Error> 
     let stream = tokio::time::timeout(WAIT, TcpStream::connect(addr)).await.map_err(|_| "no TCP connect in time")??;
     stream.set_nodelay(true)?;
     let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let (mut client, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async_with_config(url, stream, Some(client_config())))
-        .await
-        .map_err(|_| "no WebSocket handshake in time")??;
+    let (mut client, _) =
+        tokio::time::timeout(WAIT, tokio_tungstenite::client_async_with_config(url, stream, Some(client_config())))
+            .await
+            .map_err(|_| "no WebSocket handshake in time")??;
     let open = within(next_text(&mut client), "the open packet").await?;
     if !open.as_str().starts_with("0{") {
         return Err(format!("expected the Engine.IO open packet, got {}", open.as_str()).into());
@@ -314,7 +315,14 @@ pub struct SioPlan {
 
 impl Default for SioPlan {
     fn default() -> Self {
-        Self { connections: 10_000, concurrency: 256, rounds: 1, settle: Duration::from_secs(2), warmup: 32, sides: vec![SioSide::VentaWs, SioSide::Socketioxide] }
+        Self {
+            connections: 10_000,
+            concurrency: 256,
+            rounds: 1,
+            settle: Duration::from_secs(2),
+            warmup: 32,
+            sides: vec![SioSide::VentaWs, SioSide::Socketioxide],
+        }
     }
 }
 
