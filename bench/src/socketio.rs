@@ -427,13 +427,16 @@ pub async fn compare(exe: &Path, plan: &SioPlan, mut progress: impl FnMut(&str))
     Ok(measurements)
 }
 
+/// A table row: its name, what it reads off a measurement, and which way is better.
+type Row = (&'static str, fn(&SioMeasurement) -> f64, &'static str);
+
 /// The Markdown table of `measurements`: medians per server, and venta-ws / socketioxide.
 pub fn markdown(measurements: &[SioMeasurement]) -> String {
     let median = |side: SioSide, pick: fn(&SioMeasurement) -> f64| {
         let values: Vec<f64> = measurements.iter().filter(|m| m.side == side).map(pick).collect();
         crate::measure::median(&values).unwrap_or(f64::NAN)
     };
-    let rows: [(&str, fn(&SioMeasurement) -> f64, &str); 5] = [
+    let rows: [Row; 5] = [
         ("idle memory per socket (KiB)", |m| m.kib_per_connection, "lower is better"),
         ("connect rate (sockets/s)", |m| m.per_second, "higher is better"),
         ("connect p50 (ms)", |m| m.p50_ms, "lower is better"),
