@@ -13,7 +13,7 @@
 //!                     [--rss-bound-mib 20] [--ping-ms 250] [--pong-deadline-ms 2000] [--seed N]
 //!                     [--only NAME,..] [--skip NAME,..] [--log PATH] [--markdown PATH]
 //! venta-ws-bench serve example [--addr 127.0.0.1:0]
-//! venta-ws-bench socketio [--connections 10000] [--concurrency 256] [--rounds 1] [--settle-secs 2] [--warmup 32] [--json PATH]
+//! venta-ws-bench socketio [--connections 10000] [--concurrency 256] [--rounds 1] [--settle-secs 2] [--warmup 32] [--sides venta-ws,socketioxide] [--json PATH]
 //! venta-ws-bench serve socketioxide [--addr 127.0.0.1:0]
 //! ```
 //!
@@ -39,7 +39,7 @@ use venta_ws_bench::measure::percentile;
 use venta_ws_bench::report::Report;
 use venta_ws_bench::run::{Plan, mint_tokens, run};
 use venta_ws_bench::soak::{SoakPlan, soak};
-use venta_ws_bench::socketio::{self, SioPlan};
+use venta_ws_bench::socketio::{self, SioPlan, SioSide};
 use venta_ws_bench::{BASELINE_READ_BUFFER, Error, LISTENING, SECRET, Side, baseline, framework};
 use venta_ws_examples::Kind;
 
@@ -52,7 +52,7 @@ venta-ws-bench report --json PATH [--svg PATH] [--markdown PATH]\n       \
 venta-ws-bench soak [--sockets N] [--good N] [--seconds S] [--warmup-secs S] [--settle-secs S] [--burst N] [--rss-bound-mib N] \
 [--ping-ms N] [--pong-deadline-ms N] [--seed N] [--only NAME,..] [--skip NAME,..] [--log PATH] [--markdown PATH]\n       \
 venta-ws-bench serve example [--addr 127.0.0.1:0]\n       \
-venta-ws-bench socketio [--connections N] [--concurrency N] [--rounds N] [--settle-secs S] [--warmup N] [--json PATH]\n       \
+venta-ws-bench socketio [--connections N] [--concurrency N] [--rounds N] [--settle-secs S] [--warmup N] [--sides venta-ws,socketioxide] [--json PATH]\n       \
 venta-ws-bench serve socketioxide [--addr 127.0.0.1:0]";
 
 #[tokio::main]
@@ -215,6 +215,12 @@ async fn socketio_command(args: &[String]) -> Result<(), Error> {
             "--rounds" => plan.rounds = value.parse()?,
             "--settle-secs" => plan.settle = Duration::try_from_secs_f64(value.parse()?)?,
             "--warmup" => plan.warmup = value.parse()?,
+            "--sides" => {
+                plan.sides = value
+                    .split(',')
+                    .map(|name| SioSide::parse(name).ok_or_else(|| format!("unknown side `{name}`")))
+                    .collect::<Result<_, _>>()?;
+            }
             "--json" => json = Some(value.into()),
             _ => return Err(format!("unknown option {flag}\n{USAGE}").into()),
         }

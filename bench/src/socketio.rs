@@ -51,6 +51,11 @@ pub enum SioSide {
 }
 
 impl SioSide {
+    /// The side called `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::VentaWs, Self::Socketioxide].into_iter().find(|side| side.name() == name)
+    }
+
     /// The name in reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -150,14 +155,17 @@ pub async fn serve(listener: TcpListener, secret: &str) -> Result<(), Error> {
             Ok::<(), Unauthorized>(())
         }
     };
+    // The event handlers are registered when socketioxide calls the connect handler, right after
+    // it queued the CONNECT ack and before it reads the socket's next packet. Registered inside
+    // the handler's future instead, which socketioxide spawns, a `ping` sent on the CONNECT ack
+    // can arrive first and be dropped (a few in 10,000 did, and never got their ack).
     let handler = move |socket: SocketRef| {
         let gateway = Arc::clone(&gateway);
-        async move {
-            socket.on("ping", async |Data(data): Data<Value>, ack: AckSender| {
-                let _ = ack.send(&data);
-            });
-            socket.on_disconnect(async move |socket: SocketRef| gateway.unregister(socket.id));
-        }
+        socket.on("ping", async |Data(data): Data<Value>, ack: AckSender| {
+            let _ = ack.send(&data);
+        });
+        socket.on_disconnect(async move |socket: SocketRef| gateway.unregister(socket.id));
+        std::future::ready(())
     };
     io.ns("/user", handler.with(middleware));
     let router = axum::Router::new().layer(layer);
@@ -183,23 +191,35 @@ async fn next_text(client: &mut Client) -> Result<Utf8Bytes, Error> {
     }
 }
 
+/// `step`, or an error naming `what` it waited for when it takes longer than [`WAIT`] (engine
+/// pings answered meanwhile do not extend it).
+async fn within<T>(step: impl Future<Output = Result<T, Error>>, what: &str) -> Result<T, Error> {
+    match tokio::time::timeout(WAIT, step).await {
+        Ok(result) => result.map_err(|error| format!("waiting for {what}: {error}").into()),
+        Err(_) => Err(format!("no {what} in time").into()),
+    }
+}
+
 /// One Socket.IO client in `/user`: open, CONNECT with `token`, and one acked `ping` of `seq`.
 async fn open(addr: SocketAddr, token: &str, seq: u64) -> Result<Client, Error> {
-    let stream = TcpStream::connect(addr).await?;
+    let stream = tokio::time::timeout(WAIT, TcpStream::connect(addr)).await.map_err(|_| "no TCP connect in time")??;
     stream.set_nodelay(true)?;
     let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let (mut client, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(client_config())).await?;
-    let open = next_text(&mut client).await?;
+    let (mut client, _) =
+        tokio::time::timeout(WAIT, tokio_tungstenite::client_async_with_config(url, stream, Some(client_config())))
+            .await
+            .map_err(|_| "no WebSocket handshake in time")??;
+    let open = within(next_text(&mut client), "the open packet").await?;
     if !open.as_str().starts_with("0{") {
         return Err(format!("expected the Engine.IO open packet, got {}", open.as_str()).into());
     }
     client.send(Message::text(format!(r#"40/user,{{"token":"{token}"}}"#))).await?;
-    let connected = next_text(&mut client).await?;
+    let connected = within(next_text(&mut client), "the CONNECT ack").await?;
     if !connected.as_str().starts_with(r#"40/user,{"sid":"#) {
         return Err(format!("expected the CONNECT ack, got {}", connected.as_str()).into());
     }
     client.send(Message::text(format!(r#"42/user,1["ping",{seq}]"#))).await?;
-    let ack = next_text(&mut client).await?;
+    let ack = within(next_text(&mut client), "the ping's ack").await?;
     if ack.as_str() != format!("43/user,1[{seq}]") {
         return Err(format!("expected the ping's ack, got {}", ack.as_str()).into());
     }
@@ -259,7 +279,8 @@ async fn storm(
     drop(done);
     let mut latencies = Vec::with_capacity(tokens.len());
     while latencies.len() < tokens.len() {
-        match tokio::time::timeout(WAIT, results.recv()).await {
+        // Longer than any one client waits, so a stuck client reports where it was stuck.
+        match tokio::time::timeout(2 * WAIT, results.recv()).await {
             Ok(Some(Ok(latency))) => latencies.push(latency),
             Ok(Some(Err(error))) => return Err(format!("a Socket.IO client failed: {error}").into()),
             Ok(None) => return Err("a client task ended without a result".into()),
@@ -288,11 +309,20 @@ pub struct SioPlan {
     pub settle: Duration,
     /// Sockets opened and closed before anything is measured.
     pub warmup: usize,
+    /// The servers measured, in the first round's order.
+    pub sides: Vec<SioSide>,
 }
 
 impl Default for SioPlan {
     fn default() -> Self {
-        Self { connections: 10_000, concurrency: 256, rounds: 1, settle: Duration::from_secs(2), warmup: 32 }
+        Self {
+            connections: 10_000,
+            concurrency: 256,
+            rounds: 1,
+            settle: Duration::from_secs(2),
+            warmup: 32,
+            sides: vec![SioSide::VentaWs, SioSide::Socketioxide],
+        }
     }
 }
 
@@ -373,8 +403,9 @@ pub async fn compare(exe: &Path, plan: &SioPlan, mut progress: impl FnMut(&str))
     let warm = mint_tokens("warmup", Kind::User, plan.warmup)?;
     let mut measurements = Vec::new();
     for round in 0..plan.rounds {
-        let mut order = [SioSide::VentaWs, SioSide::Socketioxide];
-        order.rotate_left(round % 2);
+        let mut order = plan.sides.clone();
+        let turn = round % order.len().max(1);
+        order.rotate_left(turn);
         for side in order {
             progress(&format!("socket.io round {}/{}: {}", round + 1, plan.rounds, side.name()));
             let m = measure(exe, side, round, plan, &tokens, &warm)
@@ -396,13 +427,16 @@ pub async fn compare(exe: &Path, plan: &SioPlan, mut progress: impl FnMut(&str))
     Ok(measurements)
 }
 
+/// A table row: its name, what it reads off a measurement, and which way is better.
+type Row = (&'static str, fn(&SioMeasurement) -> f64, &'static str);
+
 /// The Markdown table of `measurements`: medians per server, and venta-ws / socketioxide.
 pub fn markdown(measurements: &[SioMeasurement]) -> String {
     let median = |side: SioSide, pick: fn(&SioMeasurement) -> f64| {
         let values: Vec<f64> = measurements.iter().filter(|m| m.side == side).map(pick).collect();
         crate::measure::median(&values).unwrap_or(f64::NAN)
     };
-    let rows: [(&str, fn(&SioMeasurement) -> f64, &str); 5] = [
+    let rows: [Row; 5] = [
         ("idle memory per socket (KiB)", |m| m.kib_per_connection, "lower is better"),
         ("connect rate (sockets/s)", |m| m.per_second, "higher is better"),
         ("connect p50 (ms)", |m| m.p50_ms, "lower is better"),
