@@ -236,7 +236,9 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         ready: Option<oneshot::Sender<()>>,
         handshake: Option<&ConnectRequest>,
     ) -> Option<DisconnectReason> {
-        let connected = match guarded(self.gateway.on_connect(socket)).await {
+        // The hooks' futures are boxed, like the handlers' (`read.rs`): they run once, and inline
+        // every socket would keep their room for its whole life.
+        let connected = match guarded(Box::pin(self.gateway.on_connect(socket))).await {
             Ok(result) => result,
             Err(panic) => Err(panic),
         };
@@ -260,7 +262,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
                 server_closed(socket.core())
             }
         };
-        if let Err(panic) = guarded(self.gateway.on_disconnect(socket, &reason)).await {
+        if let Err(panic) = guarded(Box::pin(self.gateway.on_disconnect(socket, &reason))).await {
             self.gateway.handle_connection_error(socket, Operation::Disconnect, &panic);
         }
         self.gateway.log_disconnection_success(socket, &reason);

@@ -82,16 +82,20 @@ pub(super) async fn read_loop<G: GatewayHandlers, T: FramePipe>(
         let (operation, result) = match message {
             Message::Ping(_) | Message::Pong(_) | Message::Close(_) => continue,
             Message::Text(text) if !G::READS_TEXT => {
-                clock.handle(core, dispatch_text(runtime, socket, text.as_str(), handshake)).await;
+                // Boxed: a handler's future (and the interceptor chain, and `auth.refresh`) lives only
+                // while a message is handled; inline, every idle socket would keep room for the
+                // largest of them all its life.
+                clock.handle(core, Box::pin(dispatch_text(runtime, socket, text.as_str(), handshake))).await;
                 clock.write(sink, core).await;
                 continue;
             }
             Message::Text(text) => {
-                (Operation::Text, clock.handle(core, guarded(runtime.gateway.on_text(socket, text))).await)
+                (Operation::Text, clock.handle(core, guarded(Box::pin(runtime.gateway.on_text(socket, text)))).await)
             }
-            Message::Binary(data) => {
-                (Operation::Binary, clock.handle(core, guarded(runtime.gateway.on_binary(socket, data))).await)
-            }
+            Message::Binary(data) => (
+                Operation::Binary,
+                clock.handle(core, guarded(Box::pin(runtime.gateway.on_binary(socket, data)))).await,
+            ),
         };
         if let Ok(Err(error)) | Err(error) = result {
             fail(runtime, socket, operation, &error, None);
