@@ -52,11 +52,13 @@ impl Namespace {
     }
 }
 
+/// The claims both hand-written servers verify (this one and the socketioxide server of
+/// `socketio.rs`).
 #[derive(Deserialize)]
-struct Claims {
-    sub: String,
+pub(crate) struct Claims {
+    pub(crate) sub: String,
     #[serde(default)]
-    kind: Option<String>,
+    pub(crate) kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -205,7 +207,7 @@ fn connect(gateway: Arc<Gateway>, namespace: Namespace, headers: &HeaderMap, upg
     upgrade.on_upgrade(move |socket| gateway.session(socket, namespace, entity))
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -39,6 +39,8 @@ use crate::load::{WAIT, client_config};
 use crate::measure::{cpu_time, percentile, rss_kib};
 use crate::run::{Server, mint_tokens};
 use venta_ws_examples::Kind;
+
+use crate::baseline::{Claims, lock};
 
 /// Which Socket.IO server a measurement is of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,13 +77,6 @@ impl SioSide {
 // ---- the socketioxide server ----
 
 #[derive(Deserialize)]
-struct Claims {
-    sub: String,
-    #[serde(default)]
-    kind: Option<String>,
-}
-
-#[derive(Deserialize)]
 struct Auth {
     token: String,
 }
@@ -96,10 +91,6 @@ struct Gateway {
     key: DecodingKey,
     validation: Validation,
     presence: Mutex<Presence>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Gateway {

@@ -51,14 +51,16 @@ pub struct Request<'a> {
     id: Option<MessageId>,
 }
 
+/// An envelope as it travels, either way: what a client sends, and what the server writes
+/// (which the Socket.IO pipe reads back to build its packets).
 #[derive(Deserialize)]
-struct WireRequest<'a> {
+pub(crate) struct WireEnvelope<'a> {
     #[serde(borrow)]
-    event: Cow<'a, str>,
+    pub(crate) event: Cow<'a, str>,
     #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
+    pub(crate) data: Option<&'a RawValue>,
     #[serde(default)]
-    id: Option<MessageId>,
+    pub(crate) id: Option<MessageId>,
 }
 
 /// Why a frame could not be read as an envelope.
@@ -87,7 +89,7 @@ impl DecodeError {
 impl<'a> Request<'a> {
     /// Reads one text frame.
     pub(crate) fn decode(text: &'a str) -> Result<Self, DecodeError> {
-        match serde_json::from_str::<WireRequest<'a>>(text) {
+        match serde_json::from_str::<WireEnvelope<'a>>(text) {
             Ok(wire) => {
                 if wire.event.is_empty() {
                     return Err(DecodeError::new(wire.id, "`event` must not be empty"));

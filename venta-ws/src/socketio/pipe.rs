@@ -3,7 +3,6 @@
 //! packets out. Everything above the pipe (authentication, limits, dispatch, presence, the
 //! send queue) is the plain WebSocket's.
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -13,14 +12,13 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use engineioxide::Socket;
 use futures_util::task::AtomicWaker;
 use futures_util::{Sink, Stream};
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::engine::Session;
 use super::packet;
 use crate::close::{CloseCode, Closure, ClosureError};
 use crate::id::SocketId;
-use crate::protocol::{ERROR_EVENT, MessageId};
+use crate::protocol::{ERROR_EVENT, MessageId, WireEnvelope};
 
 /// The event a Socket.IO client receives before the server closes its socket, with
 /// `{ "code", "reason" }`: the close code and reason a plain WebSocket would get in its close
@@ -223,7 +221,7 @@ impl Outlet {
         if *lock(&self.phase) != Phase::Connected {
             return Err(axum::Error::new(ClosureError(Closure::Finished)));
         }
-        match serde_json::from_str::<Outgoing<'_>>(text) {
+        match serde_json::from_str::<WireEnvelope<'_>>(text) {
             Ok(outgoing) if outgoing.event == ERROR_EVENT => {
                 let body = exception(outgoing.data);
                 let id = numeric(outgoing.id.as_ref());
@@ -288,16 +286,6 @@ impl Outlet {
         self.socket.data.forget(self);
         self.end();
     }
-}
-
-#[derive(Deserialize)]
-struct Outgoing<'a> {
-    #[serde(borrow)]
-    event: Cow<'a, str>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
-    #[serde(default)]
-    id: Option<MessageId>,
 }
 
 /// The ack id of a reply: Socket.IO's are numbers, which the pipe passes to the engine as such.
