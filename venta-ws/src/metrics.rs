@@ -10,7 +10,15 @@
 //! | `venta_ws_messages_received_total` | counter | `namespace`, `event` |
 //! | `venta_ws_handler_duration_seconds` | histogram | `namespace`, `event` |
 //! | `venta_ws_handler_errors_total` | counter | `namespace`, `event`, `code` |
+//! | `venta_ws_messages_sent_total` | counter | `namespace` |
+//! | `venta_ws_handshake_duration_seconds` | histogram | `namespace` |
 //! | `venta_ws_rate_limited_total` | counter | `namespace` |
+//! | `venta_ws_send_queue_full_total` | counter | `namespace` |
+//! | `venta_ws_presence_entities` | gauge | `namespace` |
+//! | `venta_ws_cluster_published_total` | counter | |
+//! | `venta_ws_cluster_received_total` | counter | |
+//! | `venta_ws_cluster_errors_total` | counter | |
+//! | `venta_ws_redis_up` | gauge | |
 //!
 //! `event` is one of the events the gateway declares ([`GatewayHandlers::EVENTS`]), or
 //! `"unknown"` for anything else a client sends, so clients cannot create series.
@@ -45,10 +53,47 @@ pub const MESSAGES_RECEIVED: &str = "venta_ws_messages_received_total";
 pub const HANDLER_DURATION: &str = "venta_ws_handler_duration_seconds";
 /// Handler errors, by declared event and error code.
 pub const HANDLER_ERRORS: &str = "venta_ws_handler_errors_total";
+/// Frames written to sockets.
+pub const MESSAGES_SENT: &str = "venta_ws_messages_sent_total";
+/// How long a handshake took, from the request to the verdict (admitted or refused).
+pub const HANDSHAKE_DURATION: &str = "venta_ws_handshake_duration_seconds";
 /// Frames refused by the rate limit.
 pub const RATE_LIMITED: &str = "venta_ws_rate_limited_total";
+/// Sockets closed because their send queue was full (close code 4429).
+pub const SEND_QUEUE_FULL: &str = "venta_ws_send_queue_full_total";
+/// Entities online in a namespace, as this node's presence store sees them (with Redis,
+/// across the cluster).
+pub const PRESENCE_ENTITIES: &str = "venta_ws_presence_entities";
+/// Messages this node published to the cluster (feature `redis`).
+pub const CLUSTER_PUBLISHED: &str = "venta_ws_cluster_published_total";
+/// Messages this node received from the cluster.
+pub const CLUSTER_RECEIVED: &str = "venta_ws_cluster_received_total";
+/// Failed cluster operations: a publish, a presence write, a lost subscription.
+pub const CLUSTER_ERRORS: &str = "venta_ws_cluster_errors_total";
+/// 1 while this node's Redis answers, 0 while it does not.
+pub const REDIS_UP: &str = "venta_ws_redis_up";
 
-/// The buckets of [`HANDLER_DURATION`], in seconds.
+/// Every metric name above, for dashboards and checks.
+pub const NAMES: &[&str] = &[
+    CONNECTIONS,
+    CONNECTIONS_ACCEPTED,
+    CONNECTIONS_REJECTED,
+    DISCONNECTS,
+    MESSAGES_RECEIVED,
+    MESSAGES_SENT,
+    HANDLER_DURATION,
+    HANDLER_ERRORS,
+    HANDSHAKE_DURATION,
+    RATE_LIMITED,
+    SEND_QUEUE_FULL,
+    PRESENCE_ENTITIES,
+    CLUSTER_PUBLISHED,
+    CLUSTER_RECEIVED,
+    CLUSTER_ERRORS,
+    REDIS_UP,
+];
+
+/// The buckets of [`HANDLER_DURATION`] and [`HANDSHAKE_DURATION`], in seconds.
 pub const DURATION_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
 /// The `event` label of an event the gateway does not declare.
