@@ -51,6 +51,7 @@ pub struct WebSocketModuleBuilder {
     interceptors: Vec<Arc<dyn Interceptor>>,
     /// Each gateway's own interceptors, by the gateway's type, in registration order.
     gateway_interceptors: Vec<(TypeId, &'static str, Arc<dyn Interceptor>)>,
+    message_spans: bool,
     #[cfg(feature = "socketio")]
     socket_io_path: String,
 }
@@ -105,6 +106,7 @@ impl WebSocketModule {
             gateways: Vec::new(),
             interceptors: Vec::new(),
             gateway_interceptors: Vec::new(),
+            message_spans: true,
             #[cfg(feature = "socketio")]
             socket_io_path: crate::socketio::DEFAULT_PATH.to_owned(),
         }
@@ -287,6 +289,16 @@ impl WebSocketModuleBuilder {
         self
     }
 
+    /// Whether every dispatched message gets a `message` span inside its socket's span (event,
+    /// id, outcome, error code, duration; see [`crate::logging`]), what a trace exporter shows
+    /// as one operation per message. Default `true`. The span is an interceptor outer to every
+    /// other; `false` removes it, and with it (and without the feature `metrics`) the last
+    /// interceptor a module sets on its own, so dispatch calls handlers directly.
+    pub fn message_spans(mut self, enabled: bool) -> Self {
+        self.message_spans = enabled;
+        self
+    }
+
     /// Adds an interceptor around every message of gateway `G` only, inner to the module's
     /// interceptors, in registration order; see [`crate::intercept`]. `build` refuses it if
     /// the module has no gateway `G` ([`ModuleError::InterceptorWithoutGateway`]).
@@ -383,6 +395,7 @@ impl WebSocketModuleBuilder {
             origins: &origins,
             state: &state,
             interceptors: &self.interceptors,
+            message_spans: self.message_spans,
         };
         #[cfg(feature = "socketio")]
         let mut socket_io = Vec::new();

@@ -8,15 +8,20 @@
 //!
 //! # Order
 //!
-//! Module interceptors ([`WebSocketModuleBuilder::interceptor`]) are outer, a gateway's own
-//! ([`WebSocketModuleBuilder::gateway_interceptor`]) inner; within each, in registration
-//! order: the first registered sees the message first and the result last.
+//! Outermost are the crate's own, which use this same hook: the `message` span (see
+//! [`crate::logging`]; [`WebSocketModuleBuilder::message_spans`] turns it off), then the
+//! message metrics (feature `metrics`). Then module interceptors
+//! ([`WebSocketModuleBuilder::interceptor`]), then a gateway's own
+//! ([`WebSocketModuleBuilder::gateway_interceptor`]); within each, in registration order: the
+//! first registered sees the message first and the result last. So an application's
+//! interceptors run inside the message span, and what they log carries its fields.
 //!
 //! # Cost
 //!
-//! With no interceptor set, dispatch checks an empty slice and calls the handler directly:
-//! no allocation, no virtual call. With interceptors, each message costs one boxed future for
-//! the handler and one per interceptor.
+//! With no interceptor set (message spans off, no feature `metrics`, none registered),
+//! dispatch checks an empty slice and calls the handler directly: no allocation, no virtual
+//! call. With interceptors, each message costs one boxed future for the handler and one per
+//! interceptor; BENCHMARKS.md gives the measured cost.
 //!
 //! # Why an async "around" hook
 //!
@@ -46,6 +51,7 @@
 //! ```
 //!
 //! [`WebSocketModuleBuilder::interceptor`]: crate::WebSocketModuleBuilder::interceptor
+//! [`WebSocketModuleBuilder::message_spans`]: crate::WebSocketModuleBuilder::message_spans
 //! [`WebSocketModuleBuilder::gateway_interceptor`]: crate::WebSocketModuleBuilder::gateway_interceptor
 
 use std::future::Future;
@@ -78,6 +84,8 @@ pub trait Interceptor: Send + Sync + 'static {
 #[derive(Debug)]
 pub struct MessageContext<'a> {
     pub(crate) event: &'a str,
+    /// The events the gateway declares.
+    pub(crate) events: &'static [&'static str],
     pub(crate) id: Option<&'a MessageId>,
     pub(crate) namespace: &'a str,
     pub(crate) socket_id: SocketId,
@@ -91,6 +99,12 @@ impl MessageContext<'_> {
     /// The event name the client sent (any string: not only events the gateway declares).
     pub fn event(&self) -> &str {
         self.event
+    }
+
+    /// The event name when the gateway declares it (has a handler for it), `None` for any
+    /// other name: a label of bounded cardinality for metrics, as a client can send any name.
+    pub fn declared_event(&self) -> Option<&'static str> {
+        self.events.iter().copied().find(|event| *event == self.event)
     }
 
     /// The message's `id`, when the client asked for an answer.

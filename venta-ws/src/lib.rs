@@ -67,6 +67,8 @@ pub mod intercept;
 pub mod logging;
 pub mod metrics;
 mod namespace;
+#[cfg(feature = "otel")]
+pub mod otel;
 pub mod presence;
 pub mod probes;
 pub mod protocol;

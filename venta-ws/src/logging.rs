@@ -3,7 +3,14 @@
 //! Every line of a socket's life is logged inside one `socket` span that carries the same
 //! fields everywhere: `namespace`, `socket_id`, `entity_type` and `entity_id`; the events add
 //! `event`, `operation`, `code`, `close` and `reason`. A user's own `tracing` calls inside hooks
-//! and handlers land in the same span. The token is never logged, nor is the request's query
+//! and handlers land in the same span. The socket span also carries `transport`,
+//! `remote_addr` (when the server has connect info: [`crate::serve`] gives it) and
+//! `user_agent`.
+//!
+//! Each dispatched message runs in a `message` span inside it, with `event`, `id`, and once
+//! handled, `outcome`, `code` (of an error) and `duration_us`; a DEBUG line `message handled`
+//! ends it. With a trace exporter (see `docs::observability`) this is one operation per
+//! message under the socket's. The token is never logged, nor is the request's query
 //! string, nor a message's payload.
 //!
 //! Every text field that can carry what a client sent (an event name, an error's reason, an
@@ -13,9 +20,13 @@
 
 use std::fmt::{self, Write as _};
 
+use tracing::Instrument;
+
 use crate::close::{CloseCode, DisconnectReason};
 use crate::error::GatewayError;
 use crate::error::Operation;
+use crate::intercept::{BoxFuture, Interceptor, MessageContext, Next, Outcome};
+use crate::protocol::MessageId;
 use crate::socket::AuthenticatedSocket;
 
 /// The most characters of one text field a log line shows; the rest is counted, not written.
@@ -110,6 +121,50 @@ pub fn connection_error<C>(socket: &AuthenticatedSocket<C>, operation: Operation
 /// Logs a connection refused before it became a socket.
 pub(crate) fn connection_rejected(code: CloseCode, reason: &str) {
     tracing::warn!(code = code.code(), reason = %Untrusted(reason), "connection rejected");
+}
+
+/// The `message` span of every dispatched message, inside its socket's span: `event` (the
+/// declared name, or the client's quoted through [`Untrusted`]), `id`, and once the handler
+/// is done, `outcome` (`ok` or `error`), the error's `code` and `duration_us`; a DEBUG line
+/// `message handled` closes it. Set by the module on every gateway, outer to every other
+/// interceptor, unless turned off with
+/// [`WebSocketModuleBuilder::message_spans`](crate::WebSocketModuleBuilder::message_spans).
+pub(crate) struct MessageSpans;
+
+impl Interceptor for MessageSpans {
+    fn intercept<'a>(&'a self, ctx: &'a MessageContext<'a>, next: Next<'a>) -> BoxFuture<'a, Outcome> {
+        let span = tracing::info_span!(
+            "message",
+            event = tracing::field::Empty,
+            id = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            code = tracing::field::Empty,
+            duration_us = tracing::field::Empty,
+        );
+        if span.is_disabled() {
+            return Box::pin(next.run());
+        }
+        match ctx.declared_event() {
+            Some(event) => span.record("event", event),
+            None => span.record("event", tracing::field::display(Untrusted(ctx.event()))),
+        };
+        match ctx.id() {
+            Some(MessageId::Number(id)) => span.record("id", id),
+            Some(MessageId::Text(id)) => span.record("id", tracing::field::display(Untrusted(id))),
+            None => &span,
+        };
+        Box::pin(async move {
+            let outcome = next.run().instrument(span.clone()).await;
+            let duration_us = u64::try_from(ctx.received_at().elapsed().as_micros()).unwrap_or(u64::MAX);
+            span.record("duration_us", duration_us);
+            match &outcome {
+                Ok(_) => span.record("outcome", "ok"),
+                Err(error) => span.record("outcome", "error").record("code", error.code()),
+            };
+            span.in_scope(|| tracing::debug!(duration_us, "message handled"));
+            outcome
+        })
+    }
 }
 
 #[cfg(test)]

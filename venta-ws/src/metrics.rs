@@ -123,8 +123,6 @@ mod disabled {
 
 #[cfg(feature = "metrics")]
 mod enabled {
-    use std::sync::Arc;
-
     use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 
     use super::*;
@@ -178,23 +176,15 @@ mod enabled {
         metrics::counter!(RATE_LIMITED, "namespace" => namespace).increment(1);
     }
 
-    /// Records [`MESSAGES_RECEIVED`], [`HANDLER_DURATION`] and [`HANDLER_ERRORS`] of one
-    /// gateway: the interceptor set outermost on every gateway.
-    pub(crate) struct MessageMetrics {
-        pub(crate) events: &'static [&'static str],
-    }
-
-    impl MessageMetrics {
-        pub(crate) fn shared(events: &'static [&'static str]) -> Arc<dyn Interceptor> {
-            Arc::new(Self { events })
-        }
-    }
+    /// Records [`MESSAGES_RECEIVED`], [`HANDLER_DURATION`] and [`HANDLER_ERRORS`]: the
+    /// interceptor set on every gateway, outer to the application's.
+    pub(crate) struct MessageMetrics;
 
     impl Interceptor for MessageMetrics {
         fn intercept<'a>(&'a self, ctx: &'a MessageContext<'a>, next: Next<'a>) -> BoxFuture<'a, Outcome> {
             Box::pin(async move {
                 let namespace = ctx.namespace.to_owned();
-                let event = self.events.iter().copied().find(|event| *event == ctx.event).unwrap_or(UNKNOWN_EVENT);
+                let event = ctx.declared_event().unwrap_or(UNKNOWN_EVENT);
                 metrics::counter!(MESSAGES_RECEIVED, "namespace" => namespace.clone(), "event" => event).increment(1);
                 let outcome = next.run().await;
                 metrics::histogram!(HANDLER_DURATION, "namespace" => namespace.clone(), "event" => event)

@@ -126,7 +126,7 @@ pub async fn connect<G: GatewayHandlers>(
     let (to_client, from_server) = mpsc::unbounded_channel();
     let path = G::DESCRIPTOR.path.parse::<Uri>().unwrap_or_default();
     let request = ConnectRequest::new(HeaderMap::new(), path, None);
-    let span = socket_span(&runtime.namespace, Transport::WebSocket);
+    let span = socket_span(&runtime.namespace, Transport::WebSocket, request.headers(), None);
     let verdict = runtime.accept(&request, identity, Transport::WebSocket).instrument(span.clone()).await;
     let transport = MemoryTransport { incoming: from_client, outgoing: to_client };
     let (ready, connected) = oneshot::channel();

@@ -49,6 +49,7 @@ pub(super) async fn dispatch_text<G: GatewayHandlers>(
         let core = socket.core();
         let ctx = MessageContext {
             event: request.event(),
+            events: G::EVENTS,
             id: request.id(),
             namespace: runtime.namespace.name(),
             socket_id: core.id,

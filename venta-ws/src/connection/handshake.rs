@@ -12,7 +12,8 @@ use std::time::Duration;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::StatusCode;
+use axum::http::header::USER_AGENT;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use tracing::{Instrument, Span};
@@ -44,17 +45,34 @@ pub(crate) type Verdict<G> = Result<Admitted<ClaimsOf<G>>, Closure>;
 /// future.
 pub(super) type Refused = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// The span every line of one socket's life is logged in; `socket_id` and `entity_id` are
-/// recorded once known.
-pub(crate) fn socket_span(namespace: &Namespace, transport: Transport) -> Span {
-    tracing::info_span!(
+/// The span every line of one socket's life is logged in, with where the client connects
+/// from (`remote_addr`, when the server was given connect info, and `user_agent`);
+/// `socket_id` and `entity_id` are recorded once known.
+pub(crate) fn socket_span(
+    namespace: &Namespace,
+    transport: Transport,
+    headers: &HeaderMap,
+    remote_addr: Option<SocketAddr>,
+) -> Span {
+    let span = tracing::info_span!(
         "socket",
         namespace = namespace.name(),
         transport = transport.as_str(),
         socket_id = tracing::field::Empty,
         entity_type = namespace.entity_type(),
         entity_id = tracing::field::Empty,
-    )
+        remote_addr = tracing::field::Empty,
+        user_agent = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        if let Some(addr) = remote_addr {
+            span.record("remote_addr", tracing::field::display(addr));
+        }
+        if let Some(agent) = headers.get(USER_AGENT) {
+            span.record("user_agent", tracing::field::display(Untrusted(String::from_utf8_lossy(agent.as_bytes()))));
+        }
+    }
+    span
 }
 
 /// The axum handler of a gateway's path.
@@ -62,8 +80,9 @@ pub(crate) async fn handshake<G: GatewayHandlers>(
     State(runtime): State<Arc<GatewayRuntime<G>>>,
     request: Request,
 ) -> Response {
-    let span = socket_span(&runtime.namespace, Transport::WebSocket);
     let (mut parts, _body) = request.into_parts();
+    let remote_addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
+    let span = socket_span(&runtime.namespace, Transport::WebSocket, &parts.headers, remote_addr);
     if let Err(origin) = runtime.origins.check(&parts.headers) {
         span.in_scope(|| tracing::warn!(origin = %Untrusted(&origin), "handshake refused: origin not allowed"));
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
@@ -72,7 +91,6 @@ pub(crate) async fn handshake<G: GatewayHandlers>(
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    let remote_addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
     let request = ConnectRequest::new(parts.headers, parts.uri, remote_addr);
     let verdict = if runtime.state.shutdown.is_cancelled() {
         Err(Closure::GoingAway)

@@ -29,6 +29,8 @@ pub(crate) struct MountContext<'a> {
     pub(crate) state: &'a Arc<ModuleState>,
     /// The module's interceptors, outer to every gateway's own.
     pub(crate) interceptors: &'a [Arc<dyn Interceptor>],
+    /// Whether every message gets its own span.
+    pub(crate) message_spans: bool,
 }
 
 /// A mounted gateway: its namespace, its route, and its run-time state for the test harness.
@@ -75,8 +77,7 @@ pub(crate) fn mount<G: GatewayHandlers>(
         namespace: namespace.clone(),
         origins,
         state: Arc::clone(context.state),
-        interceptors: builtin_interceptors(G::EVENTS)
-            .into_iter()
+        interceptors: builtin_interceptors(context.message_spans)
             .chain(context.interceptors.iter().cloned())
             .chain(interceptors)
             .collect(),
@@ -94,14 +95,13 @@ pub(crate) fn mount<G: GatewayHandlers>(
     })
 }
 
-/// The crate's own interceptors, outer to the application's: the message metrics of the
-/// gateway's declared `events` (feature `metrics`); none without it.
-fn builtin_interceptors(events: &'static [&'static str]) -> Option<Arc<dyn Interceptor>> {
+/// The crate's own interceptors, outer to the application's and in this order: the message
+/// span (unless turned off), then the message metrics (feature `metrics`).
+fn builtin_interceptors(message_spans: bool) -> impl Iterator<Item = Arc<dyn Interceptor>> {
+    let spans = message_spans.then(|| Arc::new(crate::logging::MessageSpans) as Arc<dyn Interceptor>);
     #[cfg(feature = "metrics")]
-    return Some(crate::metrics::MessageMetrics::shared(events));
+    let metrics = Some(Arc::new(crate::metrics::MessageMetrics) as Arc<dyn Interceptor>);
     #[cfg(not(feature = "metrics"))]
-    {
-        let _ = events;
-        None
-    }
+    let metrics = None;
+    spans.into_iter().chain(metrics)
 }

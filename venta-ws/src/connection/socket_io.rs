@@ -27,7 +27,7 @@ impl FramePipe for SocketIoPipe {
 
 impl<G: GatewayHandlers> SocketIoGateway for GatewayRuntime<G> {
     fn connect(self: Arc<Self>, pipe: SocketIoPipe, request: ConnectRequest) {
-        let span = socket_span(&self.namespace, Transport::SocketIo);
+        let span = socket_span(&self.namespace, Transport::SocketIo, request.headers(), request.remote_addr());
         tokio::spawn(async move {
             let verdict = if let Err(origin) = self.origins.check(request.headers()) {
                 span.in_scope(|| tracing::warn!(origin = %Untrusted(&origin), "handshake refused: origin not allowed"));
