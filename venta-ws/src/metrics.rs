@@ -119,6 +119,33 @@ mod disabled {
 
     #[inline(always)]
     pub(crate) fn rate_limited(_namespace: &'static str) {}
+
+    #[inline(always)]
+    pub(crate) fn handshake_finished(_namespace: &'static str, _started: std::time::Instant) {}
+
+    pub(crate) struct Sent;
+
+    impl Sent {
+        #[inline(always)]
+        pub(crate) fn new(_namespace: &'static str) -> Self {
+            Self
+        }
+
+        #[inline(always)]
+        pub(crate) fn add(&self, _frames: u64) {}
+    }
+
+    #[inline(always)]
+    pub(crate) fn cluster_published() {}
+
+    #[inline(always)]
+    pub(crate) fn cluster_received() {}
+
+    #[inline(always)]
+    pub(crate) fn cluster_error() {}
+
+    #[inline(always)]
+    pub(crate) fn redis_up(_up: bool) {}
 }
 
 #[cfg(feature = "metrics")]
@@ -126,7 +153,8 @@ mod enabled {
     use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 
     use super::*;
-    use crate::close::DisconnectReason;
+    use crate::close::{CloseCode, DisconnectReason};
+    use crate::hub::Hub;
     use crate::intercept::{BoxFuture, Interceptor, MessageContext, Next, Outcome};
     use crate::transport::Transport;
 
@@ -137,6 +165,20 @@ mod enabled {
         PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), DURATION_BUCKETS)?
             .install_recorder()
+    }
+
+    /// Sets the gauges that are read from state rather than counted as things happen:
+    /// [`PRESENCE_ENTITIES`] of every namespace of `hub` (with Redis, one count per namespace
+    /// across the cluster, not a scan). `GET /metrics` of
+    /// [`crate::probes::router_with_metrics`] calls it before each render; call it before
+    /// rendering where you serve the text yourself.
+    pub async fn refresh(hub: &Hub) {
+        for namespace in hub.namespaces() {
+            if let Ok(count) = namespace.online_count().await {
+                #[allow(clippy::cast_precision_loss, reason = "a gauge is an f64; counts stay far below 2^53")]
+                metrics::gauge!(PRESENCE_ENTITIES, "namespace" => namespace.name().to_owned()).set(count as f64);
+            }
+        }
     }
 
     /// An open socket, counted in [`CONNECTIONS`] until dropped.
@@ -169,11 +211,49 @@ mod enabled {
             DisconnectReason::ServerClosed { code, .. } => code.code().to_string(),
             DisconnectReason::ConnectionLost => "lost".to_owned(),
         };
+        if let DisconnectReason::ServerClosed { code: CloseCode::SlowConsumer, .. } = reason {
+            metrics::counter!(SEND_QUEUE_FULL, "namespace" => namespace).increment(1);
+        }
         metrics::counter!(DISCONNECTS, "namespace" => namespace, "code" => code).increment(1);
     }
 
     pub(crate) fn rate_limited(namespace: &'static str) {
         metrics::counter!(RATE_LIMITED, "namespace" => namespace).increment(1);
+    }
+
+    pub(crate) fn handshake_finished(namespace: &'static str, started: std::time::Instant) {
+        metrics::histogram!(HANDSHAKE_DURATION, "namespace" => namespace).record(started.elapsed().as_secs_f64());
+    }
+
+    /// [`MESSAGES_SENT`] of one socket, its handle taken once when the socket opens.
+    pub(crate) struct Sent(metrics::Counter);
+
+    impl Sent {
+        pub(crate) fn new(namespace: &'static str) -> Self {
+            Self(metrics::counter!(MESSAGES_SENT, "namespace" => namespace))
+        }
+
+        pub(crate) fn add(&self, frames: u64) {
+            if frames > 0 {
+                self.0.increment(frames);
+            }
+        }
+    }
+
+    pub(crate) fn cluster_published() {
+        metrics::counter!(CLUSTER_PUBLISHED).increment(1);
+    }
+
+    pub(crate) fn cluster_received() {
+        metrics::counter!(CLUSTER_RECEIVED).increment(1);
+    }
+
+    pub(crate) fn cluster_error() {
+        metrics::counter!(CLUSTER_ERRORS).increment(1);
+    }
+
+    pub(crate) fn redis_up(up: bool) {
+        metrics::gauge!(REDIS_UP).set(if up { 1.0 } else { 0.0 });
     }
 
     /// Records [`MESSAGES_RECEIVED`], [`HANDLER_DURATION`] and [`HANDLER_ERRORS`]: the

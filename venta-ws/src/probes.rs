@@ -36,17 +36,19 @@ pub fn router(hub: Hub) -> Router {
 }
 
 /// `/livez`, `/readyz`, and `/metrics` rendering `handle` (feature `metrics`; the handle
-/// comes from [`crate::metrics::install`]).
+/// comes from [`crate::metrics::install`]), after [`crate::metrics::refresh`] has set the
+/// gauges read from the hub.
 #[cfg(feature = "metrics")]
 pub fn router_with_metrics(hub: Hub, handle: metrics_exporter_prometheus::PrometheusHandle) -> Router {
     let metrics = Router::new()
         .route(
             "/metrics",
-            get(|State(handle): State<metrics_exporter_prometheus::PrometheusHandle>| async move {
+            get(|State((hub, handle)): State<(Hub, metrics_exporter_prometheus::PrometheusHandle)>| async move {
+                crate::metrics::refresh(&hub).await;
                 ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())
             }),
         )
-        .with_state(handle);
+        .with_state((hub.clone(), handle));
     router(hub).merge(metrics)
 }
 

@@ -26,6 +26,7 @@ use crate::close::{Closure, close_frame};
 use crate::config::WRITE_BUFFER_SIZE;
 use crate::gateway::{ClaimsOf, GatewayHandlers};
 use crate::logging::{self, Untrusted};
+use crate::metrics;
 use crate::namespace::Namespace;
 use crate::transport::Transport;
 
@@ -152,6 +153,17 @@ where
 impl<G: GatewayHandlers> GatewayRuntime<G> {
     /// Authenticates and validates a handshake, before the upgrade completes.
     pub(crate) async fn admit(
+        &self,
+        request: &ConnectRequest,
+        transport: Transport,
+    ) -> Result<Admitted<<G::Auth as Authenticator>::Claims>, Closure> {
+        let started = std::time::Instant::now();
+        let verdict = self.authenticate_and_accept(request, transport).await;
+        metrics::handshake_finished(G::DESCRIPTOR.namespace, started);
+        verdict
+    }
+
+    async fn authenticate_and_accept(
         &self,
         request: &ConnectRequest,
         transport: Transport,

@@ -19,7 +19,7 @@ use super::handshake::{Admitted, Refused, Verdict, refuse_boxed, until_close_fra
 use super::origin::OriginPolicy;
 use super::read::{read_loop, server_closed};
 use super::transport::FramePipe;
-use super::write::{SharedSink, write_loop};
+use super::write::{SharedSink, Writer, write_loop};
 use crate::auth::{Authenticator, ConnectRequest};
 use crate::close::{Closure, DisconnectReason};
 use crate::error::{GatewayError, Operation};
@@ -135,7 +135,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         socket.opened(socket_id);
         let counted = metrics::connection_opened(G::DESCRIPTOR.namespace, core.transport);
         let (sink, stream) = socket.split();
-        let sink: SharedSink<T> = Arc::new(tokio::sync::Mutex::new(sink));
+        let sink = Writer::shared(sink, G::DESCRIPTOR.namespace);
         let writer =
             tokio::spawn(write_loop(Arc::clone(&sink), Arc::clone(&core), config.close_timeout).in_current_span());
         let socket = AuthenticatedSocket::new(core, self.namespace.clone(), admitted.identity.claims);

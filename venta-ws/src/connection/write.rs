@@ -16,10 +16,23 @@ use tokio::sync::Mutex;
 
 use super::transport::{FramePipe, is_write_buffer_full};
 use crate::close::{Closure, close_frame};
+use crate::metrics;
 use crate::socket::SocketCore;
 
 /// The write half of a socket, shared by its reading and writing tasks.
-pub(super) type SharedSink<T> = Arc<Mutex<SplitSink<T, Message>>>;
+pub(super) type SharedSink<T> = Arc<Writer<T>>;
+
+/// A socket's write half, and the count of the frames it wrote.
+pub(super) struct Writer<T> {
+    sink: Mutex<SplitSink<T, Message>>,
+    sent: metrics::Sent,
+}
+
+impl<T> Writer<T> {
+    pub(super) fn shared(sink: SplitSink<T, Message>, namespace: &'static str) -> SharedSink<T> {
+        Arc::new(Self { sink: Mutex::new(sink), sent: metrics::Sent::new(namespace) })
+    }
+}
 
 /// Closes the socket's queue however the writer ends, so no frame is queued for nobody.
 pub(super) struct CloseOutbox(Arc<SocketCore>);
@@ -34,14 +47,17 @@ impl Drop for CloseOutbox {
 pub(super) async fn drain<T: FramePipe>(
     sink: &mut SplitSink<T, Message>,
     core: &SocketCore,
+    sent: &metrics::Sent,
 ) -> Result<bool, axum::Error> {
-    let mut wrote = false;
+    let (mut wrote, mut frames) = (false, 0);
     while let Some(message) = core.outbox().try_pop() {
+        frames += u64::from(matches!(message, Message::Text(_) | Message::Binary(_)));
         sink.feed(message).await.inspect_err(|error| write_failed(core, error))?;
         wrote = true;
     }
     if wrote {
         sink.flush().await.inspect_err(|error| write_failed(core, error))?;
+        sent.add(frames);
     }
     Ok(wrote)
 }
@@ -61,16 +77,16 @@ pub(super) async fn write_queued<T: FramePipe>(sink: &SharedSink<T>, core: &Sock
         return;
     }
     let finished = core.finished();
-    let mut sink = tokio::select! {
+    let mut locked = tokio::select! {
         biased;
         () = finished.cancelled() => return,
-        sink = sink.lock() => sink,
+        locked = sink.sink.lock() => locked,
     };
     tokio::select! {
         biased;
         () = finished.cancelled() => {}
         // A failed write shows on the read side as well, which ends the socket.
-        _ = drain(&mut sink, core) => {}
+        _ = drain(&mut locked, core, &sink.sent) => {}
     }
 }
 
@@ -88,12 +104,12 @@ pub(super) async fn write_loop<T: FramePipe>(sink: SharedSink<T>, core: Arc<Sock
         let mut guard = tokio::select! {
             biased;
             () = core.finished().cancelled() => break,
-            guard = sink.lock() => guard,
+            guard = sink.sink.lock() => guard,
         };
         let written = tokio::select! {
             biased;
             () = core.finished().cancelled() => break,
-            written = drain(&mut guard, core) => written,
+            written = drain(&mut guard, core, &sink.sent) => written,
         };
         if written.is_err() {
             // The client's close may have come first, and its answer still waits in the
@@ -105,7 +121,7 @@ pub(super) async fn write_loop<T: FramePipe>(sink: SharedSink<T>, core: Arc<Sock
     }
     let Some(request) = core.close_request().cloned() else { return };
     let _ = tokio::time::timeout(close_timeout, async {
-        let mut sink = sink.lock().await;
+        let mut sink = sink.sink.lock().await;
         if request.flush {
             while let Some(message) = core.outbox().try_pop() {
                 // A frame that cannot go out (the client's close came first) ends the flush,

@@ -55,6 +55,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cluster::{Cluster, ClusterMessage};
 use crate::id::SocketId;
+use crate::metrics;
 use crate::presence::{
     BoxFuture, InMemoryPresence, PresenceEntry, PresenceError, PresenceEvent, PresenceStatus, PresenceStore,
 };
@@ -172,6 +173,7 @@ struct ErrorLog {
 
 impl ErrorLog {
     fn report(&self, what: &str, error: &dyn fmt::Display) {
+        metrics::cluster_error();
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         if last.is_some_and(|at| at.elapsed() < ERROR_LOG_INTERVAL) {
             self.suppressed.fetch_add(1, Ordering::Relaxed);
@@ -237,6 +239,7 @@ impl RedisBackend {
             stop: CancellationToken::new(),
         });
         inner.heartbeat().await.map_err(error)?;
+        metrics::redis_up(true);
         let (ready, subscribed) = tokio::sync::oneshot::channel();
         tokio::spawn(subscribe_loop(Arc::downgrade(&inner), inner.stop.clone(), Some(ready)));
         tokio::spawn(publish_loop(Arc::downgrade(&inner), inner.stop.clone(), outbox));
@@ -283,6 +286,7 @@ impl Inner {
 
     fn failed(&self, what: &str, error: &dyn fmt::Display) {
         self.healthy.store(false, Ordering::Release);
+        metrics::redis_up(false);
         self.errors.report(what, error);
     }
 
@@ -303,6 +307,7 @@ impl Inner {
         if !self.is_healthy() {
             self.resync().await?;
             self.healthy.store(true, Ordering::Release);
+            metrics::redis_up(true);
             tracing::info!("redis answers again: this node's sockets are written back to presence");
         }
         Ok(())
@@ -349,6 +354,7 @@ impl Inner {
         match serde_json::from_str::<Wire>(payload) {
             Ok(Wire::Presence { origin, .. } | Wire::Fanout { origin, .. }) if origin == self.node => {}
             Ok(Wire::Presence { ns, entity, status, .. }) => {
+                metrics::cluster_received();
                 let status = match status {
                     WireStatus::Online => PresenceStatus::Online,
                     WireStatus::Offline => PresenceStatus::Offline,
@@ -356,6 +362,7 @@ impl Inner {
                 self.announce_locally(&ns, &entity, status);
             }
             Ok(Wire::Fanout { message, .. }) => {
+                metrics::cluster_received();
                 let _ = self.incoming.send(message);
             }
             // Not the error itself: it may quote the message, and a fan-out message holds a payload.
@@ -424,8 +431,9 @@ async fn publish_loop(inner: Weak<Inner>, stop: CancellationToken, mut outbox: m
             continue;
         }
         let mut connection = strong.connection.clone();
-        if let Err(error) = connection.publish::<_, _, ()>(&strong.channel, payload).await {
-            strong.failed("publish an event to the other nodes", &error);
+        match connection.publish::<_, _, ()>(&strong.channel, payload).await {
+            Ok(()) => metrics::cluster_published(),
+            Err(error) => strong.failed("publish an event to the other nodes", &error),
         }
     }
 }
@@ -470,7 +478,13 @@ impl RedisBackend {
                 invocation.arg(entry.entity_id);
             }
             match invocation.invoke_async::<i64>(&mut inner.connection.clone()).await {
-                Ok(result) => changed = result == 1,
+                Ok(result) => {
+                    // The script published the change when it was one.
+                    changed = result == 1;
+                    if changed {
+                        metrics::cluster_published();
+                    }
+                }
                 Err(error) => inner.failed(what, &error),
             }
         }
