@@ -15,6 +15,12 @@
 //!   The body has a deadline ([`TOKEN_REQUEST_DEADLINE`], then 408) and a size limit
 //!   ([`MAX_TOKEN_REQUEST_BYTES`], then 413).
 //!
+//! [`metrics_router`] serves `GET /metrics` (the Prometheus text of the process's recorder)
+//! on the page's own origin, for the page's counters: open sockets per namespace, messages
+//! received per second, refusals by close code. The page hides them when `/metrics` answers
+//! 404. The example merges it into [`crate::app`]; a deployment that keeps metrics private
+//! serves them on the probes address only.
+//!
 //! Without development mode the page is still served, and signs in with a pasted token (from
 //! `cargo run --example token -- user-1`, or `-- --vendor truck-1` for a vendor) instead of
 //! minting one.
@@ -34,6 +40,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::StreamExt;
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde::{Deserialize, Serialize};
 
 pub use crate::Kind;
@@ -186,6 +193,18 @@ pub fn router(config: &Config) -> Router {
     }
     let dev = config.clone();
     router.route("/dev/token", post(move |request: Request| async move { dev_token(&dev, request).await }))
+}
+
+/// `GET /metrics` rendering `handle`, in the Prometheus text format, never cached: the same
+/// text as `/metrics` of the probes address.
+pub fn metrics_router(handle: PrometheusHandle) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move { text("text/plain; version=0.0.4; charset=utf-8", handle.render()) }
+        }),
+    )
 }
 
 async fn page(index: Arc<str>) -> Response {
