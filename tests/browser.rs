@@ -130,7 +130,10 @@ async fn the_presence_page_shows_people_coming_and_going_and_why_sockets_closed(
     assert_eq!(counters["afterBob"]["sockets"], json!({"user": 1, "vendor": 1}));
     assert_eq!(counters["refused"]["refusals"], json!({"4401": 1}));
     assert_eq!(last["counters"]["sockets"], json!({"user": 1, "vendor": 1}));
-    assert_eq!((counters["prod"]["state"].as_str(), counters["prod"]["visible"].as_bool()), (Some("absent"), Some(false)));
+    assert_eq!(
+        (counters["prod"]["state"].as_str(), counters["prod"]["visible"].as_bool()),
+        (Some("absent"), Some(false))
+    );
 
     for shot in ["presence.png", "presence-expired.png", "presence-pasted-token.png", "presence-socketio.png"] {
         let size = std::fs::metadata(artifacts.join(shot)).map(|m| m.len()).unwrap_or(0);

@@ -39,9 +39,8 @@ fn metric_names(expr: &str) -> Vec<String> {
     let mut rest = expr;
     while let Some(start) = rest.find("venta_ws_") {
         let from = &rest[start..];
-        let end = from
-            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
-            .unwrap_or(from.len());
+        let end =
+            from.find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')).unwrap_or(from.len());
         let name = &from[..end];
         let base = HISTOGRAM_SUFFIXES
             .iter()
@@ -104,7 +103,11 @@ fn every_metric_the_dashboard_charts_exists() {
     for variable in dashboard["templating"]["list"].as_array().expect("templating.list") {
         let query = variable["query"]["query"].as_str().or_else(|| variable["query"].as_str()).unwrap_or_default();
         for name in metric_names(query) {
-            assert!(NAMES.contains(&name.as_str()), "variable `{}` reads `{name}`, which is not in NAMES", variable["name"]);
+            assert!(
+                NAMES.contains(&name.as_str()),
+                "variable `{}` reads `{name}`, which is not in NAMES",
+                variable["name"]
+            );
         }
     }
 }
