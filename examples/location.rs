@@ -2,11 +2,13 @@
 //!
 //! Serves the `user` and `vendor` gateways on `VENTA_ADDR` (default `127.0.0.1:3000`) with
 //! in-memory presence. Get a token with `cargo run --example token -- user-1`. The live presence
-//! page is at `/`. Probes and Prometheus metrics are on `VENTA_PROBES_ADDR` (default
-//! `127.0.0.1:9090`, `off` for none); `VENTA_LOG_FORMAT=json` logs JSON lines. Built with
-//! `--features otel` and given `OTEL_EXPORTER_OTLP_ENDPOINT` (`http://collector:4318`), it
-//! exports its traces over OTLP: a span per socket, and one per message inside it. Ctrl-C or SIGTERM
-//! shut down gracefully: readiness turns 503, then sockets close with 1001. `VENTA_DEV_MODE=1` (or `--dev`) lets it mint tokens, see `demo`.
+//! page is at `/`, with counters it reads from `/metrics` on the same address. Probes and
+//! Prometheus metrics are on `VENTA_PROBES_ADDR` (default `127.0.0.1:9090`, `off` for none);
+//! `VENTA_LOG_FORMAT=json` logs JSON lines. Built with `--features otel` and given
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` (`http://collector:4318`), it exports its traces over OTLP: a
+//! span per socket, and one per message inside it. Ctrl-C or SIGTERM shut down gracefully:
+//! readiness turns 503, then sockets close with 1001. `VENTA_DEV_MODE=1` (or `--dev`) lets it
+//! mint tokens, see `demo`.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -37,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         match tokio::net::TcpListener::bind(addr).await {
             Ok(probes) => {
                 tracing::info!(%addr, "serving /livez, /readyz and /metrics");
-                let router = venta_ws::probes::router_with_metrics(module.hub(), prometheus);
+                let router = venta_ws::probes::router_with_metrics(module.hub(), prometheus.clone());
                 tokio::spawn(async move {
                     if let Err(error) = axum::serve(probes, router).await {
                         tracing::error!(%error, "the probes server stopped");
@@ -56,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
          (namespaces /user and /vendor)",
         addr = config.addr
     );
-    venta_ws::serve(listener, venta_ws_examples::app(&module, &config))
+    venta_ws::serve(listener, venta_ws_examples::app(&module, &config, Some(prometheus)))
         .with_hub(module.hub())
         .with_graceful_shutdown(async {
             venta_ws_examples::shutdown_signal().await;

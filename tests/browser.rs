@@ -5,6 +5,9 @@
 //! message (1009) and an expired one (4408), refreshes a token in-band, and is refused by
 //! origin without development mode. carol's page connects over Socket.IO (socket.io-client,
 //! long-polling upgraded to WebSocket) and shows up in alice's plain-WebSocket presence list.
+//! The page's server counters, read from `/metrics` on its own origin, count the open sockets
+//! per namespace as people come and go and the 4401 refusal by its code; without `/metrics`
+//! (the second server) the panel is hidden.
 //!
 //! Screenshots land in `target/artifacts/` (`presence.png` is the final page).
 //!
@@ -24,8 +27,9 @@ use venta_ws_examples::{Kind, mint_token};
 const SKIP: &str = "VENTA_SKIP_BROWSER";
 
 /// Every step the script runs, in order.
-const STEPS: [&str; 13] = [
+const STEPS: [&str; 14] = [
     "the page is served in development mode",
+    "the counters parse the Prometheus text format",
     "alice signs in as a user",
     "bob comes online in another browser",
     "a vendor signs in",
@@ -53,7 +57,9 @@ async fn the_presence_page_shows_people_coming_and_going_and_why_sockets_closed(
     node::require(browser.is_file(), &format!("{} is not installed", browser.display()), SKIP);
     let node = node::require_node_package("browser", "playwright-core", SKIP);
 
-    let dev = ExampleServer::start(&[("VENTA_DEV_MODE", "1")]).await;
+    // The only recorder of this test binary. The second server serves no /metrics.
+    let metrics = venta_ws::metrics::install().expect("the only recorder");
+    let dev = ExampleServer::start_with_metrics(&[("VENTA_DEV_MODE", "1")], Some(metrics)).await;
     let dev_origin = format!("http://{}", dev.addr);
     assert!(dev.config.allowed_origins.contains(&dev_origin), "development mode allows the page's own origin");
     // Without development mode only the listed origin may connect, even to its own page.
@@ -115,6 +121,19 @@ async fn the_presence_page_shows_people_coming_and_going_and_why_sockets_closed(
     assert_eq!(result["socketIo"]["transport"], "socket.io");
     assert_eq!(result["socketIo"]["engineTransport"], "websocket");
     assert_eq!(result["allowed"]["status"], "open");
+    // The counters as the page showed them: sockets per namespace as people came and went,
+    // the one refusal under its code, and no panel where /metrics is not served.
+    let counters = &result["counters"];
+    assert_eq!(counters["start"]["sockets"], json!({"user": 0, "vendor": 0}));
+    assert_eq!(counters["withBob"]["sockets"], json!({"user": 2, "vendor": 0}));
+    assert!(counters["withBob"]["rates"]["user"].as_f64().is_some_and(|rate| rate > 0.0), "{counters}");
+    assert_eq!(counters["afterBob"]["sockets"], json!({"user": 1, "vendor": 1}));
+    assert_eq!(counters["refused"]["refusals"], json!({"4401": 1}));
+    assert_eq!(last["counters"]["sockets"], json!({"user": 1, "vendor": 1}));
+    assert_eq!(
+        (counters["prod"]["state"].as_str(), counters["prod"]["visible"].as_bool()),
+        (Some("absent"), Some(false))
+    );
 
     for shot in ["presence.png", "presence-expired.png", "presence-pasted-token.png", "presence-socketio.png"] {
         let size = std::fs::metadata(artifacts.join(shot)).map(|m| m.len()).unwrap_or(0);

@@ -1,5 +1,5 @@
 //! The main example over real sockets and HTTP: which tokens each gateway admits, and the
-//! development-mode token endpoint.
+//! development-mode token endpoint and `GET /metrics` on the main address.
 
 #[path = "node/mod.rs"]
 mod node;
@@ -210,4 +210,31 @@ async fn a_token_request_over_the_size_limit_is_answered_413() {
 
     let minted = post_token(server.addr, &json!({"sub": "alice", "kind": "vendor"})).await;
     assert_eq!(minted.status, 200, "{minted:?}");
+}
+
+/// `GET path` on a fresh connection that the server closes after answering.
+async fn get(addr: SocketAddr, path: &str) -> HttpResponse {
+    http(addr, &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"), b"").await
+}
+
+#[tokio::test]
+async fn the_main_address_serves_metrics_for_the_page_when_given_the_handle() {
+    // The only recorder of this test binary; the other tests here record into it too.
+    let handle = venta_ws::metrics::install().expect("the only recorder");
+    let server = ExampleServer::start_with_metrics(&[], Some(handle)).await;
+    let token = venta_ws_examples::mint_token(&server.config, "mia", venta_ws_examples::Kind::User, 60);
+    let mut mia = Client::connect(&format!("ws://{}/user", server.addr), Some(&token), Placement::Header).await;
+    mia.assert_answers_ping().await;
+    let metrics = get(server.addr, "/metrics").await;
+    assert_eq!(metrics.status, 200, "{metrics:?}");
+    assert!(
+        metrics.body.contains("venta_ws_connections_accepted_total{namespace=\"user\",transport=\"websocket\"}"),
+        "{}",
+        metrics.body
+    );
+    mia.close().await;
+
+    // Without a handle there is no /metrics, and the page hides its counters.
+    let without = ExampleServer::start(&[]).await;
+    assert_eq!(get(without.addr, "/metrics").await.status, 404);
 }

@@ -15,6 +15,12 @@
 //!   The body has a deadline ([`TOKEN_REQUEST_DEADLINE`], then 408) and a size limit
 //!   ([`MAX_TOKEN_REQUEST_BYTES`], then 413).
 //!
+//! [`crate::app`] serves `GET /metrics` (`venta_ws::probes::metrics_router`) on the page's
+//! own origin, for the page's counters: open sockets per namespace, messages
+//! received per second, refusals by close code. The page hides them when `/metrics` answers
+//! 404. A deployment that keeps metrics private
+//! serves them on the probes address only.
+//!
 //! Without development mode the page is still served, and signs in with a pasted token (from
 //! `cargo run --example token -- user-1`, or `-- --vendor truck-1` for a vendor) instead of
 //! minting one.

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use venta_ws::prelude::*;
@@ -508,10 +509,15 @@ pub async fn shutdown_signal() {
 }
 
 /// The example's application on its main address: the gateways (plain WebSocket and
-/// Socket.IO) and the live presence page. The probes have an address of their own
-/// (`VENTA_PROBES_ADDR`).
-pub fn app(module: &WebSocketModule, config: &Config) -> axum::Router {
-    module.router().merge(demo::router(config))
+/// Socket.IO), the live presence page, and with a handle `GET /metrics` (what the page's
+/// counters read, see [`venta_ws::probes::metrics_router`]). The probes have an address of their own
+/// (`VENTA_PROBES_ADDR`), which serves `/metrics` too.
+pub fn app(module: &WebSocketModule, config: &Config, metrics: Option<PrometheusHandle>) -> axum::Router {
+    let app = module.router().merge(demo::router(config));
+    match metrics {
+        Some(handle) => app.merge(venta_ws::probes::metrics_router(module.hub(), handle)),
+        None => app,
+    }
 }
 
 /// The example's module with in-memory presence, for one node.

@@ -6,6 +6,9 @@
 // "Over" choice, or ?transport=socket.io) the same session is a socket.io-client socket in the
 // gateway's namespace at /socket.io/, the token in its CONNECT `auth`, behind a small adapter
 // that looks like a WebSocket to the rest of the page.
+//
+// The server counters (open sockets, messages per second, refusals by close code) come from
+// GET /metrics on this origin, every 2 s; the panel stays hidden where /metrics answers 404.
 "use strict";
 
 (() => {
@@ -455,6 +458,205 @@
       this.el.remove();
     }
   }
+
+  // ---- server counters, read from GET /metrics on this origin every 2 s ----
+
+  const METRICS_MS = 2000;
+  const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
+  const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*/;
+  const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+  // What a close code means when a handshake is refused with it.
+  const REFUSALS = { 1001: "server draining", 1008: "too many sockets", 1013: "server full", 4401: "bad token", 4403: "wrong gateway" };
+
+  // The Prometheus text format, as [{name, labels, value}]: comments (# HELP, # TYPE) and
+  // blank lines are skipped, label values unescaped (\\, \", \n), values may be NaN, +Inf or
+  // -Inf, a timestamp after the value is ignored, and a line that does not parse is skipped.
+  function parseMetrics(text) {
+    const samples = [];
+    for (const raw of String(text).split("\n")) {
+      const line = raw.trim();
+      if (!line || line.startsWith("#")) continue;
+      const sample = parseSample(line);
+      if (sample) samples.push(sample);
+    }
+    return samples;
+  }
+
+  function parseSample(line) {
+    const name = METRIC_NAME.exec(line);
+    if (!name) return null;
+    let i = name[0].length;
+    const skipSpace = () => { while (line[i] === " " || line[i] === "\t") i += 1; };
+    const labels = {};
+    skipSpace();
+    if (line[i] === "{") {
+      i += 1;
+      for (;;) {
+        skipSpace();
+        if (line[i] === "}") { i += 1; break; }
+        const label = LABEL_NAME.exec(line.slice(i));
+        if (!label) return null;
+        i += label[0].length;
+        skipSpace();
+        if (line[i] !== "=") return null;
+        i += 1;
+        skipSpace();
+        if (line[i] !== '"') return null;
+        i += 1;
+        let value = "";
+        for (;;) {
+          if (i >= line.length) return null; // an unterminated value
+          const c = line[i];
+          i += 1;
+          if (c === '"') break;
+          if (c === "\\") {
+            if (i >= line.length) return null;
+            value += line[i] === "n" ? "\n" : line[i]; // \\ and \" stand for themselves
+            i += 1;
+          } else {
+            value += c;
+          }
+        }
+        labels[label[0]] = value;
+        skipSpace();
+        if (line[i] === ",") { i += 1; continue; }
+        if (line[i] === "}") { i += 1; break; }
+        return null;
+      }
+    }
+    const rest = line.slice(i).trim().split(/\s+/);
+    if (rest.length > 2 || !rest[0]) return null;
+    const value = parseValue(rest[0]);
+    return value === null ? null : { name: name[0], labels, value };
+  }
+
+  function parseValue(text) {
+    switch (text) {
+      case "NaN": return NaN;
+      case "+Inf": case "Inf": return Infinity;
+      case "-Inf": return -Infinity;
+      default: return NUMBER.test(text) ? Number(text) : null;
+    }
+  }
+
+  // The sum of `name`'s finite samples, by the value of `label`.
+  function sumBy(samples, name, label) {
+    const sums = new Map();
+    for (const sample of samples) {
+      if (sample.name !== name || !Number.isFinite(sample.value)) continue;
+      const key = sample.labels[label] ?? "";
+      sums.set(key, (sums.get(key) || 0) + sample.value);
+    }
+    return sums;
+  }
+
+  const counters = {
+    box: document.getElementById("counters"),
+    sockets: document.getElementById("counter-sockets"),
+    rates: document.getElementById("counter-rates"),
+    refusals: document.getElementById("counter-refusals"),
+    caption: document.getElementById("counters-caption"),
+    previous: null, // the last scrape: {at, received}
+  };
+
+  function counterRow(label, value, data, className) {
+    const li = document.createElement("li");
+    if (className) li.className = className;
+    Object.assign(li.dataset, data);
+    li.append(label, Object.assign(document.createElement("span"), { className: "value", textContent: value }));
+    return li;
+  }
+
+  function showCounters(samples, at) {
+    const sockets = sumBy(samples, "venta_ws_connections", "namespace"); // over both transports
+    const received = sumBy(samples, "venta_ws_messages_received_total", "namespace");
+    const refusals = sumBy(samples, "venta_ws_connections_rejected_total", "code");
+    const seen = [...new Set([...sockets.keys(), ...received.keys()])].filter((ns) => !(ns in namespaces)).sort();
+    const all = [...Object.keys(namespaces), ...seen];
+
+    counters.sockets.replaceChildren(
+      ...all.map((ns) => {
+        const count = Math.round(sockets.get(ns) || 0);
+        return counterRow(`/${ns}`, String(count), { namespace: ns, value: String(count) });
+      }),
+    );
+
+    const previous = counters.previous;
+    const seconds = previous ? (at - previous.at) / 1000 : 0;
+    if (seconds > 0) {
+      // A counter that went down was reset (the server restarted): it counted from zero.
+      const rate = (ns) => {
+        const now = received.get(ns) || 0;
+        const before = previous.received.get(ns) || 0;
+        return (now >= before ? now - before : now) / seconds;
+      };
+      const rates = all.map((ns) => [ns, rate(ns)]);
+      const total = rates.reduce((sum, [, r]) => sum + r, 0);
+      const shown = (r) => (r >= 10 ? String(Math.round(r)) : r.toFixed(1));
+      counters.rates.replaceChildren(
+        ...rates.map(([ns, r]) => counterRow(`/${ns}`, shown(r), { namespace: ns, value: String(r) })),
+        counterRow("total", shown(total), { total: "", value: String(total) }, "total"),
+      );
+    } else {
+      counters.rates.replaceChildren(Object.assign(document.createElement("li"), { className: "none", textContent: "measuring…" }));
+    }
+    counters.previous = { at, received };
+
+    const codes = [...refusals.keys()].sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
+    counters.refusals.replaceChildren(
+      ...(codes.length
+        ? codes.map((code) => {
+          const label = document.createElement("span");
+          label.append(Object.assign(document.createElement("span"), { className: "code", textContent: code }));
+          if (REFUSALS[code]) label.append(` ${REFUSALS[code]}`);
+          const count = String(Math.round(refusals.get(code)));
+          return counterRow(label, count, { code, value: count });
+        })
+        : [Object.assign(document.createElement("li"), { className: "none", textContent: "none" })]),
+    );
+
+    counters.caption.textContent = `read at ${new Date().toLocaleTimeString([], { hour12: false })}`;
+    counters.box.dataset.state = "live";
+    counters.box.hidden = false;
+  }
+
+  function countersStale(why) {
+    counters.previous = null;
+    if (counters.box.hidden) return;
+    counters.box.dataset.state = "stale";
+    counters.caption.textContent = `${why}; showing the last values read`;
+  }
+
+  // Whether to keep asking: not once the server says it serves no /metrics here.
+  async function scrapeMetrics() {
+    let response;
+    let text;
+    try {
+      response = await fetch("/metrics", { cache: "no-store", headers: { accept: "text/plain" } });
+      if (response.status === 404 || (response.ok && !(response.headers.get("content-type") || "").startsWith("text/plain"))) {
+        counters.box.hidden = true;
+        counters.box.dataset.state = "absent";
+        return false;
+      }
+      if (!response.ok) {
+        countersStale(`GET /metrics answered ${response.status}`);
+        return true;
+      }
+      text = await response.text();
+    } catch (error) {
+      countersStale(`GET /metrics failed (${error.message})`);
+      return true;
+    }
+    showCounters(parseMetrics(text), performance.now());
+    return true;
+  }
+
+  (async function pollMetrics() {
+    if (await scrapeMetrics()) setTimeout(pollMetrics, METRICS_MS);
+  })();
+
+  // The parser, for tests and the console.
+  window.ventaMetrics = Object.freeze({ parse: parseMetrics });
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

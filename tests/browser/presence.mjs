@@ -83,10 +83,26 @@ function view(page) {
         caption: box.querySelector(".seen-by").textContent,
       };
     };
+    // The server counters, as the numbers shown: {namespace or code: number}.
+    const shown = (id, key) =>
+      Object.fromEntries(
+        [...document.querySelectorAll(`#${id} li[data-${key}]`)].map((li) => [li.dataset[key], Number(li.querySelector(".value").textContent)]),
+      );
+    const counters = document.getElementById("counters");
     return {
       devMode: document.body.dataset.devMode,
       user: ns("user"),
       vendor: ns("vendor"),
+      counters: {
+        state: counters.dataset.state,
+        visible: !counters.hidden && counters.offsetParent !== null,
+        sockets: shown("counter-sockets", "namespace"),
+        rates: shown("counter-rates", "namespace"),
+        totalRate: shown("counter-rates", "total")[""] ?? null,
+        refusals: shown("counter-refusals", "code"),
+        refusalText: Object.fromEntries([...document.querySelectorAll("#counter-refusals li[data-code]")].map((li) => [li.dataset.code, li.textContent])),
+        caption: document.getElementById("counters-caption").textContent,
+      },
       signinError: document.getElementById("signin-error").textContent,
       sessions: [...document.querySelectorAll(".session")].map((el) => ({
         kind: el.dataset.kind,
@@ -122,6 +138,13 @@ async function eventually(page, what, check, timeout = WAIT_MS) {
   }
 }
 
+// The counters panel is up to date with `sockets` open per namespace.
+function assertSockets(seen, sockets) {
+  assert.equal(seen.counters.state, "live");
+  assert.ok(seen.counters.visible, "the counters panel is shown");
+  assert.deepEqual(seen.counters.sockets, sockets, "open sockets per namespace");
+}
+
 const session = (seen, kind, sub) => {
   const found = seen.sessions.find((s) => s.kind === kind && s.sub === sub);
   assert.ok(found, `no card for ${kind} ${sub}`);
@@ -140,6 +163,40 @@ step("the page is served in development mode and knows no one yet", async () => 
   assert.equal(seen.user.state, "unknown");
   assert.equal(seen.vendor.state, "unknown");
   assert.match(seen.user.caption, /Sign in as a user/);
+  // The counters come from this origin's /metrics: no socket yet, no refusal.
+  state.counters = {};
+  state.counters.start = (await eventually(state.alicePage, "counters shown", (seen) => {
+    assertSockets(seen, { user: 0, vendor: 0 });
+    assert.deepEqual(seen.counters.refusals, {});
+    assert.match(seen.counters.caption, /read at/);
+  })).counters;
+});
+
+step("the counters parse the Prometheus text format: comments, escaped label values, NaN and Inf", async () => {
+  const text = String.raw`# HELP venta_ws_connections Open sockets, "quoted" and {braced} \n in help
+# TYPE venta_ws_connections gauge
+venta_ws_connections{namespace="user",transport="websocket"} 2
+venta_ws_connections{ namespace = "user" , transport="socket.io", } 1 1700000000000
+odd{a="x\\\"y}, z=\"q\"",b="line\nbreak"} NaN
+venta_ws_handler_duration_seconds_bucket{le="+Inf"} +Inf
+below -Inf
+scientific 1.5e3
+broken{a="unterminated} 1
+notanumber 1x
+`;
+  const parsed = await state.alicePage.evaluate((text) => {
+    const samples = window.ventaMetrics.parse(text);
+    // JSON has no NaN or Infinity: write them out.
+    return samples.map((s) => ({ ...s, value: Number.isFinite(s.value) ? s.value : String(s.value) }));
+  }, text);
+  assert.deepEqual(parsed, [
+    { name: "venta_ws_connections", labels: { namespace: "user", transport: "websocket" }, value: 2 },
+    { name: "venta_ws_connections", labels: { namespace: "user", transport: "socket.io" }, value: 1 },
+    { name: "odd", labels: { a: 'x\\"y}, z="q"', b: "line\nbreak" }, value: "NaN" },
+    { name: "venta_ws_handler_duration_seconds_bucket", labels: { le: "+Inf" }, value: "Infinity" },
+    { name: "below", labels: {}, value: "-Infinity" },
+    { name: "scientific", labels: {}, value: 1500 },
+  ]);
 });
 
 step("alice signs in as a user and sees herself online", async () => {
@@ -158,6 +215,12 @@ step("bob comes online in another browser; both pages show alice and bob", async
   await signIn(state.bobPage, { kind: "user", sub: "bob" });
   await eventually(state.bobPage, "bob sees both", (seen) => assert.deepEqual(seen.user.ids, ["alice", "bob"]));
   await eventually(state.alicePage, "alice sees bob arrive", (seen) => assert.deepEqual(seen.user.ids, ["alice", "bob"]));
+  // Both pages ask presence.online every second: messages arrive.
+  state.counters.withBob = (await eventually(state.alicePage, "the counters count alice and bob", (seen) => {
+    assertSockets(seen, { user: 2, vendor: 0 });
+    assert.ok(seen.counters.rates.user > 0, "messages per second on /user");
+    assert.ok(seen.counters.totalRate >= seen.counters.rates.user, "the total includes /user");
+  })).counters;
 });
 
 step("a vendor signs in; the vendor namespace shows it, the user namespace is unchanged", async () => {
@@ -167,11 +230,14 @@ step("a vendor signs in; the vendor namespace shows it, the user namespace is un
     assert.deepEqual(seen.vendor.ids, ["taco-truck"]);
     assert.deepEqual(seen.user.ids, ["alice", "bob"]);
   });
+  await eventually(state.alicePage, "the counters count the vendor", (seen) => assertSockets(seen, { user: 2, vendor: 1 }));
 });
 
 step("bob leaves (closes his tab); alice's page drops him", async () => {
   await state.bobPage.context().close();
   await eventually(state.alicePage, "bob gone", (seen) => assert.deepEqual(seen.user.ids, ["alice"]));
+  state.counters.afterBob = (await eventually(state.alicePage, "the counters drop bob's socket", (seen) =>
+    assertSockets(seen, { user: 1, vendor: 1 }))).counters;
 });
 
 step("carol signs in over Socket.IO (polling, then the upgrade to WebSocket); one presence list has both kinds of socket", async () => {
@@ -199,6 +265,8 @@ step("carol signs in over Socket.IO (polling, then the upgrade to WebSocket); on
     assert.equal(session(seen, "user", "alice").transport, "websocket");
     assert.deepEqual(seen.user.ids, ["alice", "carol"]);
   });
+  // The open sockets of a namespace are summed over both transports.
+  await eventually(state.alicePage, "the counters count carol's Socket.IO socket", (seen) => assertSockets(seen, { user: 2, vendor: 1 }));
   // A ping over Socket.IO with an ack: the ack carries the data back.
   const truck = card(state.carolPage, "user", "carol");
   await truck.locator(".raw").fill(JSON.stringify({ event: "ping", data: "over socket.io", id: 7 }));
@@ -210,7 +278,8 @@ step("carol signs in over Socket.IO (polling, then the upgrade to WebSocket); on
   await eventually(state.alicePage, "carol gone", (seen) => assert.deepEqual(seen.user.ids, ["alice"]));
 });
 
-step("a bad pasted token is closed with 4401, shown, and not retried", async () => {
+step("a bad pasted token is closed with 4401, shown, not retried, and counted as a refusal", async () => {
+  assert.deepEqual((await view(state.alicePage)).counters.refusals, {}, "no refusal before");
   await signIn(state.alicePage, { kind: "user", token: "not-a-token" });
   const seen = await eventually(state.alicePage, "4401 shown", (seen) => {
     const bad = session(seen, "user", "pasted token");
@@ -225,6 +294,11 @@ step("a bad pasted token is closed with 4401, shown, and not retried", async () 
   assert.equal(later.reconnects, 0, "4401 is not retried with the same token");
   assert.equal(later.status, "closed");
   assert.deepEqual(seen.user.ids, ["alice"], "a refused socket never shows up online");
+  state.counters.refused = (await eventually(state.alicePage, "the refusal counted under 4401", (seen) => {
+    assert.deepEqual(seen.counters.refusals, { 4401: 1 });
+    assert.match(seen.counters.refusalText["4401"], /^4401 bad token\s*1$/);
+    assertSockets(seen, { user: 1, vendor: 1 });
+  })).counters;
 });
 
 step("a message over 64 KiB is closed with 1009, shown, and the page reconnects", async () => {
@@ -285,7 +359,7 @@ step("alice's token is refreshed in-band on auth.expiring, without reconnecting"
 });
 
 step("the final page: alice and taco-truck online, every close explained", async () => {
-  const seen = await view(state.alicePage);
+  const seen = await eventually(state.alicePage, "the counters show alice and taco-truck", (seen) => assertSockets(seen, { user: 1, vendor: 1 }));
   assert.deepEqual(seen.user.ids, ["alice"]);
   assert.deepEqual(seen.vendor.ids, ["taco-truck"]);
   await state.alicePage.screenshot({ path: join(ARTIFACTS, "presence.png"), fullPage: true });
@@ -356,6 +430,11 @@ step("without development mode: no minting, and origins outside ALLOWED_ORIGINS 
   await signIn(refused, { kind: "user" });
   seen = await view(refused);
   assert.match(seen.signinError, /Paste a token/);
+  // This server serves no /metrics on its main address (404): no counters panel, no error.
+  state.counters.prod = (await eventually(refused, "no counters", (seen) => {
+    assert.equal(seen.counters.state, "absent");
+    assert.equal(seen.counters.visible, false);
+  })).counters;
   await signIn(refused, { kind: "user", token: PROD_TOKEN });
   seen = await eventually(refused, "origin refused", (seen) => {
     const paula = session(seen, "user", "paula");
@@ -386,6 +465,6 @@ if (pageErrors.length) {
 await browser.close();
 console.log(`${passed.length} passed, ${failed} failed`);
 console.log(
-  `RESULT ${JSON.stringify({ passed, failed, oversized: state.oversized, final: state.final, expired: state.expired, socketIo: state.socketIo, refused: state.refused, allowed: state.allowed })}`,
+  `RESULT ${JSON.stringify({ passed, failed, counters: state.counters, oversized: state.oversized, final: state.final, expired: state.expired, socketIo: state.socketIo, refused: state.refused, allowed: state.allowed })}`,
 );
 process.exit(failed ? 1 : 0);

@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use metrics_exporter_prometheus::PrometheusHandle;
 use venta_ws::Hub;
 use venta_ws_examples::{Config, LocationService, module};
 
@@ -36,8 +37,14 @@ impl Drop for ExampleServer {
 impl ExampleServer {
     /// Starts the example with these environment variables on top of `JWT_SECRET` and a
     /// `VENTA_ADDR` naming the port it got, so development mode adds the right origins.
-    /// `{port}` in a value stands for that port.
+    /// `{port}` in a value stands for that port. Its main address serves no `/metrics`.
     pub async fn start(vars: &[(&str, &str)]) -> Self {
+        Self::start_with_metrics(vars, None).await
+    }
+
+    /// [`ExampleServer::start`], serving `GET /metrics` from `metrics` on its main address as
+    /// `cargo run --example location` does.
+    pub async fn start_with_metrics(vars: &[(&str, &str)], metrics: Option<PrometheusHandle>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let addr_text = addr.to_string();
@@ -52,7 +59,7 @@ impl ExampleServer {
         let module = module(&config, &locations).expect("example module builds");
         let hub = module.hub();
         // The same router as examples/location.rs.
-        let app = venta_ws_examples::app(&module, &config);
+        let app = venta_ws_examples::app(&module, &config, metrics);
         let serve = venta_ws::serve(listener, app).with_hub(hub.clone());
         let task = tokio::spawn(async move {
             serve.await.expect("server runs");

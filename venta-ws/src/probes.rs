@@ -1,6 +1,6 @@
 //! Health probes for orchestrators (Kubernetes and the like), as a router the application
 //! merges, on the address it chooses: `GET /livez`, `GET /readyz`, and with the feature
-//! `metrics`, `GET /metrics` ([`router_with_metrics`]).
+//! `metrics`, `GET /metrics` ([`router_with_metrics`], or [`metrics_router`] alone).
 //!
 //! ```
 //! # use venta_ws::prelude::*;
@@ -35,21 +35,30 @@ pub fn router(hub: Hub) -> Router {
     Router::new().route("/livez", get(livez)).route("/readyz", get(readyz)).with_state(hub)
 }
 
-/// `/livez`, `/readyz`, and `/metrics` rendering `handle` (feature `metrics`; the handle
-/// comes from [`crate::metrics::install`]), after [`crate::metrics::refresh`] has set the
-/// gauges read from the hub.
+/// `/livez`, `/readyz`, and [`metrics_router`]'s `/metrics` (feature `metrics`).
 #[cfg(feature = "metrics")]
 pub fn router_with_metrics(hub: Hub, handle: metrics_exporter_prometheus::PrometheusHandle) -> Router {
-    let metrics = Router::new()
+    router(hub.clone()).merge(metrics_router(hub, handle))
+}
+
+/// `GET /metrics` alone (feature `metrics`): the Prometheus text of `handle` (from
+/// [`crate::metrics::install`]), rendered after [`crate::metrics::refresh`] has set the gauges
+/// read from the hub.
+#[cfg(feature = "metrics")]
+pub fn metrics_router(hub: Hub, handle: metrics_exporter_prometheus::PrometheusHandle) -> Router {
+    Router::new()
         .route(
             "/metrics",
             get(|State((hub, handle)): State<(Hub, metrics_exporter_prometheus::PrometheusHandle)>| async move {
                 crate::metrics::refresh(&hub).await;
-                ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())
+                let headers = [
+                    (axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"),
+                    (axum::http::header::CACHE_CONTROL, "no-store"),
+                ];
+                (headers, handle.render())
             }),
         )
-        .with_state((hub.clone(), handle));
-    router(hub).merge(metrics)
+        .with_state((hub, handle))
 }
 
 async fn livez() -> &'static str {
