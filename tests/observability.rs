@@ -9,13 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
 use serde_json::json;
 use venta_ws::ModuleError;
 use venta_ws::intercept::{BoxFuture, Interceptor, MessageContext, Next, Outcome};
 use venta_ws::prelude::*;
-use venta_ws_tests::{Client, Placement, SECRET, TestServer, WAIT};
+use venta_ws_tests::{Client, Placement, SECRET, TestServer, http_get, metric_value, scrape_until};
 
 /// Counts its handler runs; `fail` always errors.
 #[derive(WebSocketGateway)]
@@ -211,6 +209,16 @@ impl MeteredGateway {
     async fn fail(&self, _data: serde_json::Value) -> Result<Ack, GatewayError> {
         Err(GatewayError::new("boom", "the handler failed"))
     }
+
+    /// Queues `count` frames for the sender at once, more than its send queue holds.
+    #[subscribe("flood")]
+    async fn flood(&self, socket: &AuthenticatedSocket, count: usize) {
+        for n in 0..count {
+            if socket.emit("flooded", &n).is_err() {
+                break;
+            }
+        }
+    }
 }
 
 /// For the drain test.
@@ -234,60 +242,13 @@ async fn serve_probes(router: axum::Router) -> SocketAddr {
     addr
 }
 
-/// `GET path` over a plain TCP connection: the status and the body.
-async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    tokio::time::timeout(WAIT, stream.read_to_string(&mut response)).await.expect("in time").expect("read");
-    let status = response[9..12].parse().expect("status");
-    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
-    (status, body)
-}
-
-/// The value of the series `name` with exactly `labels`, 0 when absent.
-fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix(name) else { continue };
-        let Some(rest) = rest.strip_prefix('{') else { continue };
-        let Some((inside, number)) = rest.split_once("} ") else { continue };
-        let mut found: Vec<(String, String)> = inside
-            .split(',')
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(key, value)| (key.to_owned(), value.trim_matches('"').to_owned()))
-            .collect();
-        found.sort();
-        let mut wanted: Vec<(String, String)> =
-            labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        wanted.sort();
-        if found == wanted {
-            return number.trim().parse().expect("a number");
-        }
-    }
-    0.0
-}
-
-/// Scrapes until `check` holds, or fails with the last scrape.
-async fn scrape_until(addr: SocketAddr, check: impl Fn(&str) -> bool) -> String {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let (status, text) = get(addr, "/metrics").await;
-        assert_eq!(status, 200);
-        if check(&text) {
-            return text;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "metrics never matched:\n{text}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_scrape_counts_sockets_refusals_messages_and_disconnects() {
     let handle = prometheus();
     let module = WebSocketModule::builder()
         .jwt(JwtConfig::hs256(SECRET))
         .gateway(MeteredGateway)
+        .send_queue_capacity(64)
         .build()
         .expect("module builds");
     let server = TestServer::start(module).await;
@@ -300,8 +261,11 @@ async fn a_scrape_counts_sockets_refusals_messages_and_disconnects() {
         clients.push(Client::user(&server, "/metered", sub).await);
     }
     server.wait_online("metered", &["a", "b", "c"]).await;
-    let text = scrape_until(probes, |text| value(text, "venta_ws_connections", &[ns, ws]) == 3.0).await;
-    assert_eq!(value(&text, "venta_ws_connections_accepted_total", &[ns, ws]), 3.0);
+    let text = scrape_until(probes, |text| metric_value(text, "venta_ws_connections", &[ns, ws]) == 3.0).await;
+    assert_eq!(metric_value(&text, "venta_ws_connections_accepted_total", &[ns, ws]), 3.0);
+    assert_eq!(metric_value(&text, "venta_ws_presence_entities", &[ns]), 3.0, "read from presence at the scrape");
+    assert_eq!(metric_value(&text, "venta_ws_handshake_duration_seconds_count", &[ns]), 3.0);
+    let sent_before = metric_value(&text, "venta_ws_messages_sent_total", &[ns]);
 
     // Two refusals without a token, by code.
     for _ in 0..2 {
@@ -319,17 +283,21 @@ async fn a_scrape_counts_sockets_refusals_messages_and_disconnects() {
     }
 
     let text = scrape_until(probes, |text| {
-        value(text, "venta_ws_connections_rejected_total", &[ns, ("code", "4401")]) == 2.0
-            && value(text, "venta_ws_messages_received_total", &[ns, ("event", "unknown")]) == 3.0
+        metric_value(text, "venta_ws_connections_rejected_total", &[ns, ("code", "4401")]) == 2.0
+            && metric_value(text, "venta_ws_messages_received_total", &[ns, ("event", "unknown")]) == 3.0
     })
     .await;
-    assert_eq!(value(&text, "venta_ws_messages_received_total", &[ns, ("event", "ping")]), 2.0);
-    assert_eq!(value(&text, "venta_ws_messages_received_total", &[ns, ("event", "fail")]), 1.0);
-    assert_eq!(value(&text, "venta_ws_handler_duration_seconds_count", &[ns, ("event", "ping")]), 2.0);
-    assert_eq!(value(&text, "venta_ws_handler_duration_seconds_count", &[ns, ("event", "unknown")]), 3.0);
-    assert_eq!(value(&text, "venta_ws_handler_errors_total", &[ns, ("event", "fail"), ("code", "boom")]), 1.0);
+    // Refused handshakes are timed too.
+    assert_eq!(metric_value(&text, "venta_ws_handshake_duration_seconds_count", &[ns]), 5.0);
+    // Two pongs, one `boom` and three `unknown_event` errors went out.
+    assert_eq!(metric_value(&text, "venta_ws_messages_sent_total", &[ns]) - sent_before, 6.0);
+    assert_eq!(metric_value(&text, "venta_ws_messages_received_total", &[ns, ("event", "ping")]), 2.0);
+    assert_eq!(metric_value(&text, "venta_ws_messages_received_total", &[ns, ("event", "fail")]), 1.0);
+    assert_eq!(metric_value(&text, "venta_ws_handler_duration_seconds_count", &[ns, ("event", "ping")]), 2.0);
+    assert_eq!(metric_value(&text, "venta_ws_handler_duration_seconds_count", &[ns, ("event", "unknown")]), 3.0);
+    assert_eq!(metric_value(&text, "venta_ws_handler_errors_total", &[ns, ("event", "fail"), ("code", "boom")]), 1.0);
     assert_eq!(
-        value(&text, "venta_ws_handler_errors_total", &[ns, ("event", "unknown"), ("code", "unknown_event")]),
+        metric_value(&text, "venta_ws_handler_errors_total", &[ns, ("event", "unknown"), ("code", "unknown_event")]),
         3.0
     );
     assert!(!text.contains("made-up-event"), "client-chosen event names make no series:\n{text}");
@@ -341,9 +309,19 @@ async fn a_scrape_counts_sockets_refusals_messages_and_disconnects() {
     clients.next().expect("a").close_with(1000).await;
     clients.next().expect("b").close_with(1000).await;
     clients.next().expect("c").close().await;
-    let text = scrape_until(probes, |text| value(text, "venta_ws_connections", &[ns, ws]) == 0.0).await;
-    assert_eq!(value(&text, "venta_ws_disconnects_total", &[ns, ("code", "1000")]), 2.0);
-    assert_eq!(value(&text, "venta_ws_disconnects_total", &[ns, ("code", "none")]), 1.0);
+    let text = scrape_until(probes, |text| metric_value(text, "venta_ws_connections", &[ns, ws]) == 0.0).await;
+    assert_eq!(metric_value(&text, "venta_ws_disconnects_total", &[ns, ("code", "1000")]), 2.0);
+    assert_eq!(metric_value(&text, "venta_ws_disconnects_total", &[ns, ("code", "none")]), 1.0);
+    assert_eq!(metric_value(&text, "venta_ws_presence_entities", &[ns]), 0.0);
+    assert_eq!(metric_value(&text, "venta_ws_send_queue_full_total", &[ns]), 0.0);
+
+    // A socket that is sent more than its queue holds is closed as a slow consumer.
+    let mut slow = Client::user(&server, "/metered", "slow").await;
+    slow.send("flood", json!(1000), None).await;
+    assert_eq!(slow.closed().await.code, Some(4429));
+    let text = scrape_until(probes, |text| metric_value(text, "venta_ws_connections", &[ns, ws]) == 0.0).await;
+    assert_eq!(metric_value(&text, "venta_ws_send_queue_full_total", &[ns]), 1.0);
+    assert_eq!(metric_value(&text, "venta_ws_disconnects_total", &[ns, ("code", "4429")]), 1.0);
     server.shutdown().await;
 }
 
@@ -356,15 +334,15 @@ async fn readiness_turns_503_when_the_drain_starts_while_liveness_stays_200() {
         .expect("module builds");
     let server = TestServer::start(module).await;
     let probes = serve_probes(venta_ws::probes::router(server.hub.clone())).await;
-    assert_eq!(get(probes, "/livez").await, (200, "ok".to_owned()));
-    assert_eq!(get(probes, "/readyz").await, (200, "ready".to_owned()));
+    assert_eq!(http_get(probes, "/livez").await, (200, "ok".to_owned()));
+    assert_eq!(http_get(probes, "/readyz").await, (200, "ready".to_owned()));
 
     let mut client = Client::user(&server, "/drained", "a").await;
     server.wait_online("drained", &["a"]).await;
     let hub = server.hub.clone();
     let drain = tokio::spawn(async move { hub.shutdown(Duration::from_secs(5)).await });
     assert_eq!(client.closed().await.code, Some(1001));
-    assert_eq!(get(probes, "/readyz").await, (503, "draining".to_owned()));
-    assert_eq!(get(probes, "/livez").await, (200, "ok".to_owned()));
+    assert_eq!(http_get(probes, "/readyz").await, (503, "draining".to_owned()));
+    assert_eq!(http_get(probes, "/livez").await, (200, "ok".to_owned()));
     assert!(drain.await.expect("drain").completed);
 }

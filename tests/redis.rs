@@ -13,7 +13,9 @@ use serde_json::json;
 use venta_ws::presence::{PresenceEvent, PresenceStatus, PresenceStore};
 use venta_ws::redis::{RedisBackend, RedisConfig};
 use venta_ws_examples::{Config, LocationService, connect_module};
-use venta_ws_tests::{Client, LogCapture, SECRET, SocketIoClient, SocketIoToken, TestServer, WAIT};
+use venta_ws_tests::{
+    Client, LogCapture, SECRET, SocketIoClient, SocketIoToken, TestServer, WAIT, metric_value, scrape_until,
+};
 
 fn redis_url() -> String {
     std::env::var("VENTA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
@@ -142,6 +144,10 @@ impl NodeProcess {
 
     fn url(&self, path: &str) -> String {
         format!("ws://{}{path}", self.addr)
+    }
+
+    fn socket_addr(&self) -> std::net::SocketAddr {
+        self.addr.parse().expect("an address")
     }
 }
 
@@ -339,4 +345,58 @@ async fn a_socket_io_client_on_one_node_gets_emits_made_on_the_other_and_presenc
     b.wait_online("user", &["plain-on-b"]).await;
     plain_on_b.close().await;
     a.wait_online("user", &[]).await;
+}
+
+/// The cluster's series of a scrape: published, received, errors, redis_up.
+fn cluster_counters(text: &str) -> [f64; 4] {
+    [
+        "venta_ws_cluster_published_total",
+        "venta_ws_cluster_received_total",
+        "venta_ws_cluster_errors_total",
+        "venta_ws_redis_up",
+    ]
+    .map(|name| metric_value(text, name, &[]))
+}
+
+#[tokio::test]
+async fn each_node_counts_what_it_publishes_and_receives_and_reports_redis_down_and_up() {
+    let mut redis = RedisProcess::start(free_port());
+    let prefix = unique_prefix();
+    let (a, b) = (NodeProcess::start(&redis.url(), &prefix, 1), NodeProcess::start(&redis.url(), &prefix, 1));
+    let (metrics_a, metrics_b) = (a.socket_addr(), b.socket_addr());
+    let mut truck = Client::connect(
+        &a.url("/vendor"),
+        Some(&venta_ws_tests::vendor_token("truck")),
+        venta_ws_tests::Placement::Header,
+    )
+    .await;
+    let mut alice =
+        Client::connect(&b.url("/user"), Some(&venta_ws_tests::token("alice")), venta_ws_tests::Placement::Header)
+            .await;
+    truck.assert_answers_ping().await;
+    alice.assert_answers_ping().await;
+    // Each node's own presence change went out; the other's came in.
+    let before_a = cluster_counters(&scrape_until(metrics_a, |text| cluster_counters(text)[1] >= 1.0).await);
+    let before_b = cluster_counters(&scrape_until(metrics_b, |text| cluster_counters(text)[1] >= 1.0).await);
+    for before in [before_a, before_b] {
+        let [published, received, errors, up] = before;
+        assert!(published >= 1.0 && received >= 1.0, "{before:?}");
+        assert_eq!((errors, up), (0.0, 1.0));
+    }
+
+    // One emit on node a: one publication there, one message received on node b.
+    truck.request("location.update", json!({"lat": 1.0, "lng": 2.0}), Some(1)).await;
+    assert_eq!(alice.recv().await["event"], "vendor.location");
+    let after_a = cluster_counters(&scrape_until(metrics_a, |text| cluster_counters(text)[0] > before_a[0]).await);
+    let after_b = cluster_counters(&scrape_until(metrics_b, |text| cluster_counters(text)[1] > before_b[1]).await);
+    assert_eq!(after_a[0] - before_a[0], 1.0, "published by a: {before_a:?} -> {after_a:?}");
+    assert_eq!(after_b[1] - before_b[1], 1.0, "received by b: {before_b:?} -> {after_b:?}");
+
+    // Redis stops: the gauge drops and the failures are counted; it returns: the gauge is up.
+    redis.stop();
+    let down = cluster_counters(&scrape_until(metrics_a, |text| cluster_counters(text)[3] == 0.0).await);
+    assert!(down[2] >= 1.0, "the failures are counted: {down:?}");
+    let _redis = RedisProcess::start(redis.port);
+    scrape_until(metrics_a, |text| cluster_counters(text)[3] == 1.0).await;
+    alice.assert_answers_ping().await;
 }
