@@ -33,6 +33,17 @@ pub async fn serve(listener: TcpListener, secret: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// [`serve`] with metrics and tracing on, as a production deployment runs: the Prometheus
+/// recorder installed, and a subscriber that formats every `info` line and span of the
+/// framework (written to nowhere, so the measurement is of recording them, not of a terminal).
+pub async fn serve_observed(listener: TcpListener, secret: &str) -> Result<(), Error> {
+    use tracing_subscriber::prelude::*;
+    let _prometheus = venta_ws::metrics::install()?;
+    let log = tracing_subscriber::fmt::layer().with_writer(std::io::sink).with_ansi(false);
+    tracing_subscriber::registry().with(log.with_filter(tracing_subscriber::EnvFilter::new("info"))).init();
+    serve(listener, secret).await
+}
+
 /// Serves the main example's module exactly as `venta_ws_examples::module` builds it (every
 /// default limit, the rate limit included) on `listener` until the process ends: the soak's
 /// server.

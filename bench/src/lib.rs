@@ -45,6 +45,10 @@ pub enum Side {
     /// The same hand-written gateway with axum's default WebSocket settings (128 KiB read
     /// buffer), as most hand-written gateways run.
     AxumDefaults,
+    /// The framework side with metrics and tracing on: a Prometheus recorder installed and a
+    /// `tracing` subscriber formatting every `info` line and span (to nowhere), so socket and
+    /// message spans are recorded. `observe` compares it with [`Side::Framework`].
+    FrameworkObserved,
 }
 
 impl Side {
@@ -57,11 +61,12 @@ impl Side {
             Self::Framework => "framework",
             Self::Baseline => "baseline",
             Self::AxumDefaults => "axum-defaults",
+            Self::FrameworkObserved => "framework-observed",
         }
     }
 
     /// The side called `name`.
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|side| side.name() == name)
+        Self::ALL.into_iter().chain([Self::FrameworkObserved]).find(|side| side.name() == name)
     }
 }

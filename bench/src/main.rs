@@ -15,7 +15,12 @@
 //! venta-ws-bench serve example [--addr 127.0.0.1:0]
 //! venta-ws-bench socketio [--connections 10000] [--concurrency 256] [--rounds 1] [--settle-secs 2] [--warmup 32] [--sides venta-ws,socketioxide] [--json PATH]
 //! venta-ws-bench serve socketioxide [--addr 127.0.0.1:0]
+//! venta-ws-bench observe [run's options] [--json PATH] [--markdown PATH]
+//! venta-ws-bench serve framework-observed [--addr 127.0.0.1:0]
 //! ```
+//!
+//! `observe` measures the framework with metrics and tracing on (`serve framework-observed`)
+//! and off (`serve framework`) in the same run, and prints on / off per metric.
 //!
 //! `socketio` serves the example (`serve framework`) and the socketioxide server (`serve
 //! socketioxide`) one after the other and opens Socket.IO clients to both (`socketio.rs`).
@@ -53,7 +58,9 @@ venta-ws-bench soak [--sockets N] [--good N] [--seconds S] [--warmup-secs S] [--
 [--ping-ms N] [--pong-deadline-ms N] [--seed N] [--only NAME,..] [--skip NAME,..] [--log PATH] [--markdown PATH]\n       \
 venta-ws-bench serve example [--addr 127.0.0.1:0]\n       \
 venta-ws-bench socketio [--connections N] [--concurrency N] [--rounds N] [--settle-secs S] [--warmup N] [--sides venta-ws,socketioxide] [--json PATH]\n       \
-venta-ws-bench serve socketioxide [--addr 127.0.0.1:0]";
+venta-ws-bench serve socketioxide [--addr 127.0.0.1:0]\n       \
+venta-ws-bench observe [run's options] [--json PATH] [--markdown PATH]\n       \
+venta-ws-bench serve framework-observed [--addr 127.0.0.1:0]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -65,6 +72,7 @@ async fn main() -> ExitCode {
         Some("report") => report_command(&args[1..]),
         Some("soak") => soak_command(&args[1..]).await,
         Some("socketio") => socketio_command(&args[1..]).await,
+        Some("observe") => observe_command(&args[1..]).await,
         _ => Err(USAGE.into()),
     };
     match result {
@@ -138,6 +146,26 @@ async fn run_command(args: &[String]) -> Result<(), Error> {
     write_report(&report, &outputs)
 }
 
+async fn observe_command(args: &[String]) -> Result<(), Error> {
+    let (mut plan, outputs) = parse_run(args)?;
+    plan.sides = vec![Side::Framework, Side::FrameworkObserved];
+    plan.fanout_sizes.clear();
+    let exe = std::env::current_exe()?;
+    let measurements = run(&exe, &plan, |line| eprintln!("{line}")).await?;
+    let table = venta_ws_bench::report::observe_markdown(&plan, &measurements).ok_or("a side was not measured")?;
+    println!("{table}");
+    if let Some(path) = &outputs.json {
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&serde_json::json!({"plan": plan, "measurements": measurements}))?,
+        )?;
+    }
+    if let Some(path) = &outputs.markdown {
+        std::fs::write(path, table)?;
+    }
+    Ok(())
+}
+
 fn write_report(report: &Report, outputs: &Outputs) -> Result<(), Error> {
     let table = report.markdown();
     println!("{table}");
@@ -192,6 +220,7 @@ async fn serve_command(args: &[String]) -> Result<(), Error> {
         Some(Side::Framework) => framework::serve(listener, SECRET).await,
         Some(Side::Baseline) => baseline::serve(listener, SECRET, Some(BASELINE_READ_BUFFER)).await,
         Some(Side::AxumDefaults) => baseline::serve(listener, SECRET, None).await,
+        Some(Side::FrameworkObserved) => framework::serve_observed(listener, SECRET).await,
         None if name == Some("socketioxide") => venta_ws_bench::socketio::serve(listener, SECRET).await,
         None => {
             // As `cargo run --example location` logs: `info` unless RUST_LOG says otherwise.

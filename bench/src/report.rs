@@ -187,43 +187,97 @@ fn verdict(target: Option<Target>, framework: f64, ratio: f64) -> Verdict {
     }
 }
 
+/// One metric of two sides: medians over the rounds, their ratio, and the range of the
+/// ratios of single rounds.
+struct Compared {
+    ours: f64,
+    theirs: f64,
+    ratio: f64,
+    round_ratios: (f64, f64),
+}
+
+fn values(metric: &Metric, measurements: &[Measurement], side: Side) -> Vec<(usize, f64)> {
+    measurements
+        .iter()
+        .filter(|m| m.side == side)
+        .filter_map(|m| (metric.extract)(m).map(|value| (m.round, value)))
+        .collect()
+}
+
+fn side_median(metric: &Metric, measurements: &[Measurement], side: Side) -> Option<f64> {
+    median(&values(metric, measurements, side).iter().map(|(_, value)| *value).collect::<Vec<_>>())
+}
+
+/// `ours` against `theirs`; `None` when either was not measured.
+fn compare(metric: &Metric, measurements: &[Measurement], ours: Side, theirs: Side) -> Option<Compared> {
+    let (ours_median, theirs_median) =
+        (side_median(metric, measurements, ours)?, side_median(metric, measurements, theirs)?);
+    let theirs_by_round = values(metric, measurements, theirs);
+    let round_ratios: Vec<f64> = values(metric, measurements, ours)
+        .iter()
+        .filter_map(|(round, value)| theirs_by_round.iter().find(|(r, _)| r == round).map(|(_, theirs)| value / theirs))
+        .collect();
+    let low = round_ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = round_ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some(Compared {
+        ours: ours_median,
+        theirs: theirs_median,
+        ratio: ours_median / theirs_median,
+        round_ratios: (low, high),
+    })
+}
+
+/// What metrics and tracing cost: `framework-observed` against `framework` (`observe`), per
+/// metric of the connect storm, idle memory and echo, with the ≥ 0.95x targets on the rates.
+/// `None` when either side was not measured.
+pub fn observe_markdown(plan: &Plan, measurements: &[Measurement]) -> Option<String> {
+    let mut out = String::from(
+        "| workload | metric | on | off | on / off (rounds) | target | verdict |\n|---|---|---:|---:|---:|---|---|\n",
+    );
+    for metric in metrics(plan).into_iter().filter(|metric| !metric.workload.starts_with("fan-out")) {
+        let compared = compare(&metric, measurements, Side::FrameworkObserved, Side::Framework)?;
+        let target = match metric.metric {
+            "connections/s" | "round trips/s" => Some(Target::RatioAtLeast(0.95)),
+            _ => None,
+        };
+        let better = if metric.higher_is_better { "higher is better" } else { "lower is better" };
+        let _ = writeln!(
+            out,
+            "| {} | {} ({}, {better}) | {} | {} | {:.2}x ({:.2}–{:.2}) | {} | {} |",
+            metric.workload,
+            metric.metric,
+            metric.unit,
+            number(compared.ours),
+            number(compared.theirs),
+            compared.ratio,
+            compared.round_ratios.0,
+            compared.round_ratios.1,
+            target.map_or_else(String::new, |target| target.describe(metric.unit)),
+            verdict(target, compared.ours, compared.ratio).label(),
+        );
+    }
+    Some(out)
+}
+
 impl Report {
     /// Summarises `measurements` of `plan`; `None` when the framework or the baseline was not
     /// measured.
     pub fn new(plan: Plan, measurements: Vec<Measurement>) -> Option<Self> {
         let mut rows = Vec::new();
         for metric in metrics(&plan) {
-            let values = |side: Side| -> Vec<(usize, f64)> {
-                measurements
-                    .iter()
-                    .filter(|m| m.side == side)
-                    .filter_map(|m| (metric.extract)(m).map(|value| (m.round, value)))
-                    .collect()
-            };
-            let side_median = |side: Side| median(&values(side).iter().map(|(_, value)| *value).collect::<Vec<_>>());
-            let (framework, baseline) = (side_median(Side::Framework)?, side_median(Side::Baseline)?);
-            let baseline_by_round = values(Side::Baseline);
-            let round_ratios: Vec<f64> = values(Side::Framework)
-                .iter()
-                .filter_map(|(round, value)| {
-                    baseline_by_round.iter().find(|(r, _)| r == round).map(|(_, baseline)| value / baseline)
-                })
-                .collect();
-            let low = round_ratios.iter().copied().fold(f64::INFINITY, f64::min);
-            let high = round_ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let ratio = framework / baseline;
+            let compared = compare(&metric, &measurements, Side::Framework, Side::Baseline)?;
             rows.push(Row {
                 workload: metric.workload,
                 metric: metric.metric.to_owned(),
                 unit: metric.unit.to_owned(),
                 higher_is_better: metric.higher_is_better,
-                framework,
-                baseline,
-                axum_defaults: side_median(Side::AxumDefaults),
-                ratio,
-                round_ratios: (low, high),
+                framework: compared.ours,
+                baseline: compared.theirs,
+                axum_defaults: side_median(&metric, &measurements, Side::AxumDefaults),
+                ratio: compared.ratio,
+                round_ratios: compared.round_ratios,
                 target: metric.target,
-                verdict: verdict(metric.target, framework, ratio),
+                verdict: verdict(metric.target, compared.ours, compared.ratio),
             });
         }
         Some(Self { plan, rows, measurements })

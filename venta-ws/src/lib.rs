@@ -127,6 +127,8 @@ pub mod docs {
     pub mod socket_io {}
     #[doc = include_str!("../docs/limits.md")]
     pub mod limits {}
+    #[doc = include_str!("../docs/observability.md")]
+    pub mod observability {}
     #[doc = include_str!("../docs/compile-time-checks.md")]
     pub mod compile_time_checks {}
     #[doc = include_str!("../docs/attributes.md")]

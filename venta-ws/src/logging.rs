@@ -9,7 +9,7 @@
 //!
 //! Each dispatched message runs in a `message` span inside it, with `event`, `id`, and once
 //! handled, `outcome`, `code` (of an error) and `duration_us`; a DEBUG line `message handled`
-//! ends it. With a trace exporter (see `docs::observability`) this is one operation per
+//! ends it. With a trace exporter ([`crate::docs::observability`]) this is one operation per
 //! message under the socket's. The token is never logged, nor is the request's query
 //! string, nor a message's payload.
 //!
