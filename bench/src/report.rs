@@ -266,6 +266,7 @@ impl Report {
         let mut rows = Vec::new();
         for metric in metrics(&plan) {
             let compared = compare(&metric, &measurements, Side::Framework, Side::Baseline)?;
+            let axum_defaults = side_median(&metric, &measurements, Side::AxumDefaults);
             rows.push(Row {
                 workload: metric.workload,
                 metric: metric.metric.to_owned(),
@@ -273,7 +274,7 @@ impl Report {
                 higher_is_better: metric.higher_is_better,
                 framework: compared.ours,
                 baseline: compared.theirs,
-                axum_defaults: side_median(&metric, &measurements, Side::AxumDefaults),
+                axum_defaults,
                 ratio: compared.ratio,
                 round_ratios: compared.round_ratios,
                 target: metric.target,

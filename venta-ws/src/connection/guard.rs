@@ -26,9 +26,12 @@ impl Panicked {
 }
 
 /// Runs a user future, turning a panic into an `internal` error.
-pub(super) async fn guarded<T>(future: impl Future<Output = T>) -> Result<T, GatewayError> {
+///
+/// A plain function returning the combinator, not an `async fn`: an `async fn` keeps its
+/// argument twice in its future (as passed, and as awaited), and the read loop a socket lives
+/// in is passed through here, so every socket would hold its state twice.
+pub(super) fn guarded<F: Future>(future: F) -> impl Future<Output = Result<F::Output, GatewayError>> {
     AssertUnwindSafe(future)
         .catch_unwind()
-        .await
-        .map_err(|payload| GatewayError::internal(Panicked::from_payload(payload.as_ref())))
+        .map(|caught| caught.map_err(|payload| GatewayError::internal(Panicked::from_payload(payload.as_ref()))))
 }

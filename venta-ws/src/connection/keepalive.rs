@@ -140,8 +140,16 @@ impl Clock<'_> {
 
     /// Runs `work` to its end while the deadlines that apply keep firing. Once a close is
     /// requested, only `work` is waited for.
-    pub(super) async fn alongside<F: Future>(&mut self, core: &SocketCore, deadlines: Deadlines, work: F) -> F::Output {
-        tokio::pin!(work);
+    ///
+    /// `work` is `Unpin` (boxed, or pinned by the caller) so that this future holds a pointer
+    /// to it: an `async fn` keeps a future it is passed twice, as passed and as awaited, and
+    /// an idle socket keeps room for this one all its life.
+    pub(super) async fn alongside<F: Future + Unpin>(
+        &mut self,
+        core: &SocketCore,
+        deadlines: Deadlines,
+        mut work: F,
+    ) -> F::Output {
         loop {
             if core.is_closing() {
                 return work.await;
@@ -155,7 +163,7 @@ impl Clock<'_> {
     }
 
     /// Runs a handler: the token's deadlines fire meanwhile, the pong deadline waits.
-    pub(super) async fn handle<F: Future>(&mut self, core: &SocketCore, handler: F) -> F::Output {
+    pub(super) async fn handle<F: Future + Unpin>(&mut self, core: &SocketCore, handler: F) -> F::Output {
         let started = Instant::now();
         let output = self.alongside(core, Deadlines::TokenOnly, handler).await;
         self.watch.paused(started.elapsed());
@@ -165,10 +173,11 @@ impl Clock<'_> {
     /// Writes what the handler queued, unless a close is requested first: a client that does
     /// not take its frames is still pinged, timed out and expired.
     pub(super) async fn write<T: FramePipe>(&mut self, sink: &SharedSink<T>, core: &SocketCore) {
+        let queued = std::pin::pin!(write_queued(sink, core));
         tokio::select! {
             biased;
             () = core.closing().cancelled() => {}
-            () = self.alongside(core, Deadlines::All, write_queued(sink, core)) => {}
+            () = self.alongside(core, Deadlines::All, queued) => {}
         }
     }
 }
