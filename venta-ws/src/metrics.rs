@@ -135,16 +135,27 @@ mod disabled {
         pub(crate) fn add(&self, _frames: u64) {}
     }
 
+    #[cfg(feature = "redis")]
     #[inline(always)]
+    #[cfg(feature = "redis")]
+    #[cfg(feature = "redis")]
     pub(crate) fn cluster_published() {}
 
+    #[cfg(feature = "redis")]
     #[inline(always)]
+    #[cfg(feature = "redis")]
+    #[cfg(feature = "redis")]
     pub(crate) fn cluster_received() {}
 
+    #[cfg(feature = "redis")]
     #[inline(always)]
+    #[cfg(feature = "redis")]
+    #[cfg(feature = "redis")]
     pub(crate) fn cluster_error() {}
 
+    #[cfg(feature = "redis")]
     #[inline(always)]
+    #[cfg(feature = "redis")]
     pub(crate) fn redis_up(_up: bool) {}
 }
 
@@ -240,37 +251,79 @@ mod enabled {
         }
     }
 
+    #[cfg(feature = "redis")]
     pub(crate) fn cluster_published() {
         metrics::counter!(CLUSTER_PUBLISHED).increment(1);
     }
 
+    #[cfg(feature = "redis")]
     pub(crate) fn cluster_received() {
         metrics::counter!(CLUSTER_RECEIVED).increment(1);
     }
 
+    #[cfg(feature = "redis")]
     pub(crate) fn cluster_error() {
         metrics::counter!(CLUSTER_ERRORS).increment(1);
     }
 
+    #[cfg(feature = "redis")]
     pub(crate) fn redis_up(up: bool) {
         metrics::gauge!(REDIS_UP).set(if up { 1.0 } else { 0.0 });
     }
 
-    /// Records [`MESSAGES_RECEIVED`], [`HANDLER_DURATION`] and [`HANDLER_ERRORS`]: the
-    /// interceptor set on every gateway, outer to the application's.
-    pub(crate) struct MessageMetrics;
+    /// Records [`MESSAGES_RECEIVED`], [`HANDLER_DURATION`] and [`HANDLER_ERRORS`] of one
+    /// gateway: the interceptor set on every gateway, outer to the application's.
+    ///
+    /// The counter and histogram of each declared event (and of `unknown`) are registered
+    /// once, at the gateway's first message, so a message costs no label lookup: the
+    /// recorder must be installed before the server serves, as with every `metrics` handle.
+    pub(crate) struct MessageMetrics {
+        namespace: &'static str,
+        events: &'static [&'static str],
+        /// One entry per declared event, in `events`' order, then `unknown`.
+        handles: std::sync::OnceLock<Box<[EventMetrics]>>,
+    }
+
+    struct EventMetrics {
+        received: metrics::Counter,
+        duration: metrics::Histogram,
+    }
+
+    impl MessageMetrics {
+        pub(crate) fn new(namespace: &'static str, events: &'static [&'static str]) -> Self {
+            Self { namespace, events, handles: std::sync::OnceLock::new() }
+        }
+
+        fn handles(&self, event: &'static str) -> &EventMetrics {
+            let handles = self.handles.get_or_init(|| {
+                self.events
+                    .iter()
+                    .chain([&UNKNOWN_EVENT])
+                    .map(|event| {
+                        let labels = [("namespace", self.namespace), ("event", *event)];
+                        EventMetrics {
+                            received: metrics::counter!(MESSAGES_RECEIVED, &labels),
+                            duration: metrics::histogram!(HANDLER_DURATION, &labels),
+                        }
+                    })
+                    .collect()
+            });
+            let index = self.events.iter().position(|declared| *declared == event).unwrap_or(self.events.len());
+            &handles[index]
+        }
+    }
 
     impl Interceptor for MessageMetrics {
         fn intercept<'a>(&'a self, ctx: &'a MessageContext<'a>, next: Next<'a>) -> BoxFuture<'a, Outcome> {
             Box::pin(async move {
-                let namespace = ctx.namespace.to_owned();
                 let event = ctx.declared_event().unwrap_or(UNKNOWN_EVENT);
-                metrics::counter!(MESSAGES_RECEIVED, "namespace" => namespace.clone(), "event" => event).increment(1);
+                let handles = self.handles(event);
+                handles.received.increment(1);
                 let outcome = next.run().await;
-                metrics::histogram!(HANDLER_DURATION, "namespace" => namespace.clone(), "event" => event)
-                    .record(ctx.received_at.elapsed().as_secs_f64());
+                handles.duration.record(ctx.received_at.elapsed().as_secs_f64());
                 if let Err(error) = &outcome {
-                    metrics::counter!(HANDLER_ERRORS, "namespace" => namespace, "event" => event, "code" => error.code().to_owned())
+                    let code = error.code().to_owned();
+                    metrics::counter!(HANDLER_ERRORS, "namespace" => self.namespace, "event" => event, "code" => code)
                         .increment(1);
                 }
                 outcome

@@ -77,7 +77,7 @@ pub(crate) fn mount<G: GatewayHandlers>(
         namespace: namespace.clone(),
         origins,
         state: Arc::clone(context.state),
-        interceptors: builtin_interceptors(context.message_spans)
+        interceptors: builtin_interceptors::<G>(context.message_spans)
             .chain(context.interceptors.iter().cloned())
             .chain(interceptors)
             .collect(),
@@ -97,10 +97,11 @@ pub(crate) fn mount<G: GatewayHandlers>(
 
 /// The crate's own interceptors, outer to the application's and in this order: the message
 /// span (unless turned off), then the message metrics (feature `metrics`).
-fn builtin_interceptors(message_spans: bool) -> impl Iterator<Item = Arc<dyn Interceptor>> {
+fn builtin_interceptors<G: GatewayHandlers>(message_spans: bool) -> impl Iterator<Item = Arc<dyn Interceptor>> {
     let spans = message_spans.then(|| Arc::new(crate::logging::MessageSpans) as Arc<dyn Interceptor>);
     #[cfg(feature = "metrics")]
-    let metrics = Some(Arc::new(crate::metrics::MessageMetrics) as Arc<dyn Interceptor>);
+    let metrics =
+        Some(Arc::new(crate::metrics::MessageMetrics::new(G::DESCRIPTOR.namespace, G::EVENTS)) as Arc<dyn Interceptor>);
     #[cfg(not(feature = "metrics"))]
     let metrics = None;
     spans.into_iter().chain(metrics)
