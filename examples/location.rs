@@ -88,8 +88,11 @@ fn init_tracing() -> Result<Traces, Box<dyn std::error::Error>> {
         Some(_) => Some(venta_ws::otel::Tracing::otlp("venta-ws-location", None)?),
         None => None,
     };
+    // Spans at INFO and the message spans (DEBUG, `venta_ws::message`); never TRACE, where
+    // tungstenite logs whole frames, which may hold a token.
     #[cfg(feature = "otel")]
-    let registry = tracing_subscriber::registry().with(traces.as_ref().map(|traces| traces.layer()));
+    let registry = tracing_subscriber::registry()
+        .with(traces.as_ref().map(|traces| traces.layer().with_filter(EnvFilter::new("info,venta_ws::message=debug"))));
     #[cfg(not(feature = "otel"))]
     let (traces, registry) = ((), tracing_subscriber::registry());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

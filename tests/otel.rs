@@ -82,7 +82,11 @@ async fn each_message_is_a_span_under_its_socket_span_exported_over_otlp() {
     let (collector, spans) = collector().await;
     let traces = venta_ws::otel::Tracing::otlp("location-gateway", Some(&format!("http://{collector}/")))
         .expect("the OTLP exporter builds");
-    tracing_subscriber::registry().with(tracing_subscriber::EnvFilter::new("info")).with(traces.layer()).init();
+    // The message spans are at DEBUG under their own target, off at a plain `info`.
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new("info,venta_ws::message=debug"))
+        .with(traces.layer())
+        .init();
 
     let server = TestServer::example().await;
     let mut client = Client::connect_with_headers(

@@ -34,13 +34,16 @@ pub async fn serve(listener: TcpListener, secret: &str) -> Result<(), Error> {
 }
 
 /// [`serve`] with metrics and tracing on, as a production deployment runs: the Prometheus
-/// recorder installed, and a subscriber that formats every `info` line and span of the
-/// framework (written to nowhere, so the measurement is of recording them, not of a terminal).
+/// recorder installed, and a subscriber that formats every line and span `RUST_LOG` lets
+/// through (default `info`; `info,venta_ws::message=debug` adds the message spans), written to
+/// nowhere, so the measurement is of recording them, not of a terminal.
 pub async fn serve_observed(listener: TcpListener, secret: &str) -> Result<(), Error> {
     use tracing_subscriber::prelude::*;
     let _prometheus = venta_ws::metrics::install()?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let log = tracing_subscriber::fmt::layer().with_writer(std::io::sink).with_ansi(false);
-    tracing_subscriber::registry().with(log.with_filter(tracing_subscriber::EnvFilter::new("info"))).init();
+    tracing_subscriber::registry().with(log.with_filter(filter)).init();
     serve(listener, secret).await
 }
 

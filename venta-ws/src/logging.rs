@@ -8,8 +8,9 @@
 //! `user_agent`.
 //!
 //! Each dispatched message runs in a `message` span inside it, with `event`, `id`, and once
-//! handled, `outcome`, `code` (of an error) and `duration_us`; a DEBUG line `message handled`
-//! ends it. With a trace exporter ([`crate::docs::observability`]) this is one operation per
+//! handled, `outcome`, `code` (of an error) and `duration_us`; a line `message handled` ends
+//! it. Both are at DEBUG under the target [`MESSAGE_TARGET`] (`venta_ws::message`), so they
+//! cost nothing at INFO; `RUST_LOG=info,venta_ws::message=debug` turns them on. With a trace exporter ([`crate::docs::observability`]) this is one operation per
 //! message under the socket's. The token is never logged, nor is the request's query
 //! string, nor a message's payload.
 //!
@@ -123,6 +124,12 @@ pub(crate) fn connection_rejected(code: CloseCode, reason: &str) {
     tracing::warn!(code = code.code(), reason = %Untrusted(reason), "connection rejected");
 }
 
+/// The target of the `message` spans and of the `message handled` lines: at DEBUG, so that
+/// a subscriber at INFO (the usual production level) creates no span per message, as
+/// tower-http's request spans are at DEBUG. `RUST_LOG=info,venta_ws::message=debug` turns them
+/// on, for a trace exporter for example.
+pub const MESSAGE_TARGET: &str = "venta_ws::message";
+
 /// The `message` span of every dispatched message, inside its socket's span: `event` (the
 /// declared name, or the client's quoted through [`Untrusted`]), `id`, and once the handler
 /// is done, `outcome` (`ok` or `error`), the error's `code` and `duration_us`; a DEBUG line
@@ -133,7 +140,8 @@ pub(crate) struct MessageSpans;
 
 impl Interceptor for MessageSpans {
     fn intercept<'a>(&'a self, ctx: &'a MessageContext<'a>, next: Next<'a>) -> BoxFuture<'a, Outcome> {
-        let span = tracing::info_span!(
+        let span = tracing::debug_span!(
+            target: MESSAGE_TARGET,
             "message",
             event = tracing::field::Empty,
             id = tracing::field::Empty,
@@ -161,7 +169,7 @@ impl Interceptor for MessageSpans {
                 Ok(_) => span.record("outcome", "ok"),
                 Err(error) => span.record("outcome", "error").record("code", error.code()),
             };
-            span.in_scope(|| tracing::debug!(duration_us, "message handled"));
+            span.in_scope(|| tracing::debug!(target: MESSAGE_TARGET, duration_us, "message handled"));
             outcome
         })
     }

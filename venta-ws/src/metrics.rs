@@ -172,11 +172,30 @@ mod enabled {
     /// Sets a Prometheus recorder, with [`DURATION_BUCKETS`] for the histograms, as the
     /// process's global recorder, and returns the handle that renders its text. Fails when
     /// another recorder is already set.
+    ///
+    /// The recorder keeps histogram samples until they are folded into their buckets; a
+    /// thread of its own does that every [`UPKEEP_INTERVAL`], so memory stays bounded however
+    /// rarely `/metrics` is scraped.
     pub fn install() -> Result<PrometheusHandle, BuildError> {
-        PrometheusBuilder::new()
+        let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), DURATION_BUCKETS)?
-            .install_recorder()
+            .install_recorder()?;
+        let upkeep = handle.clone();
+        // The recorder is the process's for good, and so is this thread.
+        let spawned = std::thread::Builder::new().name("venta-ws-metrics-upkeep".to_owned()).spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                upkeep.run_upkeep();
+            }
+        });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "cannot start the metrics upkeep thread: histogram samples are folded only at scrapes");
+        }
+        Ok(handle)
     }
+
+    /// How often [`install`]'s recorder folds histogram samples into their buckets.
+    pub const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
     /// Sets the gauges that are read from state rather than counted as things happen:
     /// [`PRESENCE_ENTITIES`] of every namespace of `hub` (with Redis, one count per namespace

@@ -22,9 +22,12 @@
 //! // Batches and sends spans to http://localhost:4318/v1/traces unless the environment says
 //! // otherwise.
 //! let traces = venta_ws::otel::Tracing::otlp("location-gateway", None)?;
+//! // What is exported: spans at INFO, and the message spans, which are at DEBUG under their
+//! // own target. Never TRACE: tungstenite logs whole frames there, and a frame may hold a token.
+//! let exported = tracing_subscriber::EnvFilter::new("info,venta_ws::message=debug");
 //! tracing_subscriber::registry()
-//!     .with(tracing_subscriber::fmt::layer())
-//!     .with(traces.layer())
+//!     .with(tracing_subscriber::fmt::layer().with_filter(tracing_subscriber::EnvFilter::new("info")))
+//!     .with(traces.layer().with_filter(exported))
 //!     .init();
 //! // ... serve ...
 //! traces.shutdown()?; // sends what is still batched
