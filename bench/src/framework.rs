@@ -38,12 +38,11 @@ pub async fn serve(listener: TcpListener, secret: &str) -> Result<(), Error> {
 /// through (default `info`; `info,venta_ws::message=debug` adds the message spans), written to
 /// nowhere, so the measurement is of recording them, not of a terminal.
 pub async fn serve_observed(listener: TcpListener, secret: &str) -> Result<(), Error> {
-    use tracing_subscriber::prelude::*;
     let _prometheus = venta_ws::metrics::install()?;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let log = tracing_subscriber::fmt::layer().with_writer(std::io::sink).with_ansi(false);
-    tracing_subscriber::registry().with(log.with_filter(filter)).init();
+    // As `cargo run --example location` sets it up without the feature `otel`.
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::sink).with_ansi(false).init();
     serve(listener, secret).await
 }
 

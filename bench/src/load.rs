@@ -193,6 +193,8 @@ pub struct Echo {
     pub latencies: Vec<Duration>,
     /// The measured window.
     pub window: Duration,
+    /// Every round trip, the warm-up's too.
+    pub all_round_trips: usize,
 }
 
 /// Opens one vendor socket per token; each then does `ping` → `pong` round trips one after
@@ -204,7 +206,7 @@ pub async fn echo(addr: SocketAddr, tokens: &[String], warmup: Duration, window:
     }
     let measured_from = Instant::now() + warmup;
     let until = measured_from + window;
-    let tasks: Vec<JoinHandle<Result<Vec<Duration>, Error>>> = clients
+    let tasks: Vec<JoinHandle<Result<(Vec<Duration>, usize), Error>>> = clients
         .into_iter()
         .map(|mut client| {
             tokio::spawn(async move {
@@ -222,13 +224,15 @@ pub async fn echo(addr: SocketAddr, tokens: &[String], warmup: Duration, window:
                     }
                 }
                 let _ = client.close(None).await;
-                Ok(latencies)
+                Ok((latencies, usize::try_from(seq).unwrap_or(usize::MAX)))
             })
         })
         .collect();
-    let mut latencies = Vec::new();
+    let (mut latencies, mut all_round_trips) = (Vec::new(), 0);
     for task in tasks {
-        latencies.extend(task.await??);
+        let (measured, all) = task.await??;
+        latencies.extend(measured);
+        all_round_trips += all;
     }
-    Ok(Echo { latencies, window })
+    Ok(Echo { latencies, window, all_round_trips })
 }

@@ -152,6 +152,14 @@ fn metrics(plan: &Plan) -> Vec<Metric> {
         ),
         metric(&echo, "p50 round trip", "µs", false, None, Box::new(|m| Some(m.echo.p50_us))),
         metric(&echo, "p99 round trip", "µs", false, Some(Target::RatioAtMost(1.1)), Box::new(|m| Some(m.echo.p99_us))),
+        metric(
+            &echo,
+            "server CPU per round trip",
+            "µs",
+            false,
+            None,
+            Box::new(|m| (m.echo.server_cpu_us > 0.0).then_some(m.echo.server_cpu_us)),
+        ),
     ];
     for &size in &plan.fanout_sizes {
         let workload = format!("fan-out ({size} sockets)");
@@ -235,7 +243,9 @@ pub fn observe_markdown(plan: &Plan, measurements: &[Measurement]) -> Option<Str
         "| workload | metric | on | off | on / off (rounds) | target | verdict |\n|---|---|---:|---:|---:|---|---|\n",
     );
     for metric in metrics(plan).into_iter().filter(|metric| !metric.workload.starts_with("fan-out")) {
-        let compared = compare(&metric, measurements, Side::FrameworkObserved, Side::Framework)?;
+        let Some(compared) = compare(&metric, measurements, Side::FrameworkObserved, Side::Framework) else {
+            continue;
+        };
         let target = match metric.metric {
             "connections/s" | "round trips/s" => Some(Target::RatioAtLeast(0.95)),
             _ => None,
@@ -265,7 +275,8 @@ impl Report {
     pub fn new(plan: Plan, measurements: Vec<Measurement>) -> Option<Self> {
         let mut rows = Vec::new();
         for metric in metrics(&plan) {
-            let compared = compare(&metric, &measurements, Side::Framework, Side::Baseline)?;
+            // A metric a saved run predates is left out.
+            let Some(compared) = compare(&metric, &measurements, Side::Framework, Side::Baseline) else { continue };
             let axum_defaults = side_median(&metric, &measurements, Side::AxumDefaults);
             rows.push(Row {
                 workload: metric.workload,
@@ -281,7 +292,7 @@ impl Report {
                 verdict: verdict(metric.target, compared.ours, compared.ratio),
             });
         }
-        Some(Self { plan, rows, measurements })
+        (!rows.is_empty()).then_some(Self { plan, rows, measurements })
     }
 
     /// The table of results, in Markdown.

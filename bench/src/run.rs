@@ -137,6 +137,10 @@ pub struct EchoResult {
     pub p50_us: f64,
     /// 99th percentile round trip, in microseconds.
     pub p99_us: f64,
+    /// Server CPU time (user and system) per round trip, warm-up included, in microseconds:
+    /// steadier than the rate on a machine whose cores the clients share.
+    #[serde(default)]
+    pub server_cpu_us: f64,
 }
 
 /// Everything measured of one server process.
@@ -348,13 +352,16 @@ async fn measure_server(
         kib_per_connection: rss_after_kib.saturating_sub(rss_before_kib) as f64 / connections as f64,
     };
 
+    let cpu_before = cpu_time(pid)?;
     let mut echo = load::echo(addr, &tokens.echo, plan.echo_warmup, plan.echo_window).await?;
+    let echo_cpu = cpu_time(pid)?.saturating_sub(cpu_before);
     let round_trips = echo.latencies.len();
     let echo = EchoResult {
         clients: plan.echo_clients,
         round_trips_per_second: round_trips as f64 / echo.window.as_secs_f64(),
         p50_us: percentile(&mut echo.latencies, 50.0).unwrap_or_default().as_secs_f64() * 1e6,
         p99_us: percentile(&mut echo.latencies, 99.0).unwrap_or_default().as_secs_f64() * 1e6,
+        server_cpu_us: echo_cpu.as_secs_f64() * 1e6 / echo.all_round_trips.max(1) as f64,
     };
     Ok(Measurement { side, round, connect, memory, fanout, echo })
 }
