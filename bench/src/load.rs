@@ -206,7 +206,9 @@ pub async fn echo(addr: SocketAddr, tokens: &[String], warmup: Duration, window:
     }
     let measured_from = Instant::now() + warmup;
     let until = measured_from + window;
-    let tasks: Vec<JoinHandle<Result<(Vec<Duration>, usize), Error>>> = clients
+    /// What one echo client measured, and how many round trips it made in all.
+    type Measured = Result<(Vec<Duration>, usize), Error>;
+    let tasks: Vec<JoinHandle<Measured>> = clients
         .into_iter()
         .map(|mut client| {
             tokio::spawn(async move {

@@ -274,6 +274,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
 }
 
 /// Takes a value out of its box and frees the box.
+#[allow(clippy::boxed_local, reason = "the point is to free the box the caller holds")]
 fn unbox<T>(boxed: Box<T>) -> T {
     *boxed
 }
