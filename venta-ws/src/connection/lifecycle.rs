@@ -68,9 +68,9 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         let tasks = self.state.tasks.clone();
         // This future lives as long as the socket, and an async block keeps room for what it
         // captures all that while. Boxed, the transport and the verdict, which the first poll
-        // consumes, take a pointer's room instead of hundreds of bytes per socket.
-        // Moved out through a function, so the box is freed at once: `*start` in the block
-        // would leave it allocated until the socket ends.
+        // consumes, take a pointer's room instead of hundreds of bytes per socket; moved out
+        // through `unbox`, the box is freed at that first poll (`*start` in the block would
+        // keep it allocated until the socket ends).
         let start = Box::new((socket, verdict, ready));
         let connection = async move {
             let (socket, verdict, ready) = unbox(start);
