@@ -26,7 +26,9 @@ impl ConnectRequest {
     /// headers but for the handshake's own and the token's, copied so they do not hold on to
     /// the connection's read buffer.
     pub(crate) fn kept(&self) -> Self {
-        let mut headers = HeaderMap::new();
+        // Sized for what is kept: a grown map would hold room for six or more headers.
+        let kept = self.headers.keys().filter(|name| !NOT_KEPT.contains(name)).count();
+        let mut headers = HeaderMap::with_capacity(kept);
         for (name, value) in &self.headers {
             if !NOT_KEPT.contains(name)
                 && let Ok(value) = HeaderValue::from_bytes(value.as_bytes())

@@ -3,6 +3,7 @@
 
 mod core;
 mod outbox;
+mod signal;
 
 use std::borrow::Cow;
 use std::fmt;
