@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use axum::extract::ws::{Message, Utf8Bytes};
+use tokio_util::sync::CancellationToken;
 
 pub(crate) use super::outbox::Outbox;
 use super::outbox::PushError;
-use super::signal::Signal;
 use crate::close::{CloseCode, Closure};
 use crate::id::SocketId;
 use crate::transport::Transport;
@@ -34,10 +34,10 @@ pub(crate) struct SocketCore {
     expires_at: AtomicU64,
     close: OnceLock<CloseRequest>,
     /// Cancelled when a close is requested: the read loop stops after the handler in flight.
-    closing: Signal,
+    closing: CancellationToken,
     /// Cancelled when the writer must send the close frame: after the read loop ended, or at
     /// once for a close that does not flush (a slow consumer, a dead client).
-    finished: Signal,
+    finished: CancellationToken,
     pub(crate) rooms: Mutex<HashSet<Arc<str>>>,
 }
 
@@ -56,8 +56,8 @@ impl SocketCore {
             outbox,
             expires_at: AtomicU64::new(expires_at.unwrap_or(0)),
             close: OnceLock::new(),
-            closing: Signal::default(),
-            finished: Signal::default(),
+            closing: CancellationToken::new(),
+            finished: CancellationToken::new(),
             rooms: Mutex::new(HashSet::new()),
         }
     }
@@ -108,7 +108,7 @@ impl SocketCore {
         &self.outbox
     }
 
-    pub(crate) fn finished(&self) -> &Signal {
+    pub(crate) fn finished(&self) -> &CancellationToken {
         &self.finished
     }
 
@@ -116,7 +116,7 @@ impl SocketCore {
         self.close.get()
     }
 
-    pub(crate) fn closing(&self) -> &Signal {
+    pub(crate) fn closing(&self) -> &CancellationToken {
         &self.closing
     }
 

@@ -3,7 +3,6 @@
 
 mod core;
 mod outbox;
-mod signal;
 
 use std::borrow::Cow;
 use std::fmt;
