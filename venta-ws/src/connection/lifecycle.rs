@@ -218,13 +218,15 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
                     // The rest of the offending frame is still unread and cannot be parsed. Closing
                     // now would reset the connection and the client would lose the close frame;
                     // hold it open so the client reads the code and closes first.
-                    tokio::time::sleep(config.close_timeout.min(Duration::from_secs(2))).await;
+                    Box::pin(tokio::time::sleep(config.close_timeout.min(Duration::from_secs(2)))).await;
                     return;
                 }
                 _ => {}
             }
             // Wait for the client's close frame, so the TCP connection is not reset under it.
-            let _ = tokio::time::timeout(config.close_timeout, until_close_frame(&mut opened.stream)).await;
+            // Boxed, as the hooks are: once per socket, where inline it would take room for
+            // a timer and a read in every idle socket's future.
+            let _ = Box::pin(tokio::time::timeout(config.close_timeout, until_close_frame(&mut opened.stream))).await;
         }
     }
 

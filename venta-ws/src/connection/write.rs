@@ -120,7 +120,9 @@ pub(super) async fn write_loop<T: FramePipe>(sink: SharedSink<T>, core: Arc<Sock
         }
     }
     let Some(request) = core.close_request().cloned() else { return };
-    let _ = tokio::time::timeout(close_timeout, async {
+    // Boxed: the close runs once, and inline every idle socket's writer would keep room for
+    // its timer and writes all its life.
+    let closing = async {
         let mut sink = sink.sink.lock().await;
         if request.flush {
             while let Some(message) = core.outbox().try_pop() {
@@ -133,6 +135,6 @@ pub(super) async fn write_loop<T: FramePipe>(sink: SharedSink<T>, core: Arc<Sock
         }
         let _ = sink.send(Message::Close(Some(close_frame(request.code, &request.reason)))).await;
         let _ = sink.close().await;
-    })
-    .await;
+    };
+    let _ = Box::pin(tokio::time::timeout(close_timeout, closing)).await;
 }
