@@ -14,7 +14,7 @@ use venta_ws::presence::{PresenceEvent, PresenceStatus, PresenceStore};
 use venta_ws::redis::{RedisBackend, RedisConfig};
 use venta_ws_examples::{Config, LocationService, connect_module};
 use venta_ws_tests::{
-    Client, LogCapture, SECRET, SocketIoClient, SocketIoToken, TestServer, WAIT, metric_value, scrape_until,
+    Client, LogCapture, SECRET, SocketIoClient, SocketIoToken, TestServer, WAIT, http_get, metric_value, scrape_until,
 };
 
 fn redis_url() -> String {
@@ -359,7 +359,7 @@ fn cluster_counters(text: &str) -> [f64; 4] {
 }
 
 #[tokio::test]
-async fn each_node_counts_what_it_publishes_and_receives_and_reports_redis_down_and_up() {
+async fn each_node_counts_what_it_publishes_and_receives_and_its_probes_and_gauge_follow_a_redis_outage() {
     let mut redis = RedisProcess::start(free_port());
     let prefix = unique_prefix();
     let (a, b) = (NodeProcess::start(&redis.url(), &prefix, 1), NodeProcess::start(&redis.url(), &prefix, 1));
@@ -392,11 +392,16 @@ async fn each_node_counts_what_it_publishes_and_receives_and_reports_redis_down_
     assert_eq!(after_a[0] - before_a[0], 1.0, "published by a: {before_a:?} -> {after_a:?}");
     assert_eq!(after_b[1] - before_b[1], 1.0, "received by b: {before_b:?} -> {after_b:?}");
 
-    // Redis stops: the gauge drops and the failures are counted; it returns: the gauge is up.
+    // Redis stops: the gauge drops, the failures are counted and the node is not ready; it
+    // returns: the gauge is up and the node ready again.
+    assert_eq!(http_get(metrics_a, "/readyz").await, (200, "ready".to_owned()));
     redis.stop();
     let down = cluster_counters(&scrape_until(metrics_a, |text| cluster_counters(text)[3] == 0.0).await);
     assert!(down[2] >= 1.0, "the failures are counted: {down:?}");
+    assert_eq!(http_get(metrics_a, "/readyz").await, (503, "redis unreachable".to_owned()));
+    assert_eq!(http_get(metrics_a, "/livez").await.0, 200, "alive all along");
     let _redis = RedisProcess::start(redis.port);
     scrape_until(metrics_a, |text| cluster_counters(text)[3] == 1.0).await;
+    assert_eq!(http_get(metrics_a, "/readyz").await, (200, "ready".to_owned()));
     alice.assert_answers_ping().await;
 }
