@@ -11,7 +11,7 @@ use node::ExampleServer;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use venta_ws_examples::demo;
-use venta_ws_tests::{Client, Closed, Placement, TestServer, WAIT, token, token_of_kind, vendor_token};
+use venta_ws_tests::{Client, Closed, Placement, TestServer, WAIT, http_get, token, token_of_kind, vendor_token};
 
 /// An HTTP response as read off the wire.
 #[derive(Debug)]
@@ -212,11 +212,6 @@ async fn a_token_request_over_the_size_limit_is_answered_413() {
     assert_eq!(minted.status, 200, "{minted:?}");
 }
 
-/// `GET path` on a fresh connection that the server closes after answering.
-async fn get(addr: SocketAddr, path: &str) -> HttpResponse {
-    http(addr, &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"), b"").await
-}
-
 #[tokio::test]
 async fn the_main_address_serves_metrics_for_the_page_when_given_the_handle() {
     // The only recorder of this test binary; the other tests here record into it too.
@@ -225,16 +220,12 @@ async fn the_main_address_serves_metrics_for_the_page_when_given_the_handle() {
     let token = venta_ws_examples::mint_token(&server.config, "mia", venta_ws_examples::Kind::User, 60);
     let mut mia = Client::connect(&format!("ws://{}/user", server.addr), Some(&token), Placement::Header).await;
     mia.assert_answers_ping().await;
-    let metrics = get(server.addr, "/metrics").await;
-    assert_eq!(metrics.status, 200, "{metrics:?}");
-    assert!(
-        metrics.body.contains("venta_ws_connections_accepted_total{namespace=\"user\",transport=\"websocket\"}"),
-        "{}",
-        metrics.body
-    );
+    let (status, body) = http_get(server.addr, "/metrics").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("venta_ws_connections_accepted_total{namespace=\"user\",transport=\"websocket\"}"), "{body}");
     mia.close().await;
 
     // Without a handle there is no /metrics, and the page hides its counters.
     let without = ExampleServer::start(&[]).await;
-    assert_eq!(get(without.addr, "/metrics").await.status, 404);
+    assert_eq!(http_get(without.addr, "/metrics").await.0, 404);
 }

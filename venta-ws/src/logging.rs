@@ -10,9 +10,10 @@
 //! Each dispatched message runs in a `message` span inside it, with `event`, `id`, and once
 //! handled, `outcome`, `code` (of an error) and `duration_us`; a line `message handled` ends
 //! it. Both are at DEBUG under the target [`MESSAGE_TARGET`] (`venta_ws::message`), so they
-//! cost nothing at INFO; `RUST_LOG=info,venta_ws::message=debug` turns them on. With a trace exporter ([`crate::docs::observability`]) this is one operation per
-//! message under the socket's. The token is never logged, nor is the request's query
-//! string, nor a message's payload.
+//! cost nothing at INFO; `RUST_LOG=info,venta_ws::message=debug` turns them on. With a trace
+//! exporter ([`crate::docs::observability`]) this is one operation per message under the
+//! socket's. The token is never logged, nor is the request's query string, nor a message's
+//! payload.
 //!
 //! Every text field that can carry what a client sent (an event name, an error's reason, an
 //! origin, an entity id) is written through [`Untrusted`]: quoted, with control characters

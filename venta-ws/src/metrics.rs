@@ -137,25 +137,18 @@ mod disabled {
 
     #[cfg(feature = "redis")]
     #[inline(always)]
-    #[cfg(feature = "redis")]
-    #[cfg(feature = "redis")]
     pub(crate) fn cluster_published() {}
 
     #[cfg(feature = "redis")]
     #[inline(always)]
-    #[cfg(feature = "redis")]
-    #[cfg(feature = "redis")]
     pub(crate) fn cluster_received() {}
 
     #[cfg(feature = "redis")]
     #[inline(always)]
-    #[cfg(feature = "redis")]
-    #[cfg(feature = "redis")]
     pub(crate) fn cluster_error() {}
 
     #[cfg(feature = "redis")]
     #[inline(always)]
-    #[cfg(feature = "redis")]
     pub(crate) fn redis_up(_up: bool) {}
 }
 
@@ -313,7 +306,8 @@ mod enabled {
             Self { namespace, events, handles: std::sync::OnceLock::new() }
         }
 
-        fn handles(&self, event: &'static str) -> &EventMetrics {
+        /// The declared event `ctx` is for (or `unknown`), with its handles.
+        fn handles(&self, ctx: &MessageContext<'_>) -> (&'static str, &EventMetrics) {
             let handles = self.handles.get_or_init(|| {
                 self.events
                     .iter()
@@ -327,16 +321,17 @@ mod enabled {
                     })
                     .collect()
             });
-            let index = self.events.iter().position(|declared| *declared == event).unwrap_or(self.events.len());
-            &handles[index]
+            match self.events.iter().position(|declared| *declared == ctx.event()) {
+                Some(index) => (self.events[index], &handles[index]),
+                None => (UNKNOWN_EVENT, &handles[self.events.len()]),
+            }
         }
     }
 
     impl Interceptor for MessageMetrics {
         fn intercept<'a>(&'a self, ctx: &'a MessageContext<'a>, next: Next<'a>) -> BoxFuture<'a, Outcome> {
             Box::pin(async move {
-                let event = ctx.declared_event().unwrap_or(UNKNOWN_EVENT);
-                let handles = self.handles(event);
+                let (event, handles) = self.handles(ctx);
                 handles.received.increment(1);
                 let outcome = next.run().await;
                 handles.duration.record(ctx.received_at.elapsed().as_secs_f64());
