@@ -70,7 +70,7 @@ impl FaultyGateway {
 
     #[subscribe("parse")]
     async fn parse(&self, text: String) -> Result<Ack<u32>, GatewayError> {
-        Ok(Ack(text.parse::<u32>()?))
+        Ok(Ack(text.parse::<u32>().internal()?))
     }
 
     #[subscribe("room.say")]

@@ -10,7 +10,8 @@
 fn ui() {
     let cases = trybuild::TestCases::new();
     cases.pass("ui/pass/*.rs");
-    for category in ["attr", "namespace", "path", "auth", "origins", "shape", "handlers", "hooks", "events", "cascade"]
+    for category in
+        ["attr", "namespace", "path", "auth", "origins", "shape", "handlers", "hooks", "guards", "events", "cascade"]
     {
         cases.compile_fail(format!("ui/{category}/*.rs"));
     }

@@ -35,7 +35,7 @@ impl Ctxt {
 /// Tokens as the user would write them, for error messages: `Jwt<MyClaims>`, not
 /// `Jwt < MyClaims >`.
 pub(crate) fn written(tokens: &impl ToTokens) -> String {
-    tokens.to_token_stream().to_string().replace(' ', "")
+    tokens.to_token_stream().to_string().replace(' ', "").replace(',', ", ")
 }
 
 /// The closest of `candidates` to `word`, for a "did you mean" hint.

@@ -1,7 +1,7 @@
 //! Turns a checked configuration into the trait impl; cannot fail.
 
-use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Generics, parse_quote};
 
@@ -37,7 +37,11 @@ fn gateway_impl(config: &Config) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     // Spanned on the user's type, so a type that does not authenticate is reported there.
-    let auth_type = quote_spanned!(auth.span()=> type Auth = #auth;);
+    let claims = claims_type(auth, krate);
+    let auth_type = quote_spanned!(auth.span()=>
+        type Auth = #auth;
+        type Claims = #claims;
+    );
     quote! {
         #[automatically_derived]
         impl #impl_generics #krate::WebSocketGateway for #ident #ty_generics #where_clause {
@@ -52,6 +56,25 @@ fn gateway_impl(config: &Config) -> TokenStream {
             };
         }
     }
+}
+
+/// The claims type of `auth`: `C` of `Jwt<C>` as written, so that a claims type that is not
+/// `Deserialize` is reported once, at `auth`, and not again wherever the claims are named;
+/// the authenticator's own `Claims` otherwise. `WebSocketGateway` checks that they agree.
+pub(crate) fn claims_type(auth: &syn::Type, krate: &syn::Path) -> TokenStream {
+    if let syn::Type::Path(path) = auth
+        && path.qself.is_none()
+        && let Some(last) = path.path.segments.last()
+        && last.ident == "Jwt"
+        && let syn::PathArguments::AngleBracketed(args) = &last.arguments
+        && let [syn::GenericArgument::Type(claims)] = args.args.iter().collect::<Vec<_>>()[..]
+    {
+        return quote!(#claims);
+    }
+    // Spanned on the user's type, like `type Auth`, so a type that does not authenticate is
+    // reported once there.
+    let krate = respan(krate.to_token_stream(), auth.span());
+    quote_spanned!(auth.span()=> <#auth as #krate::auth::Authenticator>::Claims)
 }
 
 /// The gateway's generics, with every parameter bounded as `WebSocketGateway` requires of
@@ -69,4 +92,21 @@ pub(crate) fn bounded_generics(generics: &Generics) -> Generics {
         where_clause.predicates.push(parse_quote!(#lifetime: 'static));
     }
     generics
+}
+
+/// `tokens` with every token at `span`, so rustc reports an error in them at the user's code.
+pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(group) = &tree {
+                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                tree = TokenTree::Group(respanned);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }

@@ -10,9 +10,9 @@ use syn::{DeriveInput, ItemImpl};
 /// still type-check.
 pub(crate) fn gateway_stub(input: &DeriveInput, krate: &syn::Path, auth: Option<&syn::Type>) -> TokenStream {
     let ident = &input.ident;
-    let auth = match auth {
-        Some(auth) => quote!(#auth),
-        None => quote!(#krate::Anonymous),
+    let (auth, claims) = match auth {
+        Some(auth) => (quote!(#auth), crate::expand::claims_type(auth, krate)),
+        None => (quote!(#krate::Anonymous), quote!(())),
     };
     let generics = crate::expand::bounded_generics(&input.generics);
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
@@ -21,6 +21,7 @@ pub(crate) fn gateway_stub(input: &DeriveInput, krate: &syn::Path, auth: Option<
         #[automatically_derived]
         impl #impl_generics #krate::WebSocketGateway for #ident #ty_generics #where_clause {
             type Auth = #auth;
+            type Claims = #claims;
             const DESCRIPTOR: #krate::GatewayDescriptor = #krate::GatewayDescriptor {
                 type_name: #type_name,
                 namespace: "",

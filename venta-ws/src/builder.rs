@@ -16,18 +16,16 @@ use tokio_util::task::TaskTracker;
 use crate::auth::{AuthRegistry, Authenticator, JwtConfig};
 use crate::cluster::Cluster;
 use crate::config::{RateLimit, SocketConfig, validate};
-use crate::connection::{GatewayRuntime, MountContext, MountedGateway, OriginPolicy, mount};
+use crate::connection::{GatewayRuntime, MountContext, MountedGateway, OriginPolicy, OwnHooks, mount};
 use crate::error::ModuleError;
+use crate::filter::ErrorFilter;
 use crate::gateway::GatewayHandlers;
 use crate::hub::Hub;
 use crate::intercept::Interceptor;
 use crate::presence::{InMemoryPresence, PresenceStore};
 use crate::state::ModuleState;
 
-type Mount = Box<
-    dyn FnOnce(&MountContext<'_>, SocketConfig, Vec<Arc<dyn Interceptor>>) -> Result<MountedGateway, ModuleError>
-        + Send,
->;
+type Mount = Box<dyn FnOnce(&MountContext<'_>, SocketConfig, OwnHooks) -> Result<MountedGateway, ModuleError> + Send>;
 type Configure = Box<dyn FnOnce(SocketConfig) -> SocketConfig + Send>;
 
 struct PendingGateway {
@@ -51,6 +49,9 @@ pub struct WebSocketModuleBuilder {
     interceptors: Vec<Arc<dyn Interceptor>>,
     /// Each gateway's own interceptors, by the gateway's type, in registration order.
     gateway_interceptors: Vec<(TypeId, &'static str, Arc<dyn Interceptor>)>,
+    error_filters: Vec<Arc<dyn ErrorFilter>>,
+    /// Each gateway's own error filters, by the gateway's type, in registration order.
+    gateway_error_filters: Vec<(TypeId, &'static str, Arc<dyn ErrorFilter>)>,
     message_spans: bool,
     #[cfg(feature = "socketio")]
     socket_io_path: String,
@@ -106,6 +107,8 @@ impl WebSocketModule {
             gateways: Vec::new(),
             interceptors: Vec::new(),
             gateway_interceptors: Vec::new(),
+            error_filters: Vec::new(),
+            gateway_error_filters: Vec::new(),
             message_spans: true,
             #[cfg(feature = "socketio")]
             socket_io_path: crate::socketio::DEFAULT_PATH.to_owned(),
@@ -307,11 +310,25 @@ impl WebSocketModuleBuilder {
         self
     }
 
+    /// Adds an error filter for every gateway of the module: it decides what a client gets for
+    /// an error, after the gateway's own filters; see [`crate::filter`].
+    pub fn error_filter(mut self, filter: impl ErrorFilter) -> Self {
+        self.error_filters.push(Arc::new(filter));
+        self
+    }
+
+    /// Adds an error filter for gateway `G` only, run before the module's; see
+    /// [`crate::filter`]. `build` refuses it if the module has no gateway `G`
+    /// ([`ModuleError::FilterWithoutGateway`]).
+    pub fn gateway_error_filter<G: GatewayHandlers>(mut self, filter: impl ErrorFilter) -> Self {
+        self.gateway_error_filters.push((TypeId::of::<G>(), G::DESCRIPTOR.type_name, Arc::new(filter)));
+        self
+    }
+
     fn add_gateway<G: GatewayHandlers>(mut self, gateway: G, configure: Option<Configure>) -> Self {
         let descriptor = G::DESCRIPTOR;
-        let mount: Mount = Box::new(move |context: &MountContext<'_>, config: SocketConfig, interceptors| {
-            mount(gateway, context, config, interceptors)
-        });
+        let mount: Mount =
+            Box::new(move |context: &MountContext<'_>, config: SocketConfig, own| mount(gateway, context, config, own));
         self.gateways.push(PendingGateway {
             type_name: descriptor.type_name,
             namespace: descriptor.namespace,
@@ -373,6 +390,11 @@ impl WebSocketModuleBuilder {
         {
             return Err(ModuleError::InterceptorWithoutGateway { gateway });
         }
+        if let Some((_, gateway, _)) =
+            self.gateway_error_filters.iter().find(|(id, ..)| !self.gateways.iter().any(|g| g.gateway == *id))
+        {
+            return Err(ModuleError::FilterWithoutGateway { gateway });
+        }
         let origins = match &self.origins {
             Some(origins) => OriginPolicy::from_list(origins)?,
             None => OriginPolicy::Any,
@@ -395,6 +417,7 @@ impl WebSocketModuleBuilder {
             origins: &origins,
             state: &state,
             interceptors: &self.interceptors,
+            error_filters: &self.error_filters,
             message_spans: self.message_spans,
         };
         #[cfg(feature = "socketio")]
@@ -404,18 +427,17 @@ impl WebSocketModuleBuilder {
         let mut router = Router::new();
         let mut namespaces = BTreeMap::new();
         let mut runtimes = HashMap::new();
+        let mut keep_hub = Vec::new();
         for pending in self.gateways {
             let config = match pending.configure {
                 Some(configure) => configure(self.config),
                 None => self.config,
             };
             validate(&config)?;
-            let own = self
-                .gateway_interceptors
-                .iter()
-                .filter(|(id, ..)| *id == pending.gateway)
-                .map(|(_, _, interceptor)| Arc::clone(interceptor))
-                .collect();
+            let own = OwnHooks {
+                interceptors: own_of(&self.gateway_interceptors, pending.gateway),
+                error_filters: own_of(&self.gateway_error_filters, pending.gateway),
+            };
             let mounted = (pending.mount)(&context, config, own)?;
             #[cfg(feature = "socketio")]
             if config.socket_io {
@@ -423,6 +445,7 @@ impl WebSocketModuleBuilder {
             }
             namespaces.insert(pending.namespace.to_owned(), mounted.namespace);
             runtimes.insert(mounted.runtime.0, mounted.runtime.1);
+            keep_hub.push(mounted.keep_hub);
             router = router.merge(mounted.router);
         }
         #[cfg(feature = "socketio")]
@@ -441,6 +464,9 @@ impl WebSocketModuleBuilder {
             router = router.merge(crate::socketio::router(&socket_io_path, socket_io, &state));
         }
         let hub = Hub::new(namespaces, presence, self.cluster.clone(), state);
+        for keep in keep_hub {
+            keep(&hub);
+        }
         if let (Some(cluster), Some(runtime)) = (self.cluster, runtime) {
             runtime.spawn(hub.clone().follow(cluster));
         }
@@ -475,4 +501,9 @@ impl fmt::Debug for WebSocketModuleBuilder {
             .field("gateways", &self.gateways.iter().map(|g| g.type_name).collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
+}
+
+/// What was registered for the gateway of type `gateway`, in registration order.
+fn own_of<T: ?Sized>(registered: &[(TypeId, &'static str, Arc<T>)], gateway: TypeId) -> Vec<Arc<T>> {
+    registered.iter().filter(|(id, ..)| *id == gateway).map(|(_, _, hook)| Arc::clone(hook)).collect()
 }

@@ -7,10 +7,17 @@ use crate::close::{CloseCode, Closure};
 
 /// An error from a hook or an event handler, answered to the client as an `error` envelope.
 ///
-/// `code` and `message` are sent to the client; `source` is only logged. The socket stays
-/// open unless the error carries a close code ([`GatewayError::closing`]). Any
-/// [`std::error::Error`] converts into an `internal` error with `?`, so its text never
-/// reaches the client.
+/// `code`, `message` and `details` are sent to the client; `source` is only logged. The
+/// socket stays open unless the error carries a close code ([`GatewayError::closing`]).
+///
+/// # Converting errors
+///
+/// Your own error types convert with `?` once you say how: `impl From<OrderError> for
+/// GatewayError` picks the code and message a client gets for each case. The crate's own
+/// errors, [`std::io::Error`], [`serde_json::Error`], `Box<dyn Error>` and (feature `anyhow`)
+/// `anyhow::Error` convert into an `internal` error, so their text never reaches the client.
+/// Any other error converts with [`ResultExt::internal`] (`.internal()?`) or
+/// `.map_err(GatewayError::internal)?`.
 ///
 /// Its `Display` is what logs show: `code: message (source)`. An error the framework makes
 /// from what a client sent (a payload that does not deserialize, a malformed envelope) tells
@@ -32,13 +39,40 @@ pub struct GatewayError {
     /// What logs show instead of `message`, when `message` quotes the client's input.
     logged: Option<Cow<'static, str>>,
     close: Option<CloseCode>,
+    details: Vec<FieldError>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// One problem with one field of a payload, as listed in the `details` of an `error`
+/// envelope: `{"field": "items[0].qty", "message": "greater than 0 expected"}`.
+///
+/// `field` is the path of the field in the payload (empty for the payload as a whole).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FieldError {
+    /// The path of the field, such as `lat` or `items[0].qty`; empty for the whole payload.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
 }
 
 impl GatewayError {
     /// An error with an application-defined code and message, both sent to the client.
     pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { code: code.into(), message: message.into(), logged: None, close: None, source: None }
+        Self {
+            code: code.into(),
+            message: message.into(),
+            logged: None,
+            close: None,
+            details: Vec::new(),
+            source: None,
+        }
     }
 
     /// An error whose `message` quotes what the client sent: logs show `logged` instead.
@@ -70,6 +104,44 @@ impl GatewayError {
         Self { source: Some(source.into()), ..Self::new("internal", "internal error") }
     }
 
+    /// The payload was read but is not valid (code `invalid_payload`), with a problem per
+    /// field in `details`.
+    pub fn invalid_payload(
+        message: impl Into<Cow<'static, str>>,
+        details: impl IntoIterator<Item = FieldError>,
+    ) -> Self {
+        Self::new("invalid_payload", message).with_details(details)
+    }
+
+    /// The same error with another code; its message, details, close code and source stay.
+    #[must_use]
+    pub fn with_code(mut self, code: impl Into<Cow<'static, str>>) -> Self {
+        self.code = code.into();
+        self
+    }
+
+    /// The same error with another message sent to the client; its source stays, for logs.
+    #[must_use]
+    pub fn with_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.message = message.into();
+        self.logged = None;
+        self
+    }
+
+    /// The same error listing these problems in `details`, after any it had.
+    #[must_use]
+    pub fn with_details(mut self, details: impl IntoIterator<Item = FieldError>) -> Self {
+        self.details.extend(details);
+        self
+    }
+
+    /// The same error with a source, logged but never sent to the client.
+    #[must_use]
+    pub fn with_source(mut self, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
     /// Close the socket with `code` after sending this error.
     #[must_use]
     pub fn closing(mut self, code: CloseCode) -> Self {
@@ -97,6 +169,11 @@ impl GatewayError {
         }
     }
 
+    /// The problems per field sent in the `error` envelope's `details` (empty: no `details`).
+    pub fn details(&self) -> &[FieldError] {
+        &self.details
+    }
+
     /// The close code the socket is closed with after this error, if any.
     pub fn close_code(&self) -> Option<CloseCode> {
         self.close
@@ -108,12 +185,84 @@ impl GatewayError {
     }
 }
 
-impl<E> From<E> for GatewayError
+/// Errors that convert with `?` into an `internal` error: their text is logged, never sent.
+macro_rules! internal_from {
+    ($($ty:ty),* $(,)?) => {$(
+        impl From<$ty> for GatewayError {
+            fn from(error: $ty) -> Self {
+                Self::internal(error)
+            }
+        }
+    )*};
+}
+
+internal_from!(
+    std::io::Error,
+    serde_json::Error,
+    crate::socket::EmitError,
+    crate::presence::PresenceError,
+    Box<dyn std::error::Error + Send + Sync>,
+);
+
+impl From<Box<dyn std::error::Error>> for GatewayError {
+    /// An error that is not `Send` cannot travel with the socket's task, so its text is kept
+    /// as the (logged) source.
+    fn from(error: Box<dyn std::error::Error>) -> Self {
+        Self::internal(error.to_string())
+    }
+}
+
+#[cfg(feature = "anyhow")]
+impl From<anyhow::Error> for GatewayError {
+    fn from(error: anyhow::Error) -> Self {
+        Self::internal(Box::<dyn std::error::Error + Send + Sync>::from(error))
+    }
+}
+
+/// `.internal()?` on any `Result` whose error is a [`std::error::Error`]: a failure on the
+/// server's side, logged with its text and answered to the client as `internal`.
+///
+/// ```
+/// use venta_ws::{GatewayError, ResultExt};
+///
+/// fn parse(input: &str) -> Result<u32, GatewayError> {
+///     Ok(input.parse::<u32>().internal()?)
+/// }
+/// assert_eq!(parse("x").unwrap_err().code(), "internal");
+/// ```
+pub trait ResultExt<T> {
+    /// Turns the error into [`GatewayError::internal`].
+    fn internal(self) -> Result<T, GatewayError>;
+}
+
+impl<T, E> ResultExt<T> for Result<T, E>
 where
     E: std::error::Error + Send + Sync + 'static,
 {
-    fn from(error: E) -> Self {
-        Self::internal(error)
+    fn internal(self) -> Result<T, GatewayError> {
+        self.map_err(GatewayError::internal)
+    }
+}
+
+/// What a handler or hook may return as its error: anything `GatewayError` converts from.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the error of a handler or hook",
+    label = "`GatewayError` has no conversion from `{Self}`",
+    note = "say what a client gets for it with `impl From<{Self}> for GatewayError`, or return `GatewayError` and convert with `.internal()?` (`venta_ws::ResultExt`) or `.map_err(GatewayError::internal)?`",
+    note = "`Box<dyn Error + Send + Sync>`, `std::io::Error` and `serde_json::Error` convert as they are; for `anyhow::Error`, turn on venta-ws's feature `anyhow`"
+)]
+pub trait IntoGatewayError {
+    /// The error, as answered to the client.
+    fn into_gateway_error(self) -> GatewayError;
+}
+
+#[diagnostic::do_not_recommend]
+impl<E> IntoGatewayError for E
+where
+    GatewayError: From<E>,
+{
+    fn into_gateway_error(self) -> GatewayError {
+        GatewayError::from(self)
     }
 }
 
@@ -134,6 +283,7 @@ impl fmt::Debug for GatewayError {
             .field("message", &self.message)
             .field("logged", &self.logged)
             .field("close", &self.close)
+            .field("details", &self.details)
             .field("source", &self.source)
             .finish()
     }
@@ -208,6 +358,14 @@ pub enum ModuleError {
         "an interceptor was set for gateway `{gateway}` with `gateway_interceptor`, but the module has no such gateway; add it with `.gateway(...)`"
     )]
     InterceptorWithoutGateway {
+        /// The gateway type.
+        gateway: &'static str,
+    },
+    /// An error filter was set for a gateway the module does not mount.
+    #[error(
+        "an error filter was set for gateway `{gateway}` with `gateway_error_filter`, but the module has no such gateway; add it with `.gateway(...)`"
+    )]
+    FilterWithoutGateway {
         /// The gateway type.
         gateway: &'static str,
     },
@@ -289,14 +447,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn errors_converted_with_question_mark_hide_their_text_from_the_client() {
-        fn parse(input: &str) -> Result<u32, GatewayError> {
-            Ok(input.parse::<u32>()?)
+    fn io_and_boxed_errors_convert_with_question_mark_and_hide_their_text_from_the_client() {
+        fn read() -> Result<u32, GatewayError> {
+            Err(std::io::Error::other("disk on fire"))?
         }
-        let err = parse("not a number").expect_err("must fail");
-        assert_eq!(err.code(), "internal");
-        assert_eq!(err.message(), "internal error");
-        assert!(err.source().is_some());
-        assert_eq!(err.close_code(), None);
+        fn boxed() -> Result<u32, GatewayError> {
+            let error: Box<dyn std::error::Error + Send + Sync> = "pool exhausted".into();
+            Err(error)?
+        }
+        for err in [read().expect_err("fails"), boxed().expect_err("fails")] {
+            assert_eq!((err.code(), err.message()), ("internal", "internal error"));
+            assert!(err.source().is_some());
+            assert_eq!(err.close_code(), None);
+        }
+        let parsed: Result<u32, GatewayError> = "x".parse::<u32>().internal();
+        assert_eq!(parsed.expect_err("fails").to_string(), "internal: internal error (invalid digit found in string)");
+    }
+
+    #[test]
+    fn an_application_error_type_converts_as_its_own_impl_says() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("order {0} not found")]
+        struct OrderMissing(u32);
+        impl From<OrderMissing> for GatewayError {
+            fn from(error: OrderMissing) -> Self {
+                GatewayError::not_found(error.to_string())
+            }
+        }
+        fn load(id: u32) -> Result<(), GatewayError> {
+            Err(OrderMissing(id))?
+        }
+        let err = load(17).expect_err("fails");
+        assert_eq!((err.code(), err.message()), ("not_found", "order 17 not found"));
+    }
+
+    #[test]
+    fn modifiers_keep_what_they_do_not_change() {
+        let err = GatewayError::internal(std::io::Error::other("down"))
+            .with_code("store_down")
+            .with_message("the store is down")
+            .with_details([FieldError::new("", "retry later")])
+            .closing(CloseCode::InternalError);
+        assert_eq!((err.code(), err.message()), ("store_down", "the store is down"));
+        assert_eq!(err.details(), [FieldError::new("", "retry later")]);
+        assert_eq!(err.close_code(), Some(CloseCode::InternalError));
+        assert!(err.source().is_some(), "the source is still logged");
     }
 }

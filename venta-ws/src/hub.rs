@@ -1,5 +1,6 @@
 //! The [`Hub`]: every namespace of a module, its presence, and graceful shutdown.
 
+use std::any::TypeId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -7,8 +8,10 @@ use std::time::Duration;
 
 use crate::close::Closure;
 use crate::cluster::Cluster;
+use crate::gateway::WebSocketGateway;
 use crate::namespace::Namespace;
 use crate::presence::PresenceStore;
+use crate::socket::AuthenticatedSocket;
 use crate::state::ModuleState;
 
 /// Every namespace of a module, for emitting from outside a handler (an HTTP route, a job),
@@ -61,7 +64,26 @@ impl Hub {
         cluster: Option<Arc<dyn Cluster>>,
         state: Arc<ModuleState>,
     ) -> Self {
-        Self { namespaces: Arc::new(namespaces), presence, cluster, state }
+        let namespaces = Arc::new(namespaces);
+        for namespace in namespaces.values() {
+            namespace.set_module(&namespaces);
+        }
+        Self { namespaces, presence, cluster, state }
+    }
+
+    /// The hub of the module `namespace` belongs to.
+    pub(crate) fn of(namespace: &Namespace) -> Self {
+        // A socket's runtime keeps its module's namespaces alive, so this finds them; only a
+        // namespace outliving its module would not, and it then gets a hub of itself alone.
+        let namespaces = namespace
+            .module()
+            .unwrap_or_else(|| Arc::new(BTreeMap::from([(namespace.name().to_owned(), namespace.clone())])));
+        Self {
+            namespaces,
+            presence: Arc::clone(namespace.presence()),
+            cluster: namespace.cluster().cloned(),
+            state: Arc::clone(namespace.state()),
+        }
     }
 
     /// Whether this node takes new sockets: not once shutdown has started (readiness turns
@@ -131,6 +153,30 @@ impl Hub {
         self.namespaces.get(name)
     }
 
+    /// The namespace of gateway `G`, if the module mounts it: typed, so a misspelt gateway
+    /// does not compile, where a misspelt name would be `None` at run time.
+    ///
+    /// ```
+    /// # use venta_ws::prelude::*;
+    /// # #[derive(WebSocketGateway)]
+    /// # #[gateway(namespace = "customer", auth = Jwt)]
+    /// # struct CustomerGateway;
+    /// # #[venta_ws::messages]
+    /// # impl CustomerGateway {}
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let module = WebSocketModule::builder()
+    ///     .jwt(JwtConfig::hs256("a development secret, 32 bytes or more"))
+    ///     .gateway(CustomerGateway)
+    ///     .build()?;
+    /// let customers = module.hub().gateway::<CustomerGateway>().expect("mounted").clone();
+    /// customers.emit_to_entity("c-17", "order.updated", &17)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn gateway<G: WebSocketGateway>(&self) -> Option<&Namespace> {
+        self.namespaces.get(G::DESCRIPTOR.namespace).filter(|namespace| namespace.is_of(TypeId::of::<G>()))
+    }
+
     /// Every namespace, by name.
     pub fn namespaces(&self) -> impl Iterator<Item = &Namespace> {
         self.namespaces.values()
@@ -139,5 +185,14 @@ impl Hub {
     /// The module's presence store.
     pub fn presence(&self) -> &Arc<dyn PresenceStore> {
         &self.presence
+    }
+}
+
+impl<C> AuthenticatedSocket<C> {
+    /// The hub of the socket's module: every namespace, for a handler or hook that reaches
+    /// another gateway's sockets (`socket.hub().gateway::<VendorGateway>()`), with no
+    /// `OnceLock<Hub>` set after `build()`.
+    pub fn hub(&self) -> Hub {
+        Hub::of(self.namespace())
     }
 }

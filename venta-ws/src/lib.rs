@@ -60,7 +60,9 @@ pub mod cluster;
 mod config;
 mod connection;
 mod error;
+pub mod filter;
 mod gateway;
+pub mod guard;
 mod hub;
 mod id;
 pub mod intercept;
@@ -83,6 +85,8 @@ mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod transport;
+#[cfg(feature = "validate")]
+pub mod validate;
 
 pub use auth::{Anonymous, Jwt, JwtConfig, StandardClaims};
 pub use axum::body::Bytes;
@@ -90,7 +94,7 @@ pub use axum::extract::ws::Utf8Bytes;
 pub use builder::{WebSocketModule, WebSocketModuleBuilder};
 pub use close::{CloseCode, DisconnectReason, Reconnect};
 pub use config::{GatewayDescriptor, RateLimit, SocketConfig};
-pub use error::{GatewayError, ModuleError, Operation};
+pub use error::{FieldError, GatewayError, IntoGatewayError, ModuleError, Operation, ResultExt};
 pub use gateway::{Ack, ClaimsOf, GatewayHandlers, IntoReply, Reply, SocketOf, WebSocketGateway};
 pub use hub::{Hub, Readiness, ShutdownReport};
 pub use id::{ParseSocketIdError, SocketId};
@@ -112,7 +116,7 @@ pub mod prelude {
     pub use crate::auth::{Anonymous, AuthError, ConnectRequest, Identity, Jwt, JwtConfig, StandardClaims};
     pub use crate::{
         Ack, AuthenticatedSocket, CloseCode, DisconnectReason, GatewayError, GatewayHandlers, Namespace, Operation,
-        Reply, WebSocketGateway, WebSocketModule,
+        Reply, ResultExt, WebSocketGateway, WebSocketModule,
     };
 }
 
@@ -152,5 +156,61 @@ pub mod __private {
     /// Runs a handler's reply conversion.
     pub fn reply<R: IntoReply>(reply: R, request: &Request<'_>) -> Dispatch {
         Dispatch::Handled(reply.into_reply(request))
+    }
+
+    /// Runs one `#[guard(..)]`; called with the guard expression's span, so that a guard of
+    /// the wrong type is reported there.
+    pub async fn guard<C, P: ?Sized, G: crate::guard::Guard<C, P> + ?Sized>(
+        guard: &G,
+        socket: &crate::AuthenticatedSocket<C>,
+        event: &str,
+        payload: &P,
+    ) -> Result<(), crate::GatewayError> {
+        guard.check(crate::guard::GuardContext::new(socket, event, payload)).await
+    }
+
+    /// A fallible hook's result, its error converted; called with the user's return type's
+    /// span, so a hook whose error `GatewayError` does not convert from is reported there.
+    pub fn hook_result<R: HookResult>(result: R) -> Result<(), crate::GatewayError> {
+        result.into_hook_result()
+    }
+
+    /// What a fallible hook (`validate_connection`, `on_connect`, `on_text`, `on_binary`) returns.
+    #[diagnostic::on_unimplemented(
+        message = "this hook returns `Result<(), GatewayError>`, not `{Self}`",
+        label = "not `Result<(), GatewayError>`",
+        note = "an error refuses the socket or answers the client: write `-> Result<(), GatewayError>` and end the body with `Ok(())`"
+    )]
+    pub trait HookResult {
+        /// The result, its error as a `GatewayError`.
+        fn into_hook_result(self) -> Result<(), crate::GatewayError>;
+    }
+
+    impl<E: crate::IntoGatewayError> HookResult for Result<(), E> {
+        fn into_hook_result(self) -> Result<(), crate::GatewayError> {
+            self.map_err(crate::IntoGatewayError::into_gateway_error)
+        }
+    }
+
+    /// Checks that a handler's socket parameter is the gateway's socket type, at that parameter.
+    pub fn socket<'a, T: HandlerSocket<'a, C>, C>(socket: &'a crate::AuthenticatedSocket<C>) -> T {
+        T::from_socket(socket)
+    }
+
+    /// What a handler's socket parameter may be: the gateway's own socket type.
+    #[diagnostic::on_unimplemented(
+        message = "a handler of this gateway takes its socket as `&AuthenticatedSocket<{C}>`, not `{Self}`",
+        label = "not this gateway's socket type",
+        note = "the socket's claims type follows the gateway's `auth`: write `&AuthenticatedSocket<{C}>`, or `&SocketOf<Self>`"
+    )]
+    pub trait HandlerSocket<'a, C> {
+        /// The parameter, from the dispatched socket.
+        fn from_socket(socket: &'a crate::AuthenticatedSocket<C>) -> Self;
+    }
+
+    impl<'a, C> HandlerSocket<'a, C> for &'a crate::AuthenticatedSocket<C> {
+        fn from_socket(socket: &'a crate::AuthenticatedSocket<C>) -> Self {
+            socket
+        }
     }
 }

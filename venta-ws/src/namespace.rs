@@ -1,9 +1,10 @@
 //! Namespaces: the sockets of one gateway on this node, rooms, and emitting to them.
 
+use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
@@ -39,6 +40,11 @@ struct Inner {
     /// This gateway's limits.
     config: SocketConfig,
     registry: RwLock<Registry>,
+    /// The gateway's type, so a lookup by type finds only its own namespace.
+    gateway: TypeId,
+    /// Every namespace of the module, once it is built: weak, since the module's namespaces
+    /// hold this one. The gateway's runtime keeps them alive while it serves sockets.
+    module: OnceLock<Weak<BTreeMap<String, Namespace>>>,
 }
 
 #[derive(Default)]
@@ -64,6 +70,7 @@ impl Drop for Attachment {
 
 impl Namespace {
     pub(crate) fn new(
+        gateway: TypeId,
         descriptor: &GatewayDescriptor,
         presence: Arc<dyn PresenceStore>,
         cluster: Option<Arc<dyn Cluster>>,
@@ -80,6 +87,8 @@ impl Namespace {
                 state,
                 config,
                 registry: RwLock::new(Registry::default()),
+                gateway,
+                module: OnceLock::new(),
             }),
         }
     }
@@ -111,6 +120,31 @@ impl Namespace {
     /// This gateway's limits.
     pub fn config(&self) -> &SocketConfig {
         &self.inner.config
+    }
+
+    /// Whether this is the namespace of gateway type `gateway`.
+    pub(crate) fn is_of(&self, gateway: TypeId) -> bool {
+        self.inner.gateway == gateway
+    }
+
+    /// Every namespace of the module, when it is still served.
+    pub(crate) fn module(&self) -> Option<Arc<BTreeMap<String, Namespace>>> {
+        self.inner.module.get().and_then(Weak::upgrade)
+    }
+
+    /// Remembers every namespace of the module, once it is built.
+    pub(crate) fn set_module(&self, namespaces: &Arc<BTreeMap<String, Namespace>>) {
+        let _ = self.inner.module.set(Arc::downgrade(namespaces));
+    }
+
+    /// The cluster transport this namespace publishes to, if any.
+    pub(crate) fn cluster(&self) -> Option<&Arc<dyn Cluster>> {
+        self.inner.cluster.as_ref()
+    }
+
+    /// What every gateway of the module shares.
+    pub(crate) fn state(&self) -> &Arc<ModuleState> {
+        &self.inner.state
     }
 
     /// The presence store behind this namespace.

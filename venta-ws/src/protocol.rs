@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::error::GatewayError;
+use crate::error::{FieldError, GatewayError};
 use crate::rules;
 
 /// The event name of error envelopes, reserved for the server.
@@ -186,12 +186,15 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
 struct WireError<'a> {
     code: &'a str,
     message: &'a str,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    details: &'a [FieldError],
 }
 
-/// Encodes an `error` envelope.
-pub(crate) fn encode_error(code: &str, message: &str, id: Option<&MessageId>) -> Utf8Bytes {
-    let body = WireError { code, message };
-    // Two strings and an id always serialize.
+/// Encodes the `error` envelope answering `error`: its code, message and (when it has any)
+/// details.
+pub(crate) fn encode_error(error: &GatewayError, id: Option<&MessageId>) -> Utf8Bytes {
+    let body = WireError { code: error.code(), message: error.message(), details: error.details() };
+    // Strings and an id always serialize.
     encode(ERROR_EVENT, &body, id).unwrap_or_else(|_| {
         Utf8Bytes::from_static(r#"{"event":"error","data":{"code":"internal","message":"internal error"}}"#)
     })
@@ -246,10 +249,15 @@ mod tests {
     fn encodes_envelopes_with_and_without_ids() {
         let frame = encode("pong", &serde_json::json!({"n": 1}), None).expect("encodes");
         assert_eq!(frame.as_str(), r#"{"event":"pong","data":{"n":1}}"#);
-        let frame = encode_error("unknown_event", "no handler", Some(&MessageId::Number(3)));
+        let frame = encode_error(&GatewayError::new("unknown_event", "no handler"), Some(&MessageId::Number(3)));
         assert_eq!(
             frame.as_str(),
             r#"{"event":"error","data":{"code":"unknown_event","message":"no handler"},"id":3}"#
+        );
+        let invalid = GatewayError::invalid_payload("1 field is not valid", [FieldError::new("lat", "out of range")]);
+        assert_eq!(
+            encode_error(&invalid, None).as_str(),
+            r#"{"event":"error","data":{"code":"invalid_payload","message":"1 field is not valid","details":[{"field":"lat","message":"out of range"}]}}"#
         );
     }
 

@@ -62,7 +62,146 @@ use crate::transport::Transport;
 /// An identity for `auth = Jwt` gateways: `sub` is `entity_id`, no expiry.
 pub fn identity(entity_id: &str) -> Identity<StandardClaims> {
     let claims = StandardClaims { sub: Some(entity_id.to_owned()), ..StandardClaims::default() };
+    identity_with(entity_id, claims)
+}
+
+/// An identity for a gateway with claims of its own (`auth = Jwt<RiderClaims>`), as its
+/// authenticator would give for a valid token of `entity_id`, with no expiry.
+///
+/// ```
+/// use serde::Deserialize;
+/// use venta_ws::testing;
+///
+/// #[derive(Deserialize)]
+/// struct RiderClaims { role: String, tenant: String }
+///
+/// let rider = testing::identity_with("r1", RiderClaims { role: "rider".into(), tenant: "acme".into() });
+/// assert_eq!((rider.entity_id.as_deref(), rider.claims.tenant.as_str()), (Some("r1"), "acme"));
+/// ```
+pub fn identity_with<C>(entity_id: &str, claims: C) -> Identity<C> {
     Identity { entity_id: Some(entity_id.to_owned()), claims, expires_at: None }
+}
+
+/// Signs tokens for your own tests, as an identity provider would, for a server under test
+/// that verifies them with the matching [`JwtConfig`](crate::JwtConfig): a real client then
+/// connects with a real token.
+///
+/// Tokens carry `sub`, `iat` and `exp` (an hour from now unless [`ttl`](Self::ttl) says
+/// otherwise), the issuer and audience when set, and any claims you add.
+///
+/// ```
+/// use serde_json::json;
+/// use venta_ws::testing::TokenMinter;
+/// use venta_ws::JwtConfig;
+///
+/// let secret = "a test secret of 32 bytes or more";
+/// let minter = TokenMinter::hs256(secret).issuer("https://auth.example.com");
+/// let token = minter.token_with("r1", json!({"role": "rider", "tenant": "acme"}));
+///
+/// let verifier = venta_ws::Jwt::<serde_json::Value>::new(&JwtConfig::hs256(secret).issuer("https://auth.example.com"));
+/// let identity = verifier.verify(&token).expect("valid");
+/// assert_eq!(identity.claims["tenant"], "acme");
+/// assert!(verifier.verify(&minter.expired("r1")).is_err());
+/// ```
+#[derive(Clone)]
+pub struct TokenMinter {
+    key: jsonwebtoken::EncodingKey,
+    algorithm: jsonwebtoken::Algorithm,
+    issuer: Option<String>,
+    audience: Option<String>,
+    ttl: Duration,
+}
+
+impl TokenMinter {
+    /// HS256 tokens signed with `secret`, for `JwtConfig::hs256(secret)`.
+    pub fn hs256(secret: impl AsRef<[u8]>) -> Self {
+        Self::with_key(jsonwebtoken::EncodingKey::from_secret(secret.as_ref()), jsonwebtoken::Algorithm::HS256)
+    }
+
+    /// RS256 tokens signed with a PEM private key, for `JwtConfig::rs256_pem(public_key)`.
+    pub fn rs256_pem(private_key: impl AsRef<[u8]>) -> Result<Self, jsonwebtoken::errors::Error> {
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key.as_ref())?;
+        Ok(Self::with_key(key, jsonwebtoken::Algorithm::RS256))
+    }
+
+    /// EdDSA (Ed25519) tokens signed with a PEM private key, for `JwtConfig::eddsa_pem(public_key)`.
+    pub fn eddsa_pem(private_key: impl AsRef<[u8]>) -> Result<Self, jsonwebtoken::errors::Error> {
+        let key = jsonwebtoken::EncodingKey::from_ed_pem(private_key.as_ref())?;
+        Ok(Self::with_key(key, jsonwebtoken::Algorithm::EdDSA))
+    }
+
+    fn with_key(key: jsonwebtoken::EncodingKey, algorithm: jsonwebtoken::Algorithm) -> Self {
+        Self { key, algorithm, issuer: None, audience: None, ttl: Duration::from_secs(60 * 60) }
+    }
+
+    /// Sets the `iss` claim of every token.
+    #[must_use]
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Sets the `aud` claim of every token.
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// How long tokens are valid from now (`exp`). Default an hour.
+    #[must_use]
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// A valid token for `entity_id`.
+    pub fn token(&self, entity_id: &str) -> String {
+        self.token_with(entity_id, Value::Object(serde_json::Map::new()))
+    }
+
+    /// A valid token for `entity_id` with more claims (a JSON object: `{"role": "rider"}`);
+    /// they may override `iat`, `exp` and the others.
+    pub fn token_with(&self, entity_id: &str, claims: Value) -> String {
+        let now = jsonwebtoken::get_current_timestamp();
+        let mut all = serde_json::Map::new();
+        all.insert("sub".into(), entity_id.into());
+        all.insert("iat".into(), now.into());
+        all.insert("exp".into(), (now + self.ttl.as_secs()).into());
+        if let Some(issuer) = &self.issuer {
+            all.insert("iss".into(), issuer.as_str().into());
+        }
+        if let Some(audience) = &self.audience {
+            all.insert("aud".into(), audience.as_str().into());
+        }
+        if let Value::Object(extra) = claims {
+            all.extend(extra);
+        }
+        self.sign(&Value::Object(all))
+    }
+
+    /// A token for `entity_id` that expired a minute ago.
+    pub fn expired(&self, entity_id: &str) -> String {
+        let past = jsonwebtoken::get_current_timestamp().saturating_sub(60);
+        self.token_with(entity_id, serde_json::json!({"iat": past.saturating_sub(60), "exp": past}))
+    }
+
+    /// A token of exactly these claims, signed.
+    pub fn sign(&self, claims: &impl Serialize) -> String {
+        // Claims that serialize to JSON always sign with a key of the algorithm's kind.
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(self.algorithm), claims, &self.key).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for TokenMinter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenMinter")
+            .field("algorithm", &self.algorithm)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a test socket could not do what was asked.

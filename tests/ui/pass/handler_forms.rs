@@ -62,7 +62,7 @@ impl UserGateway {
 
     #[subscribe("parse")]
     async fn parse(&self, text: String) -> Result<Reply<u64>, GatewayError> {
-        Ok(Reply::new("parsed", text.parse::<u64>()?))
+        Ok(Reply::new("parsed", text.parse::<u64>().internal()?))
     }
 
     #[subscribe("type")]

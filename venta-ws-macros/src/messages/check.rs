@@ -2,9 +2,10 @@
 //! every handler's and hook's signature, reporting every mistake in one compile.
 
 use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
 use syn::parse::Parser;
 use syn::spanned::Spanned;
-use syn::{FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, Path, ReturnType, Type, parse_quote};
+use syn::{Expr, FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, Path, ReturnType, Type, parse_quote};
 
 use super::hooks::Hook;
 use crate::ctxt::{Ctxt, written};
@@ -14,6 +15,8 @@ use crate::rules;
 pub(super) struct Block {
     pub(super) handlers: Vec<Handler>,
     pub(super) overrides: Vec<Override>,
+    /// The block's `#[guard(..)]` expressions, run before every handler's own.
+    pub(super) guards: Vec<Expr>,
 }
 
 /// A hook the block overrides, with the spans that errors in its types are reported at.
@@ -21,6 +24,8 @@ pub(super) struct Override {
     pub(super) hook: Hook,
     pub(super) ident: Ident,
     pub(super) param_spans: Vec<Span>,
+    /// The user's return type, or the method's name when it has none.
+    pub(super) output_span: Span,
 }
 
 impl Block {
@@ -33,9 +38,12 @@ impl Block {
 pub(super) struct Handler {
     pub(super) event: LitStr,
     pub(super) ident: Ident,
-    pub(super) takes_socket: bool,
+    /// The socket parameter's type, as written.
+    pub(super) socket: Option<Type>,
     pub(super) payload: Option<Type>,
     pub(super) reply_span: Span,
+    /// The handler's `#[guard(..)]` expressions, in order.
+    pub(super) guards: Vec<Expr>,
 }
 
 /// Checks every method of `item`, taking the `#[subscribe]` attributes off.
@@ -50,11 +58,26 @@ pub(super) fn check(item: &mut ItemImpl, cx: &mut Ctxt) -> Block {
         );
         item.trait_ = None;
     }
-    let mut block = Block { handlers: Vec::new(), overrides: Vec::new() };
+    let guards = take_guards(&mut item.attrs, cx);
+    let mut block = Block { handlers: Vec::new(), overrides: Vec::new(), guards };
     for impl_item in &mut item.items {
         let ImplItem::Fn(method) = impl_item else { continue };
         let hook = Hook::from_name(&method.sig.ident.to_string());
-        match take_subscribe(method, cx) {
+        let guards = take_guards(&mut method.attrs, cx);
+        let event = take_subscribe(method, cx);
+        if event.is_none()
+            && let Some(first) = guards.first()
+        {
+            let what = match hook {
+                Some(hook) => format!(
+                    "`{}` is a lifecycle hook, and guards run before event handlers only: check in the hook's body, or refuse the socket in `validate_connection`",
+                    hook.name()
+                ),
+                None => "`#[guard]` goes on a `#[subscribe(\"..\")]` handler, or under `#[venta_ws::messages]` on the impl block to guard every handler".to_owned(),
+            };
+            cx.error_spanned_by(first, what);
+        }
+        match event {
             Some(event) => {
                 if let Some(hook) = hook {
                     cx.error_spanned_by(
@@ -64,8 +87,9 @@ pub(super) fn check(item: &mut ItemImpl, cx: &mut Ctxt) -> Block {
                             hook.name()
                         ),
                     );
-                } else if let Some(handler) = check_handler(method, event, cx) {
+                } else if let Some(mut handler) = check_handler(method, event, cx) {
                     allow_dictated_signature(method);
+                    handler.guards = guards;
                     block.handlers.push(handler);
                 }
             }
@@ -83,7 +107,11 @@ pub(super) fn check(item: &mut ItemImpl, cx: &mut Ctxt) -> Block {
                             FnArg::Receiver(_) => None,
                         })
                         .collect();
-                    block.overrides.push(Override { hook, ident: method.sig.ident.clone(), param_spans });
+                    let output_span = match &method.sig.output {
+                        ReturnType::Default => method.sig.ident.span(),
+                        ReturnType::Type(_, ty) => ty.span(),
+                    };
+                    block.overrides.push(Override { hook, ident: method.sig.ident.clone(), param_spans, output_span });
                 }
             }
         }
@@ -135,6 +163,25 @@ pub(super) fn parse_args(args: TokenStream, cx: &mut Ctxt) -> Path {
 /// because their bodies need it: clippy's pedantic lints against that would be noise.
 fn allow_dictated_signature(method: &mut ImplItemFn) {
     method.attrs.push(parse_quote!(#[allow(clippy::unused_async, clippy::unused_self)]));
+}
+
+/// Removes the `#[guard(..)]` attributes, returning their expressions in order.
+fn take_guards(attrs: &mut Vec<syn::Attribute>, cx: &mut Ctxt) -> Vec<Expr> {
+    let mut guards = Vec::new();
+    attrs.retain(|attr| {
+        if !attr.path().is_ident("guard") {
+            return true;
+        }
+        match attr.parse_args::<Expr>() {
+            Ok(expr) => guards.push(expr),
+            Err(_) => cx.error_spanned_by(
+                attr,
+                "`#[guard]` takes one guard, as an expression: write `#[guard(Roles::any(&[\"admin\"]))]`, or one `#[guard(..)]` per guard",
+            ),
+        }
+        false
+    });
+    guards
 }
 
 /// Removes the method's `#[subscribe("...")]` attributes, returning the event name.
@@ -204,12 +251,12 @@ fn check_handler(method: &ImplItemFn, event: LitStr, cx: &mut Ctxt) -> Option<Ha
             ok = false;
         }
     }
-    let mut takes_socket = false;
+    let mut socket: Option<Type> = None;
     let mut payload: Option<Type> = None;
     for (position, arg) in inputs.enumerate() {
         let FnArg::Typed(arg) = arg else { continue };
         match socket_param(&arg.ty) {
-            Some(true) if position == 0 => takes_socket = true,
+            Some(true) if position == 0 => socket = Some((*arg.ty).clone()),
             Some(true) => {
                 cx.error_spanned_by(
                     &arg.ty,
@@ -245,7 +292,7 @@ fn check_handler(method: &ImplItemFn, event: LitStr, cx: &mut Ctxt) -> Option<Ha
         ReturnType::Default => sig.ident.span(),
         ReturnType::Type(_, ty) => ty.span(),
     };
-    ok.then(|| Handler { event, ident: sig.ident.clone(), takes_socket, payload, reply_span })
+    ok.then(|| Handler { event, ident: sig.ident.clone(), socket, payload, reply_span, guards: Vec::new() })
 }
 
 /// The owned type to suggest for a borrowed payload: `&str` gives `String`, `&[T]` gives
@@ -291,6 +338,10 @@ fn check_hook(method: &ImplItemFn, hook: Hook, cx: &mut Ctxt) -> bool {
         }
         _ => {}
     }
+    if let Some(wrong) = hook_output_mistake(sig, hook) {
+        cx.error_spanned_by(wrong.0, wrong.1);
+        ok = false;
+    }
     let receiver_ok = matches!(
         sig.inputs.first(),
         Some(FnArg::Receiver(receiver)) if receiver.reference.is_some() && receiver.mutability.is_none()
@@ -309,6 +360,42 @@ fn check_hook(method: &ImplItemFn, hook: Hook, cx: &mut Ctxt) -> bool {
         ok = false;
     }
     ok
+}
+
+/// What is wrong with a hook's return type, when it is plainly not the hook's: a fallible
+/// hook that returns nothing or something other than a `..Result<..>`, or an infallible one
+/// that returns something. Anything else is left to rustc, which checks it at the user's type.
+fn hook_output_mistake(sig: &syn::Signature, hook: Hook) -> Option<(TokenStream, String)> {
+    let fix = || {
+        let asyncness = if hook.is_async() { "async " } else { "" };
+        format!("write `{asyncness}fn {}(&self, {}){}`", hook.name(), hook.written_params(), hook.written_output())
+    };
+    match (&sig.output, hook.is_fallible()) {
+        (ReturnType::Default, true) => Some((
+            sig.ident.to_token_stream(),
+            format!(
+                "`{}` returns `Result<(), GatewayError>`, and an error refuses the socket or answers the client: {}, and end it with `Ok(())`",
+                hook.name(),
+                fix()
+            ),
+        )),
+        (ReturnType::Type(_, ty), true) if !names_a_result(ty) => Some((
+            ty.to_token_stream(),
+            format!("`{}` returns `Result<(), GatewayError>`, not `{}`: {}", hook.name(), written(ty), fix()),
+        )),
+        (ReturnType::Type(_, ty), false)
+            if hook.returns_unit() && !matches!(&**ty, Type::Tuple(unit) if unit.elems.is_empty()) =>
+        {
+            Some((ty.to_token_stream(), format!("`{}` returns nothing: remove `-> {}`", hook.name(), written(ty))))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `ty` is a path whose last segment is `Result` or ends with it (`io::Result`,
+/// `anyhow::Result`, an alias such as `AppResult`).
+fn names_a_result(ty: &Type) -> bool {
+    matches!(ty, Type::Path(path) if path.path.segments.last().is_some_and(|last| last.ident.to_string().ends_with("Result")))
 }
 
 fn check_events(handlers: &[Handler], cx: &mut Ctxt) {

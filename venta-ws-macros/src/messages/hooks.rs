@@ -94,6 +94,25 @@ impl Hook {
         self.signature().is_async
     }
 
+    /// Whether the hook is async and returns `Result<(), GatewayError>`.
+    pub(super) fn is_fallible(self) -> bool {
+        self.is_async() && matches!(self.signature().output, Output::Fallible)
+    }
+
+    /// Whether the hook returns `()`.
+    pub(super) fn returns_unit(self) -> bool {
+        matches!(self.signature().output, Output::Unit)
+    }
+
+    /// The return type as the user writes it, with its arrow; empty for `()`.
+    pub(super) fn written_output(self) -> &'static str {
+        match self.signature().output {
+            Output::Unit => "",
+            Output::Fallible => " -> Result<(), GatewayError>",
+            Output::EntityId => " -> Option<String>",
+        }
+    }
+
     pub(super) fn arity(self) -> usize {
         self.signature().params.len()
     }

@@ -9,6 +9,7 @@ use super::lifecycle::GatewayRuntime;
 use crate::auth::{Authenticator, ConnectRequest, Token, TokenSource};
 use crate::close::Closure;
 use crate::error::{GatewayError, Operation};
+use crate::filter::{self, ErrorContext};
 use crate::gateway::{Dispatch, GatewayHandlers, SocketOf};
 use crate::intercept::{MessageContext, run_chain};
 use crate::protocol::{self, Expiry, MessageId, REFRESH_EVENT, Request};
@@ -23,7 +24,7 @@ pub(super) async fn dispatch_text<G: GatewayHandlers>(
     let request = match Request::decode(text) {
         Ok(request) => request,
         Err(error) => {
-            fail(runtime, socket, Operation::Decode, &error.to_error(), error.id.as_ref());
+            fail(runtime, socket, Operation::Decode, error.to_error(), error.id.as_ref());
             return;
         }
     };
@@ -68,7 +69,7 @@ pub(super) async fn dispatch_text<G: GatewayHandlers>(
             socket.core().deliver(frame);
         }
         Ok(None) => {}
-        Err(error) => fail(runtime, socket, Operation::Event(request.event()), &error, request.id()),
+        Err(error) => fail(runtime, socket, Operation::Event(request.event()), error, request.id()),
     }
 }
 
@@ -107,16 +108,30 @@ pub(super) async fn refresh<G: GatewayHandlers>(
     protocol::encode(REFRESH_EVENT, &expiry, request.id()).map(Some).map_err(GatewayError::internal)
 }
 
-/// Logs an error once, answers it with an `error` envelope, and closes when it says so.
+/// Logs an error once (as raised), answers it with an `error` envelope (as the error filters
+/// make it), and closes when that says so.
 pub(super) fn fail<G: GatewayHandlers>(
     runtime: &GatewayRuntime<G>,
     socket: &SocketOf<G>,
     operation: Operation<'_>,
-    error: &GatewayError,
+    error: GatewayError,
     id: Option<&MessageId>,
 ) {
-    runtime.gateway.handle_connection_error(socket, operation, error);
-    socket.core().deliver(protocol::encode_error(error.code(), error.message(), id));
+    runtime.gateway.handle_connection_error(socket, operation, &error);
+    let error = if runtime.error_filters.is_empty() {
+        error
+    } else {
+        let core = socket.core();
+        let ctx = ErrorContext {
+            namespace: runtime.namespace.name(),
+            socket_id: core.id,
+            entity_id: &core.entity_id,
+            transport: core.transport,
+            operation,
+        };
+        filter::apply(&runtime.error_filters, &ctx, error)
+    };
+    socket.core().deliver(protocol::encode_error(&error, id));
     if let Some(code) = error.close_code() {
         socket.core().close(Closure::Error { code, reason: Cow::Owned(error.message().to_owned()) });
     }

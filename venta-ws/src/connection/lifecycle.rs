@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -23,7 +23,9 @@ use super::write::{SharedSink, Writer, write_loop};
 use crate::auth::{Authenticator, ConnectRequest};
 use crate::close::{Closure, DisconnectReason};
 use crate::error::{GatewayError, Operation};
+use crate::filter::ErrorFilter;
 use crate::gateway::{GatewayHandlers, SocketOf};
+use crate::hub::Hub;
 use crate::id::SocketId;
 use crate::intercept::Interceptor;
 use crate::logging::Untrusted;
@@ -42,6 +44,11 @@ pub(crate) struct GatewayRuntime<G: GatewayHandlers> {
     pub(crate) state: Arc<ModuleState>,
     /// The module's interceptors, then the gateway's: outermost first.
     pub(crate) interceptors: Box<[Arc<dyn Interceptor>]>,
+    /// The gateway's error filters, then the module's: first to run first.
+    pub(crate) error_filters: Box<[Arc<dyn ErrorFilter>]>,
+    /// The module's hub, held so that `AuthenticatedSocket::hub` finds every namespace while
+    /// the gateway serves sockets, even when the application kept no hub of its own.
+    pub(crate) hub: OnceLock<Hub>,
 }
 
 /// A socket attached to its namespace, its writer running, not yet in presence.

@@ -42,7 +42,7 @@ mod write;
 #[cfg(feature = "testing")]
 pub(crate) use handshake::socket_span;
 pub(crate) use lifecycle::GatewayRuntime;
-pub(crate) use mount::{MountContext, MountedGateway, mount};
+pub(crate) use mount::{MountContext, MountedGateway, OwnHooks, mount};
 pub(crate) use origin::OriginPolicy;
 #[cfg(feature = "testing")]
 pub(crate) use transport::FramePipe;

@@ -2,7 +2,7 @@
 //! made, and its route set up. The builder calls this for each gateway it was given.
 
 use std::any::{Any, TypeId};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::routing::get;
@@ -14,7 +14,9 @@ use crate::auth::{AuthRegistry, Authenticator};
 use crate::cluster::Cluster;
 use crate::config::SocketConfig;
 use crate::error::ModuleError;
+use crate::filter::ErrorFilter;
 use crate::gateway::GatewayHandlers;
+use crate::hub::Hub;
 use crate::intercept::Interceptor;
 use crate::namespace::Namespace;
 use crate::presence::PresenceStore;
@@ -29,8 +31,16 @@ pub(crate) struct MountContext<'a> {
     pub(crate) state: &'a Arc<ModuleState>,
     /// The module's interceptors, outer to every gateway's own.
     pub(crate) interceptors: &'a [Arc<dyn Interceptor>],
+    /// The module's error filters, run after every gateway's own.
+    pub(crate) error_filters: &'a [Arc<dyn ErrorFilter>],
     /// Whether every message gets its own span.
     pub(crate) message_spans: bool,
+}
+
+/// What was set on the builder for one gateway only.
+pub(crate) struct OwnHooks {
+    pub(crate) interceptors: Vec<Arc<dyn Interceptor>>,
+    pub(crate) error_filters: Vec<Arc<dyn ErrorFilter>>,
 }
 
 /// A mounted gateway: its namespace, its route, and its run-time state for the test harness.
@@ -38,6 +48,8 @@ pub(crate) struct MountedGateway {
     pub(crate) namespace: Namespace,
     pub(crate) router: Router,
     pub(crate) runtime: (TypeId, Arc<dyn Any + Send + Sync>),
+    /// Gives the runtime the module's hub once it is built.
+    pub(crate) keep_hub: Box<dyn FnOnce(&Hub) + Send>,
     /// The gateway as the Socket.IO endpoint reaches it.
     #[cfg(feature = "socketio")]
     pub(crate) socket_io: Arc<dyn crate::socketio::SocketIoGateway>,
@@ -48,7 +60,7 @@ pub(crate) fn mount<G: GatewayHandlers>(
     gateway: G,
     context: &MountContext<'_>,
     config: SocketConfig,
-    interceptors: Vec<Arc<dyn Interceptor>>,
+    own: OwnHooks,
 ) -> Result<MountedGateway, ModuleError> {
     let descriptor = G::DESCRIPTOR;
     let auth = G::Auth::from_registry(context.auth).ok_or(ModuleError::MissingAuth {
@@ -65,6 +77,7 @@ pub(crate) fn mount<G: GatewayHandlers>(
         return Err(ModuleError::AnyOriginWithCredentials { gateway: descriptor.type_name });
     }
     let namespace = Namespace::new(
+        TypeId::of::<G>(),
         &descriptor,
         Arc::clone(context.presence),
         context.cluster.clone(),
@@ -79,8 +92,14 @@ pub(crate) fn mount<G: GatewayHandlers>(
         state: Arc::clone(context.state),
         interceptors: builtin_interceptors::<G>(context.message_spans)
             .chain(context.interceptors.iter().cloned())
-            .chain(interceptors)
+            .chain(own.interceptors)
             .collect(),
+        error_filters: own.error_filters.into_iter().chain(context.error_filters.iter().cloned()).collect(),
+        hub: OnceLock::new(),
+    });
+    let keeps_hub = Arc::clone(&runtime);
+    let keep_hub: Box<dyn FnOnce(&Hub) + Send> = Box::new(move |hub| {
+        let _ = keeps_hub.hub.set(hub.clone());
     });
     let router = Router::new().route(descriptor.path, get(handshake::<G>)).with_state(Arc::clone(&runtime));
     #[cfg(feature = "socketio")]
@@ -88,6 +107,7 @@ pub(crate) fn mount<G: GatewayHandlers>(
     let runtime: Arc<dyn Any + Send + Sync> = runtime;
     Ok(MountedGateway {
         namespace,
+        keep_hub,
         router,
         runtime: (TypeId::of::<G>(), runtime),
         #[cfg(feature = "socketio")]

@@ -57,7 +57,7 @@ pub(super) fn rate_limited<G: GatewayHandlers>(
     if bucket.violations >= bucket.limit.max_violations {
         error = error.closing(Closure::RateLimited.code());
     }
-    fail(runtime, socket, Operation::Decode, &error, id.as_ref());
+    fail(runtime, socket, Operation::Decode, error, id.as_ref());
 }
 
 #[cfg(test)]

@@ -98,7 +98,7 @@ pub(super) async fn read_loop<G: GatewayHandlers, T: FramePipe>(
             ),
         };
         if let Ok(Err(error)) | Err(error) = result {
-            fail(runtime, socket, operation, &error, None);
+            fail(runtime, socket, operation, error, None);
         }
         clock.write(sink, core).await;
     }

@@ -26,14 +26,19 @@ use crate::socket::AuthenticatedSocket;
 )]
 pub trait WebSocketGateway: Send + Sync + Sized + 'static {
     /// How sockets of this gateway authenticate.
-    type Auth: Authenticator;
+    type Auth: Authenticator<Claims = Self::Claims>;
+
+    /// The claims its sockets carry: its authenticator's. Named here as well, so that the
+    /// hooks' signatures do not depend on the authenticator being valid, and a claims type
+    /// that cannot be read is reported once, at `auth = ..`.
+    type Claims: Send + Sync + 'static;
 
     /// Namespace, path, entity type and origins.
     const DESCRIPTOR: GatewayDescriptor;
 }
 
 /// The claims type of a gateway's sockets.
-pub type ClaimsOf<G> = <<G as WebSocketGateway>::Auth as Authenticator>::Claims;
+pub type ClaimsOf<G> = <G as WebSocketGateway>::Claims;
 
 /// The socket type of a gateway's hooks and handlers.
 pub type SocketOf<G> = AuthenticatedSocket<ClaimsOf<G>>;
@@ -161,9 +166,9 @@ pub trait GatewayHandlers: WebSocketGateway {
 }
 
 /// What a handler can take as its payload: any `serde::de::DeserializeOwned` type, read from the
-/// message's `data`. The generated code decodes through this trait so that a type that is not
-/// `Deserialize` is reported at the handler's parameter with the fix, instead of deep inside
-/// serde's bounds.
+/// message's `data`, or a [`Valid`](crate::validate::Valid) one (feature `validate`). The
+/// generated code decodes through this trait so that a type that is not `Deserialize` is
+/// reported at the handler's parameter with the fix, instead of deep inside serde's bounds.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be the payload of an event handler",
@@ -171,12 +176,24 @@ pub trait GatewayHandlers: WebSocketGateway {
     note = "the payload is read from the message's `data`: add `#[derive(serde::Deserialize)]` to `{Self}`, or take `serde_json::Value`"
 )]
 pub trait Payload: Sized {
+    /// What guards see of the payload: the value itself, or the value a wrapper holds.
+    type Guarded: ?Sized;
+
     /// Reads the payload from `request`'s `data`.
     fn decode(request: &Request<'_>) -> Result<Self, GatewayError>;
+
+    /// The payload as guards see it.
+    fn guarded(&self) -> &Self::Guarded;
 }
 
 impl<T: serde::de::DeserializeOwned> Payload for T {
+    type Guarded = T;
+
     fn decode(request: &Request<'_>) -> Result<Self, GatewayError> {
         request.payload()
+    }
+
+    fn guarded(&self) -> &T {
+        self
     }
 }

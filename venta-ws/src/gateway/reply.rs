@@ -5,14 +5,14 @@ use std::borrow::Cow;
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 
-use crate::error::GatewayError;
+use crate::error::{GatewayError, IntoGatewayError};
 use crate::protocol::{self, Request};
 
 /// What a handler can return: `()`, [`Ack`], [`Reply`], or a `Result` of one of them.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be returned by an event handler",
     label = "not a reply",
-    note = "return `()`, `Ack<T>`, `Reply<T>`, or `Result<_, E>` of one of them, where `T: Serialize` and `E: Into<GatewayError>`"
+    note = "return `()`, `Ack<T>`, `Reply<T>`, or `Result<_, E>` of one of them, where `T: Serialize` and `GatewayError: From<E>`"
 )]
 pub trait IntoReply {
     /// Encodes the reply to `request`, or `None` when nothing is sent.
@@ -69,9 +69,9 @@ impl<T: Serialize> IntoReply for Reply<T> {
     }
 }
 
-impl<R: IntoReply, E: Into<GatewayError>> IntoReply for Result<R, E> {
+impl<R: IntoReply, E: IntoGatewayError> IntoReply for Result<R, E> {
     fn into_reply(self, request: &Request<'_>) -> Result<Option<Utf8Bytes>, GatewayError> {
-        self.map_err(Into::into)?.into_reply(request)
+        self.map_err(IntoGatewayError::into_gateway_error)?.into_reply(request)
     }
 }
 
