@@ -196,13 +196,7 @@ macro_rules! internal_from {
     )*};
 }
 
-internal_from!(
-    std::io::Error,
-    serde_json::Error,
-    crate::socket::EmitError,
-    crate::presence::PresenceError,
-    Box<dyn std::error::Error + Send + Sync>,
-);
+internal_from!(std::io::Error, serde_json::Error, Box<dyn std::error::Error + Send + Sync>);
 
 impl From<Box<dyn std::error::Error>> for GatewayError {
     /// An error that is not `Send` cannot travel with the socket's task, so its text is kept

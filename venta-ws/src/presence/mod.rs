@@ -62,6 +62,13 @@ pub enum PresenceError {
     Unavailable(String),
 }
 
+/// A presence store that fails is the server's failure: `internal`, its text logged.
+impl From<PresenceError> for crate::error::GatewayError {
+    fn from(error: PresenceError) -> Self {
+        Self::internal(error)
+    }
+}
+
 /// Where presence is kept: [`InMemoryPresence`] for one node, or a shared backend for many.
 ///
 /// Implementations must make `register` and `unregister` idempotent, and must report an

@@ -14,6 +14,7 @@ use serde::Serialize;
 pub(crate) use self::core::{Outbox, SocketCore};
 use crate::auth::StandardClaims;
 use crate::close::{CloseCode, Closure};
+use crate::error::GatewayError;
 use crate::id::SocketId;
 use crate::namespace::Namespace;
 use crate::protocol;
@@ -29,6 +30,13 @@ pub enum EmitError {
     /// The socket is closed or closing.
     #[error("socket is closed")]
     Closed,
+}
+
+/// An emit that failed is the server's failure: `internal`, its text logged.
+impl From<EmitError> for GatewayError {
+    fn from(error: EmitError) -> Self {
+        Self::internal(error)
+    }
 }
 
 /// A connected, authenticated socket, as passed to hooks and handlers.
