@@ -1,4 +1,3 @@
-use venta_ws::guard::Roles;
 use venta_ws::prelude::*;
 
 #[derive(WebSocketGateway)]
@@ -7,7 +6,7 @@ struct AdminGateway;
 
 #[venta_ws::messages]
 impl AdminGateway {
-    #[guard(Roles::any(&["admin"]))]
+    #[guard(venta_ws::guard::Roles::any(&["admin"]))]
     async fn on_connect(&self, socket: &AuthenticatedSocket) -> Result<(), GatewayError> {
         let _ = socket;
         Ok(())
