@@ -30,7 +30,8 @@ async fn handlers_acks_and_errors_answer_the_request_they_belong_to() {
         ("location.update", &json!({"lat": 1.5, "lng": 2.5}), &Some(MessageId::Number(1)))
     );
     let error = user.request("location.update", json!({"lat": 100.0, "lng": 0.0})).await.expect("answer");
-    assert_eq!(error.error_code(), Some("bad_request"));
+    assert_eq!(error.error_code(), Some("invalid_payload"));
+    assert_eq!(error.data["details"][0]["field"], "lat");
     let unknown = user.request("nope", json!(null)).await.expect("answer");
     assert_eq!(unknown.error_code(), Some("unknown_event"));
     user.close().await;

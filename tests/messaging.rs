@@ -1,9 +1,10 @@
 //! Messaging over real sockets: envelopes, acks, error envelopes, and emitting to entities,
 //! rooms and namespaces.
 
+use jsonwebtoken::Algorithm;
 use serde_json::json;
 use venta_ws::CloseCode;
-use venta_ws_tests::{Client, TestServer};
+use venta_ws_tests::{Client, Placement, SECRET, TestServer, now, sign};
 
 #[tokio::test]
 async fn acks_carry_the_request_id_and_only_come_when_asked_for() {
@@ -51,7 +52,11 @@ async fn unknown_events_malformed_frames_and_bad_payloads_get_error_envelopes_an
     let reply = client.request("location.update", json!({"lat": 91.0, "lng": 0.0}), Some(3)).await;
     assert_eq!(
         reply,
-        json!({"event": "error", "data": {"code": "bad_request", "message": "`lat` must be within -90..=90"}, "id": 3})
+        json!({"event": "error", "id": 3, "data": {
+            "code": "invalid_payload",
+            "message": "`data` of event `location.update` is not valid: lat: greater than 90",
+            "details": [{"field": "lat", "message": "greater than 90"}],
+        }})
     );
     client.assert_answers_ping().await;
 
@@ -136,4 +141,36 @@ async fn messages_up_to_the_limit_arrive_whole_despite_the_small_read_buffer() {
     let reply = client.request("ping", json!(big), Some(1)).await;
     assert_eq!(reply["data"].as_str().map(str::len), Some(big.len()));
     client.assert_answers_ping().await;
+}
+
+#[tokio::test]
+async fn only_an_admin_may_disconnect_a_user_and_the_user_is_closed_with_4403_on_every_socket() {
+    let server = TestServer::example().await;
+    let url = server.url("/user");
+    let mut phone = Client::user(&server, "/user", "u1").await;
+    let mut laptop = Client::user(&server, "/user", "u1").await;
+    phone.assert_answers_ping().await;
+    laptop.assert_answers_ping().await;
+
+    // The gateway's guard refuses a user without the role; the socket stays open.
+    let mut user = Client::user(&server, "/user", "u2").await;
+    let refused = user.request("admin.disconnect", json!({"entityId": "u1"}), Some(1)).await;
+    assert_eq!(
+        refused,
+        json!({"event": "error", "id": 1, "data": {"code": "forbidden", "message": "`admin.disconnect` requires the role `admin`"}})
+    );
+    user.assert_answers_ping().await;
+
+    let admin_token =
+        sign(&json!({"sub": "support-1", "role": "admin", "exp": now() + 3600}), SECRET, Algorithm::HS256);
+    let mut admin = Client::connect(&url, Some(&admin_token), Placement::Header).await;
+    let invalid = admin.request("admin.disconnect", json!({"entityId": ""}), Some(2)).await;
+    assert_eq!(invalid["data"]["code"], "invalid_payload");
+    assert_eq!(invalid["data"]["details"][0]["field"], "entityId");
+    let done = admin.request("admin.disconnect", json!({"entityId": "u1"}), Some(3)).await;
+    assert_eq!(done, json!({"event": "admin.disconnect", "data": 2, "id": 3}), "both sockets of u1");
+    for socket in [&mut phone, &mut laptop] {
+        assert_eq!(socket.closed().await.code, Some(CloseCode::Forbidden.code()));
+    }
+    server.wait_online("user", &["support-1", "u2"]).await;
 }

@@ -322,9 +322,14 @@ async fn acks_exceptions_and_two_namespaces_over_one_engine_connection() {
     let answer = sio.ask("user", "location.update", json!([{"lat": 91.0, "lng": 0.0}])).await;
     assert_eq!(
         answer[0],
-        json!({"status": "error", "code": "bad_request", "message": "`lat` must be within -90..=90"})
+        json!({
+            "status": "error",
+            "code": "invalid_payload",
+            "message": "`data` of event `location.update` is not valid: lat: greater than 90",
+            "details": [{"field": "lat", "message": "greater than 90"}],
+        })
     );
-    assert_eq!(sio.event("user", "exception").await[0]["code"], "bad_request");
+    assert_eq!(sio.event("user", "exception").await[0]["code"], "invalid_payload");
     sio.emit("user", "teleport", json!([])).await;
     assert_eq!(sio.event("user", "exception").await[0]["code"], "unknown_event", "without an ack too");
     assert_pings(&mut sio, "user").await;

@@ -20,9 +20,8 @@ pub fn module(secret: &str) -> Result<WebSocketModule, Error> {
         .allowed_origins(config.allowed_origins.iter().cloned())
         .rate_limit(None)
         .gateway(UserLocationGateway::new(Arc::clone(&locations)))
-        .gateway(VendorGateway::new(Arc::clone(&locations)))
+        .gateway(VendorGateway::new(locations))
         .build()?;
-    locations.attach(module.hub());
     Ok(module)
 }
 

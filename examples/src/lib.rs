@@ -9,14 +9,16 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use venta_ws::guard::{HasRoles, Roles};
 use venta_ws::prelude::*;
 use venta_ws::redis::{RedisBackend, RedisConfig, RedisConnectError};
-use venta_ws::{Hub, ModuleError, WebSocketModuleBuilder};
+use venta_ws::validate::Valid;
+use venta_ws::{ModuleError, WebSocketModuleBuilder};
 
 pub mod demo;
 pub mod echo;
@@ -174,18 +176,28 @@ impl std::fmt::Display for Kind {
 
 /// The claims the example reads from a verified token (`auth = Jwt<ExampleClaims>`): `sub`,
 /// `exp`, `iss` and `aud` are checked by the JWT authenticator as for any token; `kind` says
-/// whether it belongs to a user or a vendor.
+/// whether it belongs to a user or a vendor, and `role` grants `admin` to support staff.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExampleClaims {
     /// `"user"` or `"vendor"`; a token without it is a user's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// `"admin"` for support staff, who may disconnect a user (`admin.disconnect`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+/// What [`Roles`] guards read: the `role` claim.
+impl HasRoles for ExampleClaims {
+    fn has_role(&self, role: &str) -> bool {
+        self.role.as_deref() == Some(role)
+    }
 }
 
 impl ExampleClaims {
     /// Claims of a token for `kind`.
     pub fn of(kind: Kind) -> Self {
-        Self { kind: Some(kind.as_str().to_owned()) }
+        Self { kind: Some(kind.as_str().to_owned()), role: None }
     }
 
     /// A verified identity for `entity_id` of `kind`, as the JWT authenticator gives for a
@@ -221,25 +233,25 @@ impl ExampleClaims {
     }
 }
 
-/// A position reported by a user or a vendor.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// A position reported by a user or a vendor; handlers take it as `Valid<Location>`, so one out
+/// of range is answered with `invalid_payload` and a `details` entry per field.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, garde::Validate)]
 pub struct Location {
     /// Latitude in degrees, `-90..=90`.
+    #[garde(range(min = -90.0, max = 90.0))]
     pub lat: f64,
     /// Longitude in degrees, `-180..=180`.
+    #[garde(range(min = -180.0, max = 180.0))]
     pub lng: f64,
 }
 
-impl Location {
-    fn validate(self) -> Result<Self, GatewayError> {
-        if !(-90.0..=90.0).contains(&self.lat) {
-            return Err(GatewayError::bad_request("`lat` must be within -90..=90"));
-        }
-        if !(-180.0..=180.0).contains(&self.lng) {
-            return Err(GatewayError::bad_request("`lng` must be within -180..=180"));
-        }
-        Ok(self)
-    }
+/// The data of `admin.disconnect`.
+#[derive(Debug, Clone, Deserialize, garde::Validate)]
+#[serde(rename_all = "camelCase")]
+pub struct DisconnectRequest {
+    /// The user to disconnect.
+    #[garde(length(min = 1, max = 64))]
+    pub entity_id: String,
 }
 
 /// A vendor's position, as pushed to users in `vendor.location` events.
@@ -258,15 +270,9 @@ pub struct VendorLocation {
 pub struct LocationService {
     users: Mutex<HashMap<String, Location>>,
     vendors: Mutex<HashMap<String, Location>>,
-    hub: OnceLock<Hub>,
 }
 
 impl LocationService {
-    /// Gives the service the module's hub, so vendor moves reach users.
-    pub fn attach(&self, hub: Hub) {
-        let _ = self.hub.set(hub);
-    }
-
     /// The last location a user reported.
     pub fn user(&self, user_id: &str) -> Option<Location> {
         self.users.lock().unwrap_or_else(PoisonError::into_inner).get(user_id).copied()
@@ -285,15 +291,8 @@ impl LocationService {
         self.users.lock().unwrap_or_else(PoisonError::into_inner).remove(user_id);
     }
 
-    /// Stores a vendor's location and pushes it to every connected user; returns how many
-    /// user sockets were reached.
-    fn set_vendor(&self, vendor_id: &str, location: Location) -> Result<usize, GatewayError> {
+    fn set_vendor(&self, vendor_id: &str, location: Location) {
         self.vendors.lock().unwrap_or_else(PoisonError::into_inner).insert(vendor_id.to_owned(), location);
-        let Some(users) = self.hub.get().and_then(|hub| hub.namespace(UserLocationGateway::NAMESPACE)) else {
-            return Ok(0);
-        };
-        let update = VendorLocation { vendor_id: vendor_id.to_owned(), location };
-        Ok(users.emit("vendor.location", &update)?)
     }
 }
 
@@ -308,7 +307,8 @@ async fn online(socket: &AuthenticatedSocket<ExampleClaims>) -> Result<Reply<Vec
 }
 
 /// The seed's gateway: users sharing their location and watching vendors move. Admits user
-/// tokens only (`kind` absent or `"user"`).
+/// tokens only (`kind` absent or `"user"`); support staff (`"role": "admin"`) may also
+/// disconnect a user.
 #[derive(WebSocketGateway)]
 #[gateway(namespace = "user", auth = Jwt<ExampleClaims>, entity = "User")]
 pub struct UserLocationGateway {
@@ -357,11 +357,22 @@ impl UserLocationGateway {
     async fn update_location(
         &self,
         socket: &AuthenticatedSocket<ExampleClaims>,
-        location: Location,
-    ) -> Result<Ack<Location>, GatewayError> {
-        let location = location.validate()?;
+        Valid(location): Valid<Location>,
+    ) -> Ack<Location> {
         self.locations.set_user(socket.entity_id(), location);
-        Ok(Ack(location))
+        Ack(location)
+    }
+
+    /// Closes every socket of a user with 4403, on every node; acks how many were on this one.
+    #[subscribe("admin.disconnect")]
+    #[guard(Roles::any(&["admin"]))]
+    async fn disconnect(
+        &self,
+        socket: &AuthenticatedSocket<ExampleClaims>,
+        Valid(request): Valid<DisconnectRequest>,
+    ) -> Ack<usize> {
+        tracing::info!(target_entity = request.entity_id.as_str(), "disconnected by an administrator");
+        Ack(socket.namespace().disconnect_entity(&request.entity_id, CloseCode::Forbidden))
     }
 
     #[subscribe("vendor.location")]
@@ -408,14 +419,19 @@ impl VendorGateway {
         online(socket).await
     }
 
+    /// Stores the vendor's location and pushes it to every connected user, on the other
+    /// gateway (reached through the socket's hub, by type).
     #[subscribe("location.update")]
     async fn update_location(
         &self,
         socket: &AuthenticatedSocket<ExampleClaims>,
-        location: Location,
+        Valid(location): Valid<Location>,
     ) -> Result<Ack<Location>, GatewayError> {
-        let location = location.validate()?;
-        self.locations.set_vendor(socket.entity_id(), location)?;
+        self.locations.set_vendor(socket.entity_id(), location);
+        if let Some(users) = socket.hub().gateway::<UserLocationGateway>() {
+            let update = VendorLocation { vendor_id: socket.entity_id().to_owned(), location };
+            users.emit("vendor.location", &update)?;
+        }
         Ok(Ack(location))
     }
 }
@@ -528,7 +544,7 @@ pub fn module(config: &Config, locations: &Arc<LocationService>) -> Result<WebSo
             reason: "`module` keeps presence in memory; use `connect_module` to use Redis".to_owned(),
         });
     }
-    finish(builder(config, locations), locations)
+    finish(builder(config, locations))
 }
 
 /// The example's module: through Redis when `REDIS_URL` is set, in memory otherwise.
@@ -544,7 +560,7 @@ pub async fn connect_module(config: &Config, locations: &Arc<LocationService>) -
         );
         builder = builder.redis(backend);
     }
-    finish(builder, locations)
+    finish(builder)
 }
 
 fn builder(config: &Config, locations: &Arc<LocationService>) -> WebSocketModuleBuilder {
@@ -555,10 +571,8 @@ fn builder(config: &Config, locations: &Arc<LocationService>) -> WebSocketModule
         .gateway(VendorGateway::new(Arc::clone(locations)))
 }
 
-fn finish(builder: WebSocketModuleBuilder, locations: &Arc<LocationService>) -> Result<WebSocketModule, AppError> {
-    let module = builder.build()?;
-    locations.attach(module.hub());
-    Ok(module)
+fn finish(builder: WebSocketModuleBuilder) -> Result<WebSocketModule, AppError> {
+    Ok(builder.build()?)
 }
 
 #[cfg(test)]
@@ -586,7 +600,7 @@ mod tests {
 
     #[test]
     fn each_gateway_admits_its_own_kind_of_token_only() {
-        let claims = |kind: Option<&str>| ExampleClaims { kind: kind.map(str::to_owned) };
+        let claims = |kind: Option<&str>| ExampleClaims { kind: kind.map(str::to_owned), role: None };
         assert!(claims(None).admit(Kind::User).is_ok(), "no kind is a user");
         assert!(ExampleClaims::of(Kind::User).admit(Kind::User).is_ok());
         assert!(ExampleClaims::of(Kind::Vendor).admit(Kind::Vendor).is_ok());

@@ -193,7 +193,11 @@ test("error envelopes for unknown events, malformed frames, bad payloads and bin
   const rejected = await client.request("location.update", { lat: 91, lng: 0 }, 6);
   assert.deepEqual(rejected, {
     event: "error",
-    data: { code: "bad_request", message: "`lat` must be within -90..=90" },
+    data: {
+      code: "invalid_payload",
+      message: "`data` of event `location.update` is not valid: lat: greater than 90",
+      details: [{ field: "lat", message: "greater than 90" }],
+    },
     id: 6,
   });
   await client.assertAnswersPing();

@@ -14,6 +14,10 @@
 //!   ]}}
 //! ```
 //!
+//! `field` names each field as the client wrote it: under `#[serde(rename_all = "camelCase")]`
+//! the Rust field `order_id` is reported as `orderId`, at any depth (a field renamed to a name
+//! that no case convention gives keeps its Rust name).
+//!
 //! The rules are `T`'s, derived with `garde::Validate` (add `garde = { version = "0.23",
 //! features = ["derive"] }` to your crate); rules that need a context take it from
 //! `T::Context::default()`.
@@ -54,6 +58,8 @@
 //! a typed context for rules that need outside data.
 //!
 //! [garde]: https://docs.rs/garde
+
+mod names;
 
 use std::ops::{Deref, DerefMut};
 
@@ -101,7 +107,7 @@ where
         let value: T = request.payload()?;
         match value.validate() {
             Ok(()) => Ok(Self(value)),
-            Err(report) => Err(invalid(request.event(), &report)),
+            Err(report) => Err(invalid(request.event(), &report, names::translate::<T>)),
         }
     }
 
@@ -110,12 +116,14 @@ where
     }
 }
 
-/// The `invalid_payload` error for a failed validation: every problem in `details`, the first
-/// in `message`. Logs get the number of problems only, since a path can hold a map key the
-/// client sent.
-fn invalid(event: &str, report: &garde::Report) -> GatewayError {
-    let details: Vec<FieldError> =
-        report.iter().map(|(path, error)| FieldError::new(path.to_string(), error.message().to_owned())).collect();
+/// The `invalid_payload` error for a failed validation: every problem in `details`, its path
+/// named as the client wrote it (`name`), the first in `message`. Logs get the number of
+/// problems only, since a path can hold a map key the client sent.
+fn invalid(event: &str, report: &garde::Report, name: fn(&str) -> String) -> GatewayError {
+    let details: Vec<FieldError> = report
+        .iter()
+        .map(|(path, error)| FieldError::new(name(&path.to_string()), error.message().to_owned()))
+        .collect();
     let first = details.first().map_or_else(String::new, |first| match first.field.as_str() {
         "" => first.message.clone(),
         field => format!("{field}: {}", first.message),
