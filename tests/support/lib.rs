@@ -18,6 +18,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use venta_ws::{Hub, WebSocketModule};
 use venta_ws_examples::{Config, LocationService};
 
+mod riders;
+pub use riders::{RiderGateway, rider, rider_module, rider_token};
+
 /// The secret the test servers verify tokens with.
 pub const SECRET: &str = "integration-test-secret-of-32-bytes-or-more";
 
