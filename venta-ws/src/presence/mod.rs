@@ -56,7 +56,7 @@
 //! let mut once = presence.subscribe_local();
 //! let meta = |tenant: &str| json!({"tenant": tenant, "battery": 80}).as_object().cloned().unwrap_or_default();
 //! let (phone, laptop) = (SocketId::next(), SocketId::next());
-//! let (acme, globex) = (meta("acme"), meta("globex"));
+//! let (acme, globex, none) = (meta("acme"), meta("globex"), PresenceMeta::new());
 //! let entry = |socket_id, meta| PresenceEntry { namespace: "rider", socket_id, entity_id: "r1", meta };
 //!
 //! presence.register(entry(phone, &acme)).await?;
@@ -68,7 +68,7 @@
 //! presence.join_room("rider", phone, "order-17");
 //! assert_eq!(presence.room_members("rider", "order-17").await?[0].entity_id, "r1");
 //!
-//! presence.update_meta(entry(laptop, &PresenceMeta::new())).await?;
+//! presence.update_meta(entry(laptop, &none)).await?;
 //! assert_eq!(presence.count_where("rider", "tenant", "globex").await?, 0);
 //! presence.unregister(entry(phone, &acme)).await?;
 //! assert!(presence.room_members("rider", "order-17").await?.is_empty(), "a removed socket leaves its rooms");
