@@ -467,7 +467,9 @@ impl Namespace {
     }
 
     fn detach(&self, core: &SocketCore) {
-        let rooms: Vec<Arc<str>> = core.rooms().drain().collect();
+        // Both locks, in the order `join` takes them: a join from another task (a room change
+        // the server makes) comes before and is undone here, or after and finds no socket.
+        let mut rooms = core.rooms();
         let mut registry = self.write();
         registry.sockets.remove(&core.id);
         if let Some(ids) = registry.entities.get_mut(&core.entity_id) {
@@ -476,7 +478,7 @@ impl Namespace {
                 registry.entities.remove(&core.entity_id);
             }
         }
-        for room in rooms {
+        for room in rooms.drain() {
             Self::remove_member(&mut registry, &room, core.id);
         }
     }

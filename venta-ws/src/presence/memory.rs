@@ -7,7 +7,7 @@ use tokio::sync::broadcast;
 
 use super::{
     BoxFuture, Origin, PresenceEntry, PresenceError, PresenceEvent, PresenceMeta, PresenceStatus, PresenceStore,
-    RoomMember, encode_meta, indexed_pairs,
+    RoomMember, encode_meta, indexed_pairs, sorted,
 };
 use crate::id::SocketId;
 
@@ -243,11 +243,6 @@ impl InMemoryPresence {
 
 fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, Result<T, PresenceError>> {
     Box::pin(std::future::ready(Ok(value)))
-}
-
-fn sorted(mut ids: Vec<String>) -> Vec<String> {
-    ids.sort_unstable();
-    ids
 }
 
 impl PresenceStore for InMemoryPresence {
@@ -493,5 +488,15 @@ mod tests {
             presence.register(PresenceEntry { namespace: "rider", socket_id: id, entity_id: "r1", meta: &big });
         assert!(matches!(refused.await, Err(PresenceError::MetaTooLarge(size)) if size > 4096));
         assert_eq!(presence.count("rider").await.expect("ok"), 0);
+
+        let nested = |levels: usize| {
+            let inner = (1..levels).fold(json!(1), |value, _| json!([value]));
+            meta(json!({"deep": inner}))
+        };
+        let (deepest, too_deep) = (nested(super::super::MAX_META_DEPTH), nested(super::super::MAX_META_DEPTH + 1));
+        let entry = |meta| PresenceEntry { namespace: "rider", socket_id: id, entity_id: "r1", meta };
+        assert!(presence.register(entry(&deepest)).await.expect("64 levels, the meta included"));
+        assert_eq!(presence.update_meta(entry(&too_deep)).await, Err(PresenceError::MetaTooDeep));
+        assert_eq!(presence.metas("rider", "r1").await.expect("ok"), [(id, deepest)], "the meta is unchanged");
     }
 }

@@ -221,6 +221,12 @@ pub(crate) fn indexed_pairs(meta: &PresenceMeta) -> impl Iterator<Item = (&str, 
         .filter_map(|(key, value)| Some((key.as_str(), value.as_str()?)))
 }
 
+/// Entity ids in order, as the stores list them.
+pub(crate) fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort_unstable();
+    ids
+}
+
 /// Where presence is kept: [`InMemoryPresence`] for one node, or a shared backend for many.
 ///
 /// Implementations must make `register` and `unregister` idempotent, must report an entity

@@ -67,7 +67,7 @@ use crate::id::SocketId;
 use crate::metrics;
 use crate::presence::{
     BoxFuture, InMemoryPresence, Origin, PresenceEntry, PresenceError, PresenceEvent, PresenceMeta, PresenceStatus,
-    PresenceStore, RoomMember, encode_meta,
+    PresenceStore, RoomMember, encode_meta, sorted,
 };
 
 /// How often the same Redis error is logged at most.
@@ -591,11 +591,6 @@ impl RedisBackend {
         let (namespace, room) = (namespace.to_owned(), room.to_owned());
         self.inner.queue(Outgoing::Room { join, namespace, socket_id, room });
     }
-}
-
-fn sorted(mut ids: Vec<String>) -> Vec<String> {
-    ids.sort_unstable();
-    ids
 }
 
 impl PresenceStore for RedisBackend {

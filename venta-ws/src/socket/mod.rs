@@ -142,7 +142,8 @@ impl<C> AuthenticatedSocket<C> {
         }
     }
 
-    /// Joins a room of this namespace.
+    /// Joins a room of this namespace, on this node for delivery and in presence for
+    /// [`Namespace::room_members`].
     pub fn join(&self, room: &str) {
         self.namespace.join(&self.core, room);
     }
