@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use venta_ws::SocketId;
 use venta_ws::presence::{Origin, PresenceEvent, PresenceMeta, PresenceStatus, RoomMember};
-use venta_ws_tests::{Client, SocketIoClient, SocketIoToken, TestServer, WAIT, rider, rider_module};
+use venta_ws_tests::{Client, SocketIoClient, SocketIoToken, TestServer, WAIT, rider, rider_module, until};
 
 #[tokio::test]
 async fn two_sockets_of_one_user_make_one_online_entity_until_both_close() {
@@ -147,11 +147,7 @@ async fn online_where_and_count_where_follow_connects_updates_and_disconnects() 
     assert_eq!(riders.count_where("battery", "100").await.expect("query"), 0, "numbers are not indexed");
 
     phone.close().await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while query("acme").await != ["r2"] {
-        assert!(tokio::time::Instant::now() < deadline, "r1 did not leave acme with its phone");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    until(|| query("acme"), |online| online == &["r2"]).await;
     assert_eq!(query("globex").await, ["r1"], "still in globex on the laptop");
 
     r2.request("meta.set", json!({"tenant": "globex"}), Some(1)).await;
@@ -256,11 +252,9 @@ async fn room_members_and_online_in_room_list_every_socket_in_a_room() {
     assert!(riders.online_in_room("order-18").await.expect("online").is_empty());
 
     laptop.close().await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while riders.room_members("order-17").await.expect("members").len() != 2 {
-        assert!(tokio::time::Instant::now() < deadline, "the laptop did not leave the room");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    until(|| riders.room_members("order-17"), |members| members.as_ref().is_ok_and(|m| m.len() == 2))
+        .await
+        .expect("members");
     assert_eq!(riders.online_in_room("order-17").await.expect("online"), ["r1", "r2"], "r1 is still in on the phone");
 }
 

@@ -17,7 +17,7 @@ use venta_ws::redis::{RedisBackend, RedisConfig};
 use venta_ws_examples::{Config, LocationService, connect_module};
 use venta_ws_tests::{
     Client, LogCapture, SECRET, SocketIoClient, SocketIoToken, TestServer, WAIT, http_get, metric_value, rider,
-    rider_module, scrape_until,
+    rider_module, scrape_until, until,
 };
 
 fn redis_url() -> String {
@@ -427,22 +427,6 @@ async fn rider_nodes() -> ((TestServer, RedisBackend), (TestServer, RedisBackend
 
 fn meta(value: Value) -> PresenceMeta {
     value.as_object().cloned().expect("an object")
-}
-
-/// Reads until `check` holds, or fails with the last value.
-async fn until<T: std::fmt::Debug, F: std::future::Future<Output = T>>(
-    mut read: impl FnMut() -> F,
-    check: impl Fn(&T) -> bool,
-) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let value = read().await;
-        if check(&value) {
-            return value;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never came true: {value:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn entities(members: &[venta_ws::presence::RoomMember]) -> Vec<&str> {

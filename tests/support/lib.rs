@@ -115,6 +115,22 @@ impl TestServer {
     }
 }
 
+/// Reads until `check` holds, or fails with the last value.
+pub async fn until<T: std::fmt::Debug, F: std::future::Future<Output = T>>(
+    mut read: impl FnMut() -> F,
+    check: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let value = read().await;
+        if check(&value) {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never came true: {value:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Signs `claims` with `secret` and `algorithm`.
 pub fn sign(claims: &Value, secret: &str, algorithm: Algorithm) -> String {
     jsonwebtoken::encode(&Header::new(algorithm), claims, &EncodingKey::from_secret(secret.as_bytes())).expect("signs")

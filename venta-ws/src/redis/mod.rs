@@ -308,6 +308,11 @@ impl Inner {
         key
     }
 
+    /// The index of the sockets whose meta holds `value` at `key` (`scripts.rs`, `index_key`).
+    fn index_key(&self, namespace: &str, key: &str, value: &str) -> String {
+        self.key(&["ns", namespace, &format!("idx:{key}\u{1f}{value}")])
+    }
+
     fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Acquire)
     }
@@ -673,7 +678,7 @@ impl PresenceStore for RedisBackend {
         key: &'a str,
         value: &'a str,
     ) -> BoxFuture<'a, Result<Vec<String>, PresenceError>> {
-        let index = self.inner.key(&["ns", namespace, &format!("idx:{key}\u{1f}{value}")]);
+        let index = self.inner.index_key(namespace, key, value);
         let redis = async move { self.inner.connection.clone().hkeys(index).await };
         let local = move |local: &'a InMemoryPresence| local.online_where(namespace, key, value);
         Box::pin(self.read("list who is online with a meta", redis, sorted, local))
@@ -685,7 +690,7 @@ impl PresenceStore for RedisBackend {
         key: &'a str,
         value: &'a str,
     ) -> BoxFuture<'a, Result<usize, PresenceError>> {
-        let index = self.inner.key(&["ns", namespace, &format!("idx:{key}\u{1f}{value}")]);
+        let index = self.inner.index_key(namespace, key, value);
         let redis = async move { self.inner.connection.clone().hlen(index).await };
         let local = move |local: &'a InMemoryPresence| local.count_where(namespace, key, value);
         Box::pin(self.read("count who is online with a meta", redis, |count| count, local))
