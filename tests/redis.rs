@@ -180,6 +180,16 @@ async fn a_killed_node_disappears_from_presence_and_the_others_report_it() {
     let mut u2 = Client::connect(&doomed.url("/user"), Some(&token("u2")), venta_ws_tests::Placement::Header).await;
     u2.assert_answers_ping().await;
     assert_eq!(u1.request("presence.online", json!(null), None).await["data"], json!(["u1", "u2"]));
+    // The doomed node puts its socket of u2 into a room, as another node asks it to.
+    let join = venta_ws::cluster::Action::Join { room: "order-17".to_owned() };
+    let target = venta_ws::cluster::Target::Entity("u2".to_owned());
+    venta_ws::cluster::Cluster::publish(
+        &observer,
+        venta_ws::cluster::ClusterMessage { namespace: "user".to_owned(), target, action: join },
+    );
+    until(|| observer.room_members("user", "order-17"), |members| members.as_ref().is_ok_and(|m| m.len() == 1))
+        .await
+        .expect("members");
 
     doomed.child.kill().expect("SIGKILL");
     doomed.child.wait().expect("reaped");
@@ -192,6 +202,7 @@ async fn a_killed_node_disappears_from_presence_and_the_others_report_it() {
     }
     assert!(started.elapsed() < Duration::from_secs(5), "gone within the bound: {:?}", started.elapsed());
     assert_eq!(u1.request("presence.online", json!(null), None).await["data"], json!(["u1"]));
+    assert!(observer.room_members("user", "order-17").await.expect("members").is_empty(), "and from its rooms");
 }
 
 /// A `redis-server` of the test's own, on a free port; stopped when dropped.
