@@ -29,7 +29,7 @@ use crate::intercept::Interceptor;
 use crate::logging::Untrusted;
 use crate::metrics;
 use crate::namespace::{Attachment, Namespace};
-use crate::presence::{PresenceEntry, PresenceMeta};
+use crate::presence::{PresenceEntry, PresenceMeta, no_meta};
 use crate::socket::{AuthenticatedSocket, Outbox, SocketCore};
 use crate::state::ModuleState;
 
@@ -169,12 +169,12 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             let core = socket.core();
             // The meta is dropped once registered (presence keeps it): the entry that lives as
             // long as the socket, to remove it, holds an empty one.
-            let (meta, no_meta) = (std::mem::take(&mut opened.meta), PresenceMeta::new());
+            let meta = std::mem::take(&mut opened.meta);
             let entry = PresenceEntry {
                 namespace: self.namespace.name(),
                 socket_id: core.id,
                 entity_id: &core.entity_id,
-                meta: &no_meta,
+                meta: no_meta(),
             };
             let presence = self.namespace.presence();
             // Every hook runs guarded, and so does the read loop: whatever panics, the socket

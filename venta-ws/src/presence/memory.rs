@@ -376,8 +376,7 @@ mod tests {
     use super::*;
 
     fn entry<'a>(namespace: &'a str, socket_id: SocketId, entity_id: &'a str) -> PresenceEntry<'a> {
-        static EMPTY: std::sync::LazyLock<PresenceMeta> = std::sync::LazyLock::new(PresenceMeta::new);
-        PresenceEntry { namespace, socket_id, entity_id, meta: &EMPTY }
+        PresenceEntry { namespace, socket_id, entity_id, meta: super::super::no_meta() }
     }
 
     fn meta(value: serde_json::Value) -> PresenceMeta {

@@ -90,7 +90,7 @@ mod memory;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -190,6 +190,12 @@ pub enum PresenceError {
     /// A meta nests arrays and objects deeper than [`MAX_META_DEPTH`] levels.
     #[error("presence meta nests deeper than the {MAX_META_DEPTH} levels allowed")]
     MetaTooDeep,
+}
+
+/// An empty meta, for an entry whose meta is not read (`unregister`).
+pub(crate) fn no_meta() -> &'static PresenceMeta {
+    static NONE: LazyLock<PresenceMeta> = LazyLock::new(PresenceMeta::new);
+    &NONE
 }
 
 /// A meta as JSON, or why it is refused.
