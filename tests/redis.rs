@@ -1,5 +1,6 @@
 //! Presence and fan-out across nodes through a real Redis server: two nodes in one process,
-//! two node processes with one killed, and a Redis server stopped and started again.
+//! two node processes with one killed, and a Redis server stopped and started again; metas,
+//! rooms and presence events across nodes.
 //!
 //! Redis is found at `VENTA_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`); `scripts/test`
 //! starts one when none answers. The outage test starts a `redis-server` of its own.
@@ -9,12 +10,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
-use venta_ws::presence::{PresenceEvent, PresenceStatus, PresenceStore};
+use serde_json::{Value, json};
+use venta_ws::SocketId;
+use venta_ws::presence::{Origin, PresenceEntry, PresenceEvent, PresenceMeta, PresenceStatus, PresenceStore};
 use venta_ws::redis::{RedisBackend, RedisConfig};
 use venta_ws_examples::{Config, LocationService, connect_module};
 use venta_ws_tests::{
-    Client, LogCapture, SECRET, SocketIoClient, SocketIoToken, TestServer, WAIT, http_get, metric_value, scrape_until,
+    Client, LogCapture, SECRET, SocketIoClient, SocketIoToken, TestServer, WAIT, http_get, metric_value, rider,
+    rider_module, scrape_until, until,
 };
 
 fn redis_url() -> String {
@@ -44,8 +47,12 @@ async fn node(url: &str, prefix: &str) -> TestServer {
     TestServer::start(module).await
 }
 
+async fn next_event(events: &mut tokio::sync::broadcast::Receiver<PresenceEvent>) -> PresenceEvent {
+    tokio::time::timeout(WAIT, events.recv()).await.expect("a presence change in time").expect("open")
+}
+
 async fn next_change(events: &mut tokio::sync::broadcast::Receiver<PresenceEvent>) -> (String, String, PresenceStatus) {
-    let event = tokio::time::timeout(WAIT, events.recv()).await.expect("a presence change in time").expect("open");
+    let event = next_event(events).await;
     (event.namespace.to_string(), event.entity_id.to_string(), event.status)
 }
 
@@ -173,6 +180,16 @@ async fn a_killed_node_disappears_from_presence_and_the_others_report_it() {
     let mut u2 = Client::connect(&doomed.url("/user"), Some(&token("u2")), venta_ws_tests::Placement::Header).await;
     u2.assert_answers_ping().await;
     assert_eq!(u1.request("presence.online", json!(null), None).await["data"], json!(["u1", "u2"]));
+    // The doomed node puts its socket of u2 into a room, as another node asks it to.
+    let join = venta_ws::cluster::Action::Join { room: "order-17".to_owned() };
+    let target = venta_ws::cluster::Target::Entity("u2".to_owned());
+    venta_ws::cluster::Cluster::publish(
+        &observer,
+        venta_ws::cluster::ClusterMessage { namespace: "user".to_owned(), target, action: join },
+    );
+    until(|| observer.room_members("user", "order-17"), |members| members.as_ref().is_ok_and(|m| m.len() == 1))
+        .await
+        .expect("members");
 
     doomed.child.kill().expect("SIGKILL");
     doomed.child.wait().expect("reaped");
@@ -185,6 +202,7 @@ async fn a_killed_node_disappears_from_presence_and_the_others_report_it() {
     }
     assert!(started.elapsed() < Duration::from_secs(5), "gone within the bound: {:?}", started.elapsed());
     assert_eq!(u1.request("presence.online", json!(null), None).await["data"], json!(["u1"]));
+    assert!(observer.room_members("user", "order-17").await.expect("members").is_empty(), "and from its rooms");
 }
 
 /// A `redis-server` of the test's own, on a free port; stopped when dropped.
@@ -404,4 +422,234 @@ async fn each_node_counts_what_it_publishes_and_receives_and_its_probes_and_gaug
     scrape_until(metrics_a, |text| cluster_counters(text)[3] == 1.0).await;
     assert_eq!(http_get(metrics_a, "/readyz").await, (200, "ready".to_owned()));
     alice.assert_answers_ping().await;
+}
+
+/// A node serving the rider gateway (presence meta from the token's tenant) through Redis,
+/// and its backend.
+async fn rider_node(config: RedisConfig) -> (TestServer, RedisBackend) {
+    let redis = RedisBackend::connect(config).await.expect("Redis answers: scripts/test starts one");
+    (TestServer::start(rider_module(Some(redis.clone()))).await, redis)
+}
+
+async fn rider_nodes() -> ((TestServer, RedisBackend), (TestServer, RedisBackend)) {
+    let config = RedisConfig::new(redis_url()).prefix(unique_prefix());
+    (rider_node(config.clone()).await, rider_node(config).await)
+}
+
+fn meta(value: Value) -> PresenceMeta {
+    value.as_object().cloned().expect("an object")
+}
+
+fn entities(members: &[venta_ws::presence::RoomMember]) -> Vec<&str> {
+    members.iter().map(|member| member.entity_id.as_str()).collect()
+}
+
+#[tokio::test]
+async fn metas_tenant_queries_and_room_members_span_both_nodes() {
+    let ((a, _), (b, _)) = rider_nodes().await;
+    let (on_a, on_b) = (a.hub.namespace("rider").expect("namespace"), b.hub.namespace("rider").expect("namespace"));
+    let mut r1 = rider(&a, "r1", "acme").await;
+    let mut r2 = rider(&b, "r2", "acme").await;
+    let mut r3 = rider(&b, "r3", "globex").await;
+    r1.request("room.join", json!("order-17"), Some(1)).await;
+    r3.request("room.join", json!("order-17"), Some(1)).await;
+    r2.assert_answers_ping().await;
+
+    assert_eq!(on_a.online_where("tenant", "acme").await.expect("query"), ["r1", "r2"]);
+    assert_eq!(on_b.count_where("tenant", "acme").await.expect("query"), 2);
+    assert_eq!(on_a.online_where("tenant", "globex").await.expect("query"), ["r3"]);
+    let r2_socket = on_b.local_sockets_of("r2")[0];
+    assert_eq!(on_a.metas("r2").await.expect("metas"), [(r2_socket, meta(json!({"tenant": "acme", "battery": 100})))]);
+
+    let members = until(|| on_a.room_members("order-17"), |members| members.as_ref().is_ok_and(|m| m.len() == 2)).await;
+    let members = members.expect("members");
+    assert_eq!(entities(&members), {
+        let mut expected = vec![("r1", on_a.local_sockets_of("r1")[0]), ("r3", on_b.local_sockets_of("r3")[0])];
+        expected.sort_by_key(|(_, id)| *id);
+        expected.into_iter().map(|(entity, _)| entity).collect::<Vec<_>>()
+    });
+    assert_eq!(on_b.online_in_room("order-17").await.expect("online"), ["r1", "r3"]);
+
+    // An update on node b is seen from node a as soon as it is acknowledged.
+    r2.request("meta.set", json!({"tenant": "globex"}), Some(2)).await;
+    assert_eq!(on_a.online_where("tenant", "globex").await.expect("query"), ["r2", "r3"]);
+    assert_eq!(on_a.online_where("tenant", "acme").await.expect("query"), ["r1"]);
+}
+
+#[tokio::test]
+async fn a_room_change_made_on_one_node_moves_a_socket_on_the_other_and_a_room_emit_reaches_it_once() {
+    let ((a, _), (b, _)) = rider_nodes().await;
+    let (on_a, on_b) = (a.hub.namespace("rider").expect("namespace"), b.hub.namespace("rider").expect("namespace"));
+    let mut r2 = rider(&b, "r2", "acme").await;
+    let mut outside = rider(&b, "outside", "acme").await;
+    r2.assert_answers_ping().await;
+    outside.assert_answers_ping().await;
+
+    assert_eq!(on_a.add_entity_to_room("r2", "order-17"), 0, "no socket of r2 on node a");
+    assert_eq!(on_a.emit_to_room("order-17", "order.assigned", &17).expect("emits"), 0);
+    // A marker sent after it arrives after it: nothing came twice in between.
+    on_a.emit_to_entity("r2", "marker", &1).expect("emits");
+    assert_eq!(r2.recv().await, json!({"event": "order.assigned", "data": 17}));
+    assert_eq!(r2.recv().await, json!({"event": "marker", "data": 1}));
+    outside.assert_answers_ping().await;
+    assert_eq!(r2.request("rooms", json!(null), Some(1)).await["data"], json!(["order-17"]));
+    let members = until(|| on_a.room_members("order-17"), |members| members.as_ref().is_ok_and(|m| m.len() == 1)).await;
+    assert_eq!(entities(&members.expect("members")), ["r2"]);
+
+    // And out again, one socket by its id, from the node it is not on.
+    let r2_socket = on_b.local_sockets_of("r2")[0];
+    assert!(!on_a.remove_from_room(r2_socket, "order-17"), "not on node a");
+    on_a.emit_to_room("order-17", "order.assigned", &18).expect("emits");
+    on_a.emit_to_entity("r2", "marker", &2).expect("emits");
+    assert_eq!(r2.recv().await, json!({"event": "marker", "data": 2}), "left the room before the emit");
+    assert!(on_b.rooms().is_empty());
+    until(|| on_a.room_members("order-17"), |members| members.as_ref().is_ok_and(Vec::is_empty))
+        .await
+        .expect("members");
+}
+
+#[tokio::test]
+async fn a_once_per_cluster_listener_hears_each_change_once_and_subscribe_hears_it_on_every_node_with_its_origin() {
+    let ((a, redis_a), (b, redis_b)) = rider_nodes().await;
+    let (mut every_a, mut every_b) = (a.hub.presence().subscribe(), b.hub.presence().subscribe());
+    let (mut once_a, mut once_b) = (a.hub.presence().subscribe_local(), b.hub.presence().subscribe_local());
+    let (node_a, node_b) = (Origin::Node(redis_a.node_id().into()), Origin::Node(redis_b.node_id().into()));
+    let event = |entity: &str, status, origin: &Origin| PresenceEvent {
+        namespace: "rider".into(),
+        entity_id: entity.into(),
+        status,
+        origin: origin.clone(),
+    };
+
+    // Each change: every node's subscribe() hears it; the one that made it calls it local.
+    let mut r1 = rider(&a, "r1", "acme").await;
+    r1.assert_answers_ping().await;
+    assert_eq!(next_event(&mut every_a).await, event("r1", PresenceStatus::Online, &Origin::Local));
+    assert_eq!(next_event(&mut every_b).await, event("r1", PresenceStatus::Online, &node_a));
+    r1.close().await;
+    assert_eq!(next_event(&mut every_a).await, event("r1", PresenceStatus::Offline, &Origin::Local));
+    assert_eq!(next_event(&mut every_b).await, event("r1", PresenceStatus::Offline, &node_a));
+    let mut r2 = rider(&b, "r2", "acme").await;
+    r2.request("meta.set", json!({"tenant": "globex"}), Some(1)).await;
+    assert_eq!(next_event(&mut every_b).await, event("r2", PresenceStatus::Online, &Origin::Local));
+    assert_eq!(next_event(&mut every_b).await, event("r2", PresenceStatus::Updated, &Origin::Local));
+    assert_eq!(next_event(&mut every_a).await, event("r2", PresenceStatus::Online, &node_b));
+    assert_eq!(next_event(&mut every_a).await, event("r2", PresenceStatus::Updated, &node_b));
+    r2.close().await;
+    assert_eq!(next_event(&mut every_b).await, event("r2", PresenceStatus::Offline, &Origin::Local));
+    assert_eq!(next_event(&mut every_a).await, event("r2", PresenceStatus::Offline, &node_b));
+
+    // The once-per-cluster listeners, one per node, heard each change exactly once between them.
+    let mut heard = Vec::new();
+    for once in [&mut once_a, &mut once_b] {
+        while let Ok(event) = once.try_recv() {
+            heard.push(((*event.entity_id).to_owned(), event.status));
+        }
+    }
+    let expected = [
+        ("r1", PresenceStatus::Online),
+        ("r1", PresenceStatus::Offline),
+        ("r2", PresenceStatus::Online),
+        ("r2", PresenceStatus::Updated),
+        ("r2", PresenceStatus::Offline),
+    ];
+    assert_eq!(heard, expected.map(|(entity, status)| (entity.to_owned(), status)));
+    assert!(every_a.try_recv().is_err() && every_b.try_recv().is_err(), "nothing twice");
+}
+
+#[tokio::test]
+async fn a_stopped_nodes_metas_index_entries_and_rooms_are_gone_once_it_is_reaped() {
+    let (url, prefix) = (redis_url(), unique_prefix());
+    let config = RedisConfig::new(&url).prefix(&prefix).node_ttl(Duration::from_secs(1));
+    let survivor = RedisBackend::connect(config.clone()).await.expect("connects");
+    let doomed = RedisBackend::connect(config).await.expect("connects");
+    let tenant = meta(json!({"tenant": "acme"}));
+    let socket_id = SocketId::next();
+    let entry = PresenceEntry { namespace: "rider", socket_id, entity_id: "r9", meta: &tenant };
+    doomed.register(entry).await.expect("registers");
+    doomed.join_room("rider", socket_id, "order-17");
+    until(|| survivor.room_members("rider", "order-17"), |members| members.as_ref().is_ok_and(|m| m.len() == 1))
+        .await
+        .expect("members");
+    assert_eq!(survivor.online_where("rider", "tenant", "acme").await.expect("query"), ["r9"]);
+    let mut changes = survivor.subscribe();
+
+    // Its process stops: no heartbeat any more, and nothing removed.
+    drop(doomed);
+    let offline = tokio::time::timeout(WAIT, changes.recv()).await.expect("reaped in time").expect("open");
+    let expected = PresenceEvent {
+        namespace: "rider".into(),
+        entity_id: "r9".into(),
+        status: PresenceStatus::Offline,
+        origin: Origin::Local,
+    };
+    assert_eq!(offline, expected, "the reaping node is the origin");
+    assert!(survivor.room_members("rider", "order-17").await.expect("members").is_empty());
+    assert_eq!(survivor.count_where("rider", "tenant", "acme").await.expect("query"), 0);
+    let client = redis::Client::open(url).expect("url");
+    let mut connection = client.get_multiplexed_async_connection().await.expect("connects");
+    let left: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{prefix}:ns:*")).query_async(&mut connection).await.expect("keys");
+    assert!(left.is_empty(), "nothing of the stopped node's socket is left: {left:?}");
+}
+
+#[tokio::test]
+async fn after_redis_outages_a_node_writes_its_metas_and_rooms_back() {
+    let mut redis = RedisProcess::start(free_port());
+    let prefix = unique_prefix();
+    let config = RedisConfig::new(redis.url()).prefix(&prefix).node_ttl(Duration::from_secs(1));
+    let (server, _backend) = rider_node(config).await;
+    let riders = server.hub.namespace("rider").expect("namespace");
+    let wait_until_unready = || async {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while server.hub.readiness() == venta_ws::Readiness::Ready {
+            assert!(tokio::time::Instant::now() < deadline, "the outage was not noticed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let mut r1 = rider(&server, "r1", "acme").await;
+    r1.request("room.join", json!("order-17"), Some(1)).await;
+
+    // Redis restarts empty; meanwhile r2 connects and joins, r1 changes tenant.
+    redis.stop();
+    wait_until_unready().await;
+    let mut r2 = rider(&server, "r2", "globex").await;
+    r2.request("room.join", json!("order-17"), Some(1)).await;
+    r1.request("meta.set", json!({"tenant": "initech"}), Some(2)).await;
+    assert_eq!(riders.online_where("tenant", "initech").await.expect("local"), ["r1"], "served from memory");
+    let redis = RedisProcess::start(redis.port);
+    let client = redis::Client::open(redis.url()).expect("url");
+    let mut connection = client.get_multiplexed_async_connection().await.expect("connects");
+    let index = |tenant: &str| format!("{prefix}:ns:rider:idx:tenant\u{1f}{tenant}");
+    let room = format!("{prefix}:ns:rider:room:order-17");
+    let hkeys = |key: String| {
+        let mut connection = connection.clone();
+        async move { redis::AsyncCommands::hkeys::<_, Vec<String>>(&mut connection, key).await.expect("hkeys") }
+    };
+    until(|| hkeys(index("initech")), |entities| entities == &["r1"]).await;
+    assert_eq!(hkeys(index("globex")).await, ["r2"]);
+    assert!(hkeys(index("acme")).await.is_empty());
+    assert_eq!(hkeys(room.clone()).await.len(), 2, "both sockets are in the room again");
+    let metas = riders.metas("r1").await.expect("metas");
+    assert_eq!(metas[0].1, meta(json!({"tenant": "initech"})));
+
+    // Redis stalls, its data kept: r1 leaves the room and changes tenant again.
+    let pid = redis.child.as_ref().expect("running").id().to_string();
+    let signal = |name: &str| {
+        let status = Command::new("kill").args([name, &pid]).status().expect("kill runs");
+        assert!(status.success(), "kill {name} {pid}");
+    };
+    signal("-STOP");
+    wait_until_unready().await;
+    let r1_socket = riders.local_sockets_of("r1")[0];
+    riders.remove_from_room(r1_socket, "order-17");
+    r1.request("meta.set", json!({"tenant": "acme"}), Some(3)).await;
+    signal("-CONT");
+    until(|| hkeys(index("acme")), |entities| entities == &["r1"]).await;
+    until(|| hkeys(room.clone()), |members| members.len() == 1).await;
+    assert!(hkeys(index("initech")).await.is_empty(), "the stale index entry is gone");
+    let online: Vec<String> =
+        redis::AsyncCommands::smembers(&mut connection, format!("{prefix}:ns:rider:online")).await.expect("smembers");
+    assert_eq!(online.len(), 2);
+    r2.assert_answers_ping().await;
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 use venta_ws::SocketId;
-use venta_ws::presence::{InMemoryPresence, PresenceEntry, PresenceStore};
+use venta_ws::presence::{InMemoryPresence, PresenceEntry, PresenceMeta, PresenceStore};
 use venta_ws::redis::{RedisBackend, RedisConfig};
 
 const NAMESPACE: &str = "user";
@@ -26,15 +26,16 @@ const REDIS_POPULATION: usize = 1_000;
 struct Socket {
     id: SocketId,
     entity: String,
+    meta: PresenceMeta,
 }
 
 impl Socket {
     fn new(entity: String) -> Self {
-        Self { id: SocketId::next(), entity }
+        Self { id: SocketId::next(), entity, meta: PresenceMeta::new() }
     }
 
     fn entry(&self) -> PresenceEntry<'_> {
-        PresenceEntry { namespace: NAMESPACE, socket_id: self.id, entity_id: &self.entity }
+        PresenceEntry { namespace: NAMESPACE, socket_id: self.id, entity_id: &self.entity, meta: &self.meta }
     }
 }
 

@@ -18,6 +18,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use venta_ws::{Hub, WebSocketModule};
 use venta_ws_examples::{Config, LocationService};
 
+mod riders;
+pub use riders::{RiderGateway, rider, rider_module, rider_token};
+
 /// The secret the test servers verify tokens with.
 pub const SECRET: &str = "integration-test-secret-of-32-bytes-or-more";
 
@@ -109,6 +112,22 @@ impl TestServer {
             assert!(tokio::time::Instant::now() < deadline, "{namespace} online is {online:?}, expected {expected:?}");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+/// Reads until `check` holds, or fails with the last value.
+pub async fn until<T: std::fmt::Debug, F: std::future::Future<Output = T>>(
+    mut read: impl FnMut() -> F,
+    check: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let value = read().await;
+        if check(&value) {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never came true: {value:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

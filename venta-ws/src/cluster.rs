@@ -1,5 +1,5 @@
-//! Fan-out across nodes: what one node publishes so every other node delivers an emit or a
-//! disconnect to its own sockets.
+//! Fan-out across nodes: what one node publishes so every other node delivers an emit, a
+//! disconnect or a room change to its own sockets.
 //!
 //! A node delivers to its local sockets itself and publishes the same, already encoded frame
 //! once; every other node delivers it to its local sockets. Each socket lives on one node, so
@@ -10,7 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-/// Which sockets of a namespace an emit or a disconnect is for.
+/// Which sockets of a namespace an emit, a disconnect or a room change is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Target {
@@ -24,6 +24,13 @@ pub enum Target {
     Room(String),
     /// This one socket.
     Socket(String),
+    /// Every socket in a room but one (the sender of a room broadcast).
+    RoomExcept {
+        /// The room.
+        room: String,
+        /// The socket left out.
+        except: String,
+    },
 }
 
 /// What to do with the target sockets.
@@ -39,6 +46,16 @@ pub enum Action {
     Disconnect {
         /// The close code.
         code: u16,
+    },
+    /// Join this room.
+    Join {
+        /// The room.
+        room: String,
+    },
+    /// Leave this room.
+    Leave {
+        /// The room.
+        room: String,
     },
 }
 

@@ -1,4 +1,11 @@
 //! Namespaces: the sockets of one gateway on this node, rooms, and emitting to them.
+//!
+//! The registry here is the source of local delivery: an emit reaches the sockets it names
+//! on this node, and is published to the other nodes, which deliver it to theirs. Rooms are
+//! kept both here, for delivery, and in presence, so that who is in a room can be asked of
+//! any node. Room changes the server makes ([`Namespace::add_to_room`] and its kin) travel
+//! like emits: applied here, then published, and each node applies them to its own sockets,
+//! which write them to presence.
 
 use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -13,7 +20,7 @@ use crate::close::{CloseCode, Closure};
 use crate::cluster::{Action, Cluster, ClusterMessage, Target};
 use crate::config::{GatewayDescriptor, SocketConfig};
 use crate::id::SocketId;
-use crate::presence::{PresenceError, PresenceStore};
+use crate::presence::{PresenceError, PresenceMeta, PresenceStore, RoomMember};
 use crate::protocol;
 use crate::socket::{EmitError, SocketCore};
 use crate::state::ModuleState;
@@ -24,7 +31,55 @@ use crate::state::ModuleState;
 ///
 /// Emitting serializes the event once and queues the same frame on every socket it reaches.
 ///
+/// # Rooms from the server
+///
+/// Sockets join rooms themselves ([`AuthenticatedSocket::join`]), or the application puts
+/// them in and takes them out: an HTTP route that reassigns an order calls
+/// [`add_entity_to_room`](Self::add_entity_to_room) on the namespace of the module's
+/// [`Hub`](crate::Hub). Each room change applies to this node's sockets at once and is
+/// published to the other nodes, as emits are, so the sockets are in the room on every
+/// node; an emit made after it is delivered after it. [`room_members`](Self::room_members)
+/// and [`online_in_room`](Self::online_in_room) read presence, so with a shared store they
+/// answer for every node.
+///
+/// ```
+/// use venta_ws::prelude::*;
+///
+/// #[derive(WebSocketGateway)]
+/// #[gateway(namespace = "rider", auth = Jwt)]
+/// struct RiderGateway;
+///
+/// #[venta_ws::messages]
+/// impl RiderGateway {}
+///
+/// # #[cfg(not(feature = "testing"))]
+/// # fn main() {}
+/// # #[cfg(feature = "testing")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # use venta_ws::testing;
+/// let module = WebSocketModule::builder()
+///     .jwt(JwtConfig::hs256("unused in tests, but 32 bytes or more"))
+///     .gateway(RiderGateway)
+///     .build()?;
+/// let mut rider = testing::connect::<RiderGateway>(&module, testing::identity("r1")).await?;
+///
+/// // What an HTTP route does when order 17 goes to rider r1, on whichever node r1 is.
+/// let hub = module.hub();
+/// let riders = hub.namespace("rider").expect("the gateway is mounted");
+/// riders.add_entity_to_room("r1", "order-17");
+/// riders.emit_to_room("order-17", "order.assigned", &17)?;
+/// assert_eq!(rider.recv().await?.event, "order.assigned");
+/// assert_eq!(riders.online_in_room("order-17").await?, ["r1"]);
+///
+/// riders.remove_entity_from_room("r1", "order-17");
+/// assert!(riders.room_members("order-17").await?.is_empty());
+/// # Ok(())
+/// # }
+/// ```
+///
 /// [`AuthenticatedSocket::namespace`]: crate::AuthenticatedSocket::namespace
+/// [`AuthenticatedSocket::join`]: crate::AuthenticatedSocket::join
 #[derive(Clone)]
 pub struct Namespace {
     inner: Arc<Inner>,
@@ -167,6 +222,36 @@ impl Namespace {
         Ok(!self.inner.presence.sockets_of(&self.inner.name, entity_id).await?.is_empty())
     }
 
+    /// The meta of each socket of one entity, by socket id (Phoenix Presence's `list`).
+    pub async fn metas(&self, entity_id: &str) -> Result<Vec<(SocketId, PresenceMeta)>, PresenceError> {
+        self.inner.presence.metas(&self.inner.name, entity_id).await
+    }
+
+    /// The entities with a socket whose meta holds the string `value` at `key`, sorted, such
+    /// as who is online in a tenant: `online_where("tenant", "acme")`.
+    pub async fn online_where(&self, key: &str, value: &str) -> Result<Vec<String>, PresenceError> {
+        self.inner.presence.online_where(&self.inner.name, key, value).await
+    }
+
+    /// How many entities [`online_where`](Self::online_where) would list.
+    pub async fn count_where(&self, key: &str, value: &str) -> Result<usize, PresenceError> {
+        self.inner.presence.count_where(&self.inner.name, key, value).await
+    }
+
+    /// The sockets in a room, on every node with a shared presence store, sorted by socket id.
+    pub async fn room_members(&self, room: &str) -> Result<Vec<RoomMember>, PresenceError> {
+        self.inner.presence.room_members(&self.inner.name, room).await
+    }
+
+    /// The entities with a socket in a room, sorted.
+    pub async fn online_in_room(&self, room: &str) -> Result<Vec<String>, PresenceError> {
+        let mut entities: Vec<String> =
+            self.room_members(room).await?.into_iter().map(|member| member.entity_id).collect();
+        entities.sort_unstable();
+        entities.dedup();
+        Ok(entities)
+    }
+
     /// How many sockets are connected to this namespace on this node.
     pub fn local_socket_count(&self) -> usize {
         self.read().sockets.len()
@@ -208,6 +293,18 @@ impl Namespace {
         self.send(Target::Room(room.to_owned()), event, data)
     }
 
+    /// Sends an event to every socket in a room but one (socket.io's
+    /// `socket.to(room).emit(..)` from the server), on every node.
+    pub fn emit_to_room_except<T: Serialize + ?Sized>(
+        &self,
+        room: &str,
+        except: SocketId,
+        event: &str,
+        data: &T,
+    ) -> Result<usize, EmitError> {
+        self.send(Target::RoomExcept { room: room.to_owned(), except: except.to_string() }, event, data)
+    }
+
     /// Sends an event to one socket, wherever it is connected; `Ok(true)` when it is
     /// connected to this node.
     pub fn emit_to_socket<T: Serialize + ?Sized>(
@@ -234,7 +331,7 @@ impl Namespace {
     }
 
     /// The local sockets `target` names, under the registry's read lock.
-    fn for_each_target(&self, target: &Target, mut apply: impl FnMut(&SocketCore) -> bool) -> usize {
+    fn for_each_target(&self, target: &Target, mut apply: impl FnMut(&Arc<SocketCore>) -> bool) -> usize {
         let registry = self.read();
         let mut count = 0;
         let mut visit = |core: &Arc<SocketCore>| count += usize::from(apply(core));
@@ -251,6 +348,13 @@ impl Namespace {
             Target::Room(room) => {
                 if let Some(members) = registry.rooms.get(room.as_str()) {
                     members.iter().filter_map(|id| registry.sockets.get(id)).for_each(visit);
+                }
+            }
+            Target::RoomExcept { room, except } => {
+                let except = except.parse::<SocketId>().ok();
+                if let Some(members) = registry.rooms.get(room.as_str()) {
+                    let others = members.iter().filter(|id| Some(**id) != except);
+                    others.filter_map(|id| registry.sockets.get(id)).for_each(visit);
                 }
             }
             Target::Socket(id) => {
@@ -282,7 +386,64 @@ impl Namespace {
             Action::Disconnect { code } => {
                 self.disconnect_local(&message.target, &Closure::relayed(*code));
             }
+            Action::Join { room } => {
+                self.move_local(&message.target, room, true);
+            }
+            Action::Leave { room } => {
+                self.move_local(&message.target, room, false);
+            }
         }
+    }
+
+    /// Puts the local sockets `target` names into `room` or takes them out of it; returns how
+    /// many there were.
+    fn move_local(&self, target: &Target, room: &str, join: bool) -> usize {
+        let mut cores = Vec::new();
+        // Collected first: joining takes the registry's write lock.
+        self.for_each_target(target, |core| {
+            cores.push(Arc::clone(core));
+            true
+        });
+        for core in &cores {
+            if join {
+                self.join(core, room);
+            } else {
+                self.leave(core, room);
+            }
+        }
+        cores.len()
+    }
+
+    /// Applies a room change here and publishes it to the other nodes.
+    fn move_to(&self, target: Target, room: &str, join: bool) -> usize {
+        let moved = self.move_local(&target, room, join);
+        let room = room.to_owned();
+        self.publish(target, if join { Action::Join { room } } else { Action::Leave { room } });
+        moved
+    }
+
+    /// Puts one socket into a room, wherever it is connected; `true` when it is connected to
+    /// this node.
+    pub fn add_to_room(&self, socket_id: SocketId, room: &str) -> bool {
+        self.move_to(Target::Socket(socket_id.to_string()), room, true) == 1
+    }
+
+    /// Takes one socket out of a room, wherever it is connected; `true` when it is connected
+    /// to this node.
+    pub fn remove_from_room(&self, socket_id: SocketId, room: &str) -> bool {
+        self.move_to(Target::Socket(socket_id.to_string()), room, false) == 1
+    }
+
+    /// Puts every socket of one entity into a room, on every node; returns how many of them
+    /// are connected to this node. Sockets the entity opens later are not in the room.
+    pub fn add_entity_to_room(&self, entity_id: &str, room: &str) -> usize {
+        self.move_to(Target::Entity(entity_id.to_owned()), room, true)
+    }
+
+    /// Takes every socket of one entity out of a room, on every node; returns how many of them
+    /// are connected to this node.
+    pub fn remove_entity_from_room(&self, entity_id: &str, room: &str) -> usize {
+        self.move_to(Target::Entity(entity_id.to_owned()), room, false)
     }
 
     /// Closes every socket of one entity with `code`, on every node; returns how many were
@@ -340,7 +501,9 @@ impl Namespace {
     }
 
     fn detach(&self, core: &SocketCore) {
-        let rooms: Vec<Arc<str>> = core.rooms().drain().collect();
+        // Both locks, in the order `join` takes them: a join from another task (a room change
+        // the server makes) comes before and is undone here, or after and finds no socket.
+        let mut rooms = core.rooms();
         let mut registry = self.write();
         registry.sockets.remove(&core.id);
         if let Some(ids) = registry.entities.get_mut(&core.entity_id) {
@@ -349,7 +512,7 @@ impl Namespace {
                 registry.entities.remove(&core.entity_id);
             }
         }
-        for room in rooms {
+        for room in rooms.drain() {
             Self::remove_member(&mut registry, &room, core.id);
         }
     }
@@ -368,6 +531,9 @@ impl Namespace {
             None => Arc::from(room),
         };
         registry.rooms.entry(Arc::clone(&room)).or_default().insert(core.id);
+        drop(registry);
+        // Under the socket's room lock, so presence sees its joins and leaves in order.
+        self.inner.presence.join_room(&self.inner.name, core.id, &room);
         rooms.insert(room);
     }
 
@@ -375,6 +541,16 @@ impl Namespace {
         let mut rooms = core.rooms();
         if rooms.remove(room) {
             Self::remove_member(&mut self.write(), room, core.id);
+            self.inner.presence.leave_room(&self.inner.name, core.id, room);
+        }
+    }
+
+    /// Once presence registered a socket: writes there the rooms it joined before, which
+    /// presence refused, as it takes rooms of registered sockets only.
+    pub(crate) fn registered(&self, core: &SocketCore) {
+        let rooms = core.rooms();
+        for room in rooms.iter() {
+            self.inner.presence.join_room(&self.inner.name, core.id, room);
         }
     }
 

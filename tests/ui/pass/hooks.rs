@@ -18,6 +18,12 @@ impl RiderGateway {
         Some(identity.claims.sub.clone())
     }
 
+    fn presence_meta(&self, identity: &Identity<RiderClaims>) -> venta_ws::presence::PresenceMeta {
+        let mut meta = venta_ws::presence::PresenceMeta::new();
+        meta.insert("rider".to_owned(), identity.claims.sub.clone().into());
+        meta
+    }
+
     async fn validate_connection(
         &self,
         _request: &ConnectRequest,

@@ -11,6 +11,7 @@ use syn::Path;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Hook {
     GetEntityId,
+    PresenceMeta,
     ValidateConnection,
     OnConnect,
     OnDisconnect,
@@ -40,6 +41,7 @@ enum Output {
     Unit,
     Fallible,
     EntityId,
+    PresenceMeta,
 }
 
 /// One row of the table.
@@ -51,8 +53,9 @@ struct Signature {
 }
 
 impl Hook {
-    const ALL: [Self; 9] = [
+    const ALL: [Self; 10] = [
         Self::GetEntityId,
+        Self::PresenceMeta,
         Self::ValidateConnection,
         Self::OnConnect,
         Self::OnDisconnect,
@@ -68,6 +71,7 @@ impl Hook {
         use Param::{Data, Error, Identity, Operation, Reason, Request, Socket, Text};
         let (name, is_async, params, output): (_, _, &'static [Param], _) = match self {
             Self::GetEntityId => ("get_entity_id", false, &[Identity], Output::EntityId),
+            Self::PresenceMeta => ("presence_meta", false, &[Identity], Output::PresenceMeta),
             Self::ValidateConnection => ("validate_connection", true, &[Request, Identity], Output::Fallible),
             Self::OnConnect => ("on_connect", true, &[Socket], Output::Fallible),
             Self::OnDisconnect => ("on_disconnect", true, &[Socket, Reason], Output::Unit),
@@ -146,6 +150,7 @@ impl Hook {
             Output::Unit => quote!(()),
             Output::Fallible => quote!(::core::result::Result<(), #krate::GatewayError>),
             Output::EntityId => quote!(::core::option::Option<::std::string::String>),
+            Output::PresenceMeta => quote!(#krate::presence::PresenceMeta),
         };
         if self.is_async() {
             quote!(-> impl ::core::future::Future<Output = #output> + ::core::marker::Send + '__venta)

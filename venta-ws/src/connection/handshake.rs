@@ -28,11 +28,14 @@ use crate::gateway::{ClaimsOf, GatewayHandlers};
 use crate::logging::{self, Untrusted};
 use crate::metrics;
 use crate::namespace::Namespace;
+use crate::presence::PresenceMeta;
 use crate::transport::Transport;
 
 pub(crate) struct Admitted<C> {
     pub(crate) identity: Identity<C>,
     pub(crate) entity_id: String,
+    /// The socket's presence meta, from `presence_meta`.
+    pub(crate) meta: PresenceMeta,
     /// The handshake request, kept when `validate_connection` must run again on refresh.
     pub(crate) handshake: Option<Box<ConnectRequest>>,
     /// The protocol the socket speaks.
@@ -179,7 +182,8 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         self.accept(request, identity, transport).await
     }
 
-    /// Takes a verified identity through `get_entity_id` and `validate_connection`.
+    /// Takes a verified identity through `get_entity_id`, `validate_connection` and
+    /// `presence_meta`.
     pub(crate) async fn accept(
         &self,
         request: &ConnectRequest,
@@ -193,7 +197,8 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         match guarded(self.gateway.validate_connection(request, &identity)).await {
             Ok(Ok(())) => {
                 let handshake = G::VALIDATES_CONNECTION.then(|| Box::new(request.kept()));
-                Ok(Admitted { identity, entity_id, handshake, transport })
+                let meta = self.gateway.presence_meta(&identity);
+                Ok(Admitted { identity, entity_id, meta, handshake, transport })
             }
             Ok(Err(error)) => Err(error.closure(Closure::Rejected)),
             Err(panic) => {

@@ -31,7 +31,7 @@ use crate::intercept::Interceptor;
 use crate::logging::Untrusted;
 use crate::metrics;
 use crate::namespace::{Attachment, Namespace};
-use crate::presence::PresenceEntry;
+use crate::presence::{PresenceEntry, PresenceMeta, no_meta};
 use crate::socket::{AuthenticatedSocket, Outbox, SocketCore};
 use crate::state::ModuleState;
 
@@ -58,6 +58,8 @@ pub(super) struct Opened<G: GatewayHandlers, T: FramePipe> {
     sink: SharedSink<T>,
     writer: JoinHandle<()>,
     attachment: Attachment,
+    /// Taken when the socket is registered in presence.
+    meta: PresenceMeta,
     counted: metrics::OpenConnection,
     ready: Option<oneshot::Sender<()>>,
     handshake: Option<Box<ConnectRequest>>,
@@ -148,7 +150,17 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         let writer =
             tokio::spawn(write_loop(Arc::clone(&sink), Arc::clone(&core), config.close_timeout).in_current_span());
         let socket = AuthenticatedSocket::new(core, self.namespace.clone(), admitted.identity.claims);
-        Ok(Opened { socket, stream, sink, writer, attachment, counted, ready, handshake: admitted.handshake })
+        Ok(Opened {
+            socket,
+            stream,
+            sink,
+            writer,
+            attachment,
+            meta: admitted.meta,
+            counted,
+            ready,
+            handshake: admitted.handshake,
+        })
     }
 
     /// Serves one opened socket until it closes, then cleans up after it.
@@ -162,18 +174,29 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             let config = self.namespace.config();
             let socket = &opened.socket;
             let core = socket.core();
-            let entry =
-                PresenceEntry { namespace: self.namespace.name(), socket_id: core.id, entity_id: &core.entity_id };
+            // The meta is dropped once registered (presence keeps it): the entry that lives as
+            // long as the socket, to remove it, holds an empty one.
+            let meta = std::mem::take(&mut opened.meta);
+            let entry = PresenceEntry {
+                namespace: self.namespace.name(),
+                socket_id: core.id,
+                entity_id: &core.entity_id,
+                meta: no_meta(),
+            };
             let presence = self.namespace.presence();
             // Every hook runs guarded, and so does the read loop: whatever panics, the socket
             // still leaves presence, its writer still sends the close frame, and the
             // connection is still released.
             let mut ending = None;
-            let registered = match guarded(presence.register(entry)).await {
-                Ok(Ok(_)) => Ok(()),
+            let registered = match guarded(presence.register(PresenceEntry { meta: &meta, ..entry })).await {
+                Ok(Ok(_)) => {
+                    self.namespace.registered(core);
+                    Ok(())
+                }
                 Ok(Err(error)) => Err(GatewayError::internal(error)),
                 Err(panic) => Err(panic),
             };
+            drop(meta);
             match registered {
                 Ok(()) => {
                     ending = match guarded(self.connected(

@@ -15,6 +15,7 @@ use crate::close::DisconnectReason;
 use crate::config::GatewayDescriptor;
 use crate::error::{GatewayError, Operation};
 use crate::logging;
+use crate::presence::PresenceMeta;
 use crate::protocol::Request;
 use crate::socket::AuthenticatedSocket;
 
@@ -77,6 +78,16 @@ pub trait GatewayHandlers: WebSocketGateway {
     /// `getEntityId`: the entity id of a verified identity; `None` refuses the socket with 4401.
     fn get_entity_id(&self, identity: &Identity<ClaimsOf<Self>>) -> Option<String> {
         identity.entity_id.clone().filter(|id| !id.is_empty())
+    }
+
+    /// The socket's presence meta, from its verified identity (Phoenix Presence's metas):
+    /// evaluated before the socket is registered, so its online event and the indexes
+    /// [`Namespace::online_where`](crate::Namespace::online_where) reads are right from the
+    /// start; [`AuthenticatedSocket::set_presence_meta`] replaces it later. A meta over the
+    /// limits of [`presence`](crate::presence) closes the socket with 1011. Default: empty.
+    fn presence_meta(&self, identity: &Identity<ClaimsOf<Self>>) -> PresenceMeta {
+        let _ = identity;
+        PresenceMeta::new()
     }
 
     /// `validateConnection`: a last check of a verified identity before the upgrade completes.

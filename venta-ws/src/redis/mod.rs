@@ -3,9 +3,16 @@
 //! Every node keeps its own sockets in memory and mirrors them into Redis, so "who is online"
 //! and "send to all sockets of user X" hold across nodes:
 //!
-//! - **Presence** lives in Redis sets, changed by Lua scripts: a connect or a disconnect costs
-//!   one round trip, and an entity's online and offline changes are announced on a pub/sub
-//!   channel that every node relays to its [`PresenceStore::subscribe`] receivers.
+//! - **Presence** lives in Redis sets and hashes, changed by Lua scripts: a connect or a
+//!   disconnect costs one round trip, with the socket's meta, its index entries and its rooms,
+//!   and an entity's online, offline and updated changes are announced on a pub/sub channel
+//!   that every node relays to its [`PresenceStore::subscribe`] receivers, with the node they
+//!   came from as their [`Origin`]. [`PresenceStore::subscribe_local`] hears each change on
+//!   one node only.
+//! - **Rooms**: a socket's joins and leaves are written to Redis in order through the same
+//!   bounded queue as fan-out, each by a script that adds the socket only while it is still
+//!   registered, so [`PresenceStore::room_members`] spans every node and a join racing a
+//!   disconnect leaves nothing behind.
 //! - **Fan-out**: an emit is encoded once, delivered to this node's sockets, and published
 //!   once; every other node delivers it to its own sockets. A node ignores its own
 //!   publications, so every socket gets an event exactly once. Delivery across nodes is
@@ -13,11 +20,12 @@
 //!   is not replayed.
 //! - **Crashed nodes**: each node refreshes a heartbeat key with a TTL (default 30 s) every
 //!   third of it, and removes the sockets of nodes whose heartbeat expired, announcing the
-//!   entities that went offline. A node that dies without cleaning up disappears from
-//!   presence within about 1⅓ TTL.
+//!   entities that went offline (the node that removes them is the origin of those events).
+//!   A node that dies without cleaning up disappears from presence, its metas, index entries
+//!   and rooms with it, within about 1⅓ TTL.
 //! - **Outages**: while Redis is unreachable, presence and fan-out are local to each node,
 //!   and errors are logged at most every 10 s. When Redis answers again, each node writes its
-//!   live sockets back, so presence converges.
+//!   live sockets back, with their metas and rooms, so presence converges.
 //!
 //! ```no_run
 //! # use venta_ws::prelude::*;
@@ -41,6 +49,7 @@
 mod scripts;
 
 use std::fmt;
+use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -57,7 +66,8 @@ use crate::cluster::{Cluster, ClusterMessage};
 use crate::id::SocketId;
 use crate::metrics;
 use crate::presence::{
-    BoxFuture, InMemoryPresence, PresenceEntry, PresenceError, PresenceEvent, PresenceStatus, PresenceStore,
+    BoxFuture, InMemoryPresence, Origin, PresenceEntry, PresenceError, PresenceEvent, PresenceMeta, PresenceStatus,
+    PresenceStore, RoomMember, encode_meta, sorted,
 };
 
 /// How often the same Redis error is logged at most.
@@ -128,9 +138,10 @@ struct Inner {
     healthy: AtomicBool,
     events: broadcast::Sender<PresenceEvent>,
     incoming: broadcast::Sender<ClusterMessage>,
-    /// Events waiting to be published, at most [`CHANNEL_CAPACITY`]: while Redis is slower
-    /// than the sockets that emit, the newest are dropped rather than memory growing.
-    outgoing: mpsc::Sender<String>,
+    /// Events waiting to be published and room writes waiting to be made, in order, at most
+    /// [`CHANNEL_CAPACITY`]: while Redis is slower than the sockets, the newest are dropped
+    /// rather than memory growing.
+    outgoing: mpsc::Sender<Outgoing>,
     scripts: Scripts,
     errors: ErrorLog,
     stop: CancellationToken,
@@ -145,8 +156,20 @@ impl Drop for Inner {
 struct Scripts {
     register: Script,
     unregister: Script,
+    update: Script,
+    join: Script,
+    leave: Script,
+    metas: Script,
     resync: Script,
     reap: Script,
+}
+
+/// What the outgoing queue holds.
+enum Outgoing {
+    /// A pub/sub payload.
+    Publish(String),
+    /// A socket joins (`true`) or leaves a room.
+    Room { join: bool, namespace: String, socket_id: SocketId, room: String },
 }
 
 /// What travels on the pub/sub channel.
@@ -162,6 +185,7 @@ enum Wire {
 enum WireStatus {
     Online,
     Offline,
+    Updated,
 }
 
 /// Logs a failure at most once per [`ERROR_LOG_INTERVAL`], counting the rest.
@@ -232,6 +256,10 @@ impl RedisBackend {
             scripts: Scripts {
                 register: Script::new(&scripts::register()),
                 unregister: Script::new(&scripts::unregister()),
+                update: Script::new(&scripts::update()),
+                join: Script::new(&scripts::join()),
+                leave: Script::new(&scripts::leave()),
+                metas: Script::new(&scripts::metas()),
                 resync: Script::new(&scripts::resync()),
                 reap: Script::new(&scripts::reap()),
             },
@@ -242,7 +270,7 @@ impl RedisBackend {
         metrics::redis_up(true);
         let (ready, subscribed) = tokio::sync::oneshot::channel();
         tokio::spawn(subscribe_loop(Arc::downgrade(&inner), inner.stop.clone(), Some(ready)));
-        tokio::spawn(publish_loop(Arc::downgrade(&inner), inner.stop.clone(), outbox));
+        tokio::spawn(outgoing_loop(Arc::downgrade(&inner), inner.stop.clone(), outbox));
         tokio::spawn(heartbeat_loop(Arc::downgrade(&inner), inner.stop.clone()));
         // Events published before the subscription is in place would be missed.
         let _ = tokio::time::timeout(inner.config.response_timeout, subscribed).await;
@@ -280,6 +308,11 @@ impl Inner {
         key
     }
 
+    /// The index of the sockets whose meta holds `value` at `key` (`scripts.rs`, `index_key`).
+    fn index_key(&self, namespace: &str, key: &str, value: &str) -> String {
+        self.key(&["ns", namespace, &format!("idx:{key}\u{1f}{value}")])
+    }
+
     fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Acquire)
     }
@@ -290,8 +323,32 @@ impl Inner {
         self.errors.report(what, error);
     }
 
-    fn announce_locally(&self, namespace: &str, entity_id: &str, status: PresenceStatus) {
-        let _ = self.events.send(PresenceEvent { namespace: namespace.into(), entity_id: entity_id.into(), status });
+    fn announce_locally(&self, namespace: &str, entity_id: &str, status: PresenceStatus, origin: Origin) {
+        let event = PresenceEvent { namespace: namespace.into(), entity_id: entity_id.into(), status, origin };
+        let _ = self.events.send(event);
+    }
+
+    /// Queues a publication or a room write; a full queue drops it and says so at most every
+    /// 10 s.
+    fn queue(&self, outgoing: Outgoing) {
+        let room_write = matches!(outgoing, Outgoing::Room { .. });
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.outgoing.try_send(outgoing) {
+            if room_write {
+                // Redis now misses a membership this node holds: marked unhealthy, the node
+                // writes its rooms back at its next heartbeat.
+                self.failed(
+                    "write a room membership",
+                    &format_args!("{CHANNEL_CAPACITY} writes are already waiting; this one was dropped"),
+                );
+            } else {
+                self.errors.report(
+                    "publish an event to the other nodes",
+                    &format_args!(
+                        "{CHANNEL_CAPACITY} events are already waiting to be published; this one was dropped"
+                    ),
+                );
+            }
+        }
     }
 
     /// Refreshes this node's heartbeat; after an outage, writes its sockets back first.
@@ -316,8 +373,11 @@ impl Inner {
     async fn resync(&self) -> Result<(), redis::RedisError> {
         let mut invocation = self.scripts.resync.prepare_invoke();
         invocation.arg(&self.prefix).arg(&self.channel).arg(&self.node);
-        for (namespace, socket, entity) in self.local.entries() {
-            invocation.arg(namespace).arg(socket.to_string()).arg(entity);
+        for socket in self.local.entries() {
+            // The local store refused every meta that does not encode.
+            let meta = encode_meta(&socket.meta).unwrap_or_else(|_| "{}".to_owned());
+            invocation.arg(socket.namespace).arg(socket.socket_id.to_string()).arg(socket.entity_id).arg(meta);
+            invocation.arg(socket.rooms.len()).arg(socket.rooms);
         }
         invocation.invoke_async::<()>(&mut self.connection.clone()).await
     }
@@ -344,7 +404,7 @@ impl Inner {
                 );
             }
             for pair in offline.chunks_exact(2) {
-                self.announce_locally(&pair[0], &pair[1], PresenceStatus::Offline);
+                self.announce_locally(&pair[0], &pair[1], PresenceStatus::Offline, Origin::Local);
             }
         }
         Ok(())
@@ -353,13 +413,14 @@ impl Inner {
     fn on_wire(&self, payload: &str) {
         match serde_json::from_str::<Wire>(payload) {
             Ok(Wire::Presence { origin, .. } | Wire::Fanout { origin, .. }) if origin == self.node => {}
-            Ok(Wire::Presence { ns, entity, status, .. }) => {
+            Ok(Wire::Presence { origin, ns, entity, status }) => {
                 metrics::cluster_received();
                 let status = match status {
                     WireStatus::Online => PresenceStatus::Online,
                     WireStatus::Offline => PresenceStatus::Offline,
+                    WireStatus::Updated => PresenceStatus::Updated,
                 };
-                self.announce_locally(&ns, &entity, status);
+                self.announce_locally(&ns, &entity, status, Origin::Node(origin.into()));
             }
             Ok(Wire::Fanout { message, .. }) => {
                 metrics::cluster_received();
@@ -422,18 +483,30 @@ async fn subscribe_loop(
     }
 }
 
-async fn publish_loop(inner: Weak<Inner>, stop: CancellationToken, mut outbox: mpsc::Receiver<String>) {
+/// Publishes and writes room memberships in the order they were queued. While Redis is
+/// unreachable they are skipped: fan-out is at most once, and the resync writes rooms back.
+async fn outgoing_loop(inner: Weak<Inner>, stop: CancellationToken, mut outbox: mpsc::Receiver<Outgoing>) {
     loop {
-        let payload = tokio::select! { () = stop.cancelled() => return, payload = outbox.recv() => payload };
-        let Some(payload) = payload else { return };
+        let outgoing = tokio::select! { () = stop.cancelled() => return, outgoing = outbox.recv() => outgoing };
+        let Some(outgoing) = outgoing else { return };
         let Some(strong) = inner.upgrade() else { return };
         if !strong.is_healthy() {
             continue;
         }
         let mut connection = strong.connection.clone();
-        match connection.publish::<_, _, ()>(&strong.channel, payload).await {
-            Ok(()) => metrics::cluster_published(),
-            Err(error) => strong.failed("publish an event to the other nodes", &error),
+        match outgoing {
+            Outgoing::Publish(payload) => match connection.publish::<_, _, ()>(&strong.channel, payload).await {
+                Ok(()) => metrics::cluster_published(),
+                Err(error) => strong.failed("publish an event to the other nodes", &error),
+            },
+            Outgoing::Room { join, namespace, socket_id, room } => {
+                let script = if join { &strong.scripts.join } else { &strong.scripts.leave };
+                let mut invocation = script.prepare_invoke();
+                invocation.arg(&strong.prefix).arg(namespace).arg(socket_id.to_string()).arg(room);
+                if let Err(error) = invocation.invoke_async::<i64>(&mut connection).await {
+                    strong.failed("write a room membership", &error);
+                }
+            }
         }
     }
 }
@@ -457,8 +530,8 @@ async fn heartbeat_loop(inner: Weak<Inner>, stop: CancellationToken) {
 }
 
 impl RedisBackend {
-    /// Registers or removes a socket: in this node's memory always, in Redis while it answers;
-    /// announces the entity's online change to this node's subscribers.
+    /// Registers, updates or removes a socket: in this node's memory always, in Redis while it
+    /// answers; announces the entity's change to this node's subscribers.
     async fn change(&self, entry: PresenceEntry<'_>, status: PresenceStatus) -> Result<bool, PresenceError> {
         let inner = &self.inner;
         let (local, script, what) = match status {
@@ -468,6 +541,9 @@ impl RedisBackend {
             PresenceStatus::Offline => {
                 (inner.local.unregister(entry).await?, &inner.scripts.unregister, "remove a socket")
             }
+            PresenceStatus::Updated => {
+                (inner.local.update_meta(entry).await?, &inner.scripts.update, "update a socket's meta")
+            }
         };
         let mut changed = local;
         if inner.is_healthy() {
@@ -476,6 +552,10 @@ impl RedisBackend {
             invocation.arg(entry.socket_id.to_string());
             if status == PresenceStatus::Online {
                 invocation.arg(entry.entity_id);
+            }
+            if status != PresenceStatus::Offline {
+                // The local store refused a meta that does not encode.
+                invocation.arg(encode_meta(entry.meta)?);
             }
             match invocation.invoke_async::<i64>(&mut inner.connection.clone()).await {
                 Ok(result) => {
@@ -489,9 +569,32 @@ impl RedisBackend {
             }
         }
         if changed {
-            inner.announce_locally(entry.namespace, entry.entity_id, status);
+            inner.announce_locally(entry.namespace, entry.entity_id, status, Origin::Local);
         }
         Ok(changed)
+    }
+
+    /// Reads Redis while it answers, else this node's memory.
+    async fn read<'a, T, R>(
+        &'a self,
+        what: &str,
+        redis: impl Future<Output = Result<R, redis::RedisError>>,
+        parse: impl FnOnce(R) -> T,
+        local: impl FnOnce(&'a InMemoryPresence) -> BoxFuture<'a, Result<T, PresenceError>>,
+    ) -> Result<T, PresenceError> {
+        let inner = &self.inner;
+        if inner.is_healthy() {
+            match redis.await {
+                Ok(found) => return Ok(parse(found)),
+                Err(error) => inner.failed(what, &error),
+            }
+        }
+        local(&inner.local).await
+    }
+
+    fn queue_room_write(&self, join: bool, namespace: &str, socket_id: SocketId, room: &str) {
+        let (namespace, room) = (namespace.to_owned(), room.to_owned());
+        self.inner.queue(Outgoing::Room { join, namespace, socket_id, room });
     }
 }
 
@@ -504,22 +607,23 @@ impl PresenceStore for RedisBackend {
         Box::pin(self.change(entry, PresenceStatus::Offline))
     }
 
+    fn update_meta<'a>(&'a self, entry: PresenceEntry<'a>) -> BoxFuture<'a, Result<bool, PresenceError>> {
+        Box::pin(self.change(entry, PresenceStatus::Updated))
+    }
+
     fn entity_of<'a>(
         &'a self,
         namespace: &'a str,
         socket_id: SocketId,
     ) -> BoxFuture<'a, Result<Option<String>, PresenceError>> {
-        Box::pin(async move {
-            let inner = &self.inner;
-            if inner.is_healthy() {
-                let key = inner.key(&["ns", namespace, "sockets"]);
-                match inner.connection.clone().hget::<_, _, Option<String>>(key, socket_id.to_string()).await {
-                    Ok(entity) => return Ok(entity),
-                    Err(error) => inner.failed("look up a socket", &error),
-                }
-            }
-            inner.local.entity_of(namespace, socket_id).await
-        })
+        let key = self.inner.key(&["ns", namespace, "sockets"]);
+        let redis = async move { self.inner.connection.clone().hget(key, socket_id.to_string()).await };
+        Box::pin(self.read(
+            "look up a socket",
+            redis,
+            |entity| entity,
+            move |local| local.entity_of(namespace, socket_id),
+        ))
     }
 
     fn sockets_of<'a>(
@@ -527,47 +631,97 @@ impl PresenceStore for RedisBackend {
         namespace: &'a str,
         entity_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<SocketId>, PresenceError>> {
-        Box::pin(async move {
-            let inner = &self.inner;
-            if inner.is_healthy() {
-                let key = inner.key(&["ns", namespace, "entity", entity_id]);
-                match inner.connection.clone().smembers::<_, Vec<String>>(key).await {
-                    Ok(ids) => return Ok(ids.iter().filter_map(|id| id.parse().ok()).collect()),
-                    Err(error) => inner.failed("list an entity's sockets", &error),
-                }
-            }
-            inner.local.sockets_of(namespace, entity_id).await
-        })
+        let key = self.inner.key(&["ns", namespace, "entity", entity_id]);
+        let redis = async move { self.inner.connection.clone().smembers::<_, Vec<String>>(key).await };
+        let parse = |ids: Vec<String>| ids.iter().filter_map(|id| id.parse().ok()).collect();
+        Box::pin(
+            self.read("list an entity's sockets", redis, parse, move |local| local.sockets_of(namespace, entity_id)),
+        )
+    }
+
+    fn metas<'a>(
+        &'a self,
+        namespace: &'a str,
+        entity_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(SocketId, PresenceMeta)>, PresenceError>> {
+        let redis = async move {
+            let mut invocation = self.inner.scripts.metas.prepare_invoke();
+            invocation.arg(&self.inner.prefix).arg(namespace).arg(entity_id);
+            invocation.invoke_async::<Vec<String>>(&mut self.inner.connection.clone()).await
+        };
+        let parse = |found: Vec<String>| {
+            let mut metas: Vec<(SocketId, PresenceMeta)> = found
+                .chunks_exact(2)
+                .filter_map(|pair| Some((pair[0].parse().ok()?, serde_json::from_str(&pair[1]).unwrap_or_default())))
+                .collect();
+            metas.sort_unstable_by_key(|(id, _)| *id);
+            metas
+        };
+        Box::pin(self.read("list an entity's metas", redis, parse, move |local| local.metas(namespace, entity_id)))
     }
 
     fn online<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Result<Vec<String>, PresenceError>> {
-        Box::pin(async move {
-            let inner = &self.inner;
-            if inner.is_healthy() {
-                match inner.connection.clone().smembers::<_, Vec<String>>(inner.key(&["ns", namespace, "online"])).await
-                {
-                    Ok(mut ids) => {
-                        ids.sort_unstable();
-                        return Ok(ids);
-                    }
-                    Err(error) => inner.failed("list who is online", &error),
-                }
-            }
-            inner.local.online(namespace).await
-        })
+        let key = self.inner.key(&["ns", namespace, "online"]);
+        let redis = async move { self.inner.connection.clone().smembers(key).await };
+        Box::pin(self.read("list who is online", redis, sorted, move |local| local.online(namespace)))
     }
 
     fn count<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Result<usize, PresenceError>> {
-        Box::pin(async move {
-            let inner = &self.inner;
-            if inner.is_healthy() {
-                match inner.connection.clone().scard::<_, usize>(inner.key(&["ns", namespace, "online"])).await {
-                    Ok(count) => return Ok(count),
-                    Err(error) => inner.failed("count who is online", &error),
-                }
-            }
-            inner.local.count(namespace).await
-        })
+        let key = self.inner.key(&["ns", namespace, "online"]);
+        let redis = async move { self.inner.connection.clone().scard(key).await };
+        Box::pin(self.read("count who is online", redis, |count| count, move |local| local.count(namespace)))
+    }
+
+    fn online_where<'a>(
+        &'a self,
+        namespace: &'a str,
+        key: &'a str,
+        value: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, PresenceError>> {
+        let index = self.inner.index_key(namespace, key, value);
+        let redis = async move { self.inner.connection.clone().hkeys(index).await };
+        let local = move |local: &'a InMemoryPresence| local.online_where(namespace, key, value);
+        Box::pin(self.read("list who is online with a meta", redis, sorted, local))
+    }
+
+    fn count_where<'a>(
+        &'a self,
+        namespace: &'a str,
+        key: &'a str,
+        value: &'a str,
+    ) -> BoxFuture<'a, Result<usize, PresenceError>> {
+        let index = self.inner.index_key(namespace, key, value);
+        let redis = async move { self.inner.connection.clone().hlen(index).await };
+        let local = move |local: &'a InMemoryPresence| local.count_where(namespace, key, value);
+        Box::pin(self.read("count who is online with a meta", redis, |count| count, local))
+    }
+
+    fn join_room(&self, namespace: &str, socket_id: SocketId, room: &str) {
+        self.inner.local.join_room(namespace, socket_id, room);
+        self.queue_room_write(true, namespace, socket_id, room);
+    }
+
+    fn leave_room(&self, namespace: &str, socket_id: SocketId, room: &str) {
+        self.inner.local.leave_room(namespace, socket_id, room);
+        self.queue_room_write(false, namespace, socket_id, room);
+    }
+
+    fn room_members<'a>(
+        &'a self,
+        namespace: &'a str,
+        room: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<RoomMember>, PresenceError>> {
+        let key = self.inner.key(&["ns", namespace, "room", room]);
+        let redis = async move { self.inner.connection.clone().hgetall::<_, Vec<(String, String)>>(key).await };
+        let parse = |found: Vec<(String, String)>| {
+            let mut members: Vec<RoomMember> = found
+                .into_iter()
+                .filter_map(|(id, entity_id)| Some(RoomMember { socket_id: id.parse().ok()?, entity_id }))
+                .collect();
+            members.sort_unstable();
+            members
+        };
+        Box::pin(self.read("list a room's members", redis, parse, move |local| local.room_members(namespace, room)))
     }
 
     fn subscribe(&self) -> broadcast::Receiver<PresenceEvent> {
@@ -582,13 +736,8 @@ impl Cluster for RedisBackend {
 
     fn publish(&self, message: ClusterMessage) {
         let wire = Wire::Fanout { origin: self.inner.node.clone(), message };
-        if let Ok(payload) = serde_json::to_string(&wire)
-            && let Err(mpsc::error::TrySendError::Full(_)) = self.inner.outgoing.try_send(payload)
-        {
-            self.inner.errors.report(
-                "publish an event to the other nodes",
-                &format_args!("{CHANNEL_CAPACITY} events are already waiting to be published; this one was dropped"),
-            );
+        if let Ok(payload) = serde_json::to_string(&wire) {
+            self.inner.queue(Outgoing::Publish(payload));
         }
     }
 

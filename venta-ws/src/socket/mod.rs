@@ -6,6 +6,7 @@ mod outbox;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::ws::{Message, Utf8Bytes};
@@ -17,6 +18,7 @@ use crate::close::{CloseCode, Closure};
 use crate::error::GatewayError;
 use crate::id::SocketId;
 use crate::namespace::Namespace;
+use crate::presence::{PresenceEntry, PresenceError, PresenceMeta};
 use crate::protocol;
 use crate::transport::Transport;
 
@@ -116,7 +118,40 @@ impl<C> AuthenticatedSocket<C> {
         self.namespace.emit_except(self.core.id, event, data)
     }
 
-    /// Joins a room of this namespace.
+    /// Sends an event to every other socket in a room, on every node (socket.io's
+    /// `socket.to(room).emit(..)`); returns how many sockets of this node were reached.
+    pub fn broadcast_to_room<T: Serialize + ?Sized>(
+        &self,
+        room: &str,
+        event: &str,
+        data: &T,
+    ) -> Result<usize, EmitError> {
+        self.namespace.emit_to_room_except(room, self.core.id, event, data)
+    }
+
+    /// Replaces this socket's presence meta (set at connect by the gateway's
+    /// [`presence_meta`](crate::GatewayHandlers::presence_meta) hook), moves its entity between
+    /// the indexes [`Namespace::online_where`] reads, and announces
+    /// [`PresenceStatus::Updated`](crate::presence::PresenceStatus::Updated) for its entity.
+    /// Once the socket has left presence, nothing changes.
+    pub fn set_presence_meta(
+        &self,
+        meta: PresenceMeta,
+    ) -> impl Future<Output = Result<(), PresenceError>> + Send + 'static {
+        let (core, namespace) = (Arc::clone(&self.core), self.namespace.clone());
+        async move {
+            let entry = PresenceEntry {
+                namespace: namespace.name(),
+                socket_id: core.id,
+                entity_id: &core.entity_id,
+                meta: &meta,
+            };
+            namespace.presence().update_meta(entry).await.map(drop)
+        }
+    }
+
+    /// Joins a room of this namespace, on this node for delivery and in presence for
+    /// [`Namespace::room_members`].
     pub fn join(&self, room: &str) {
         self.namespace.join(&self.core, room);
     }
