@@ -114,6 +114,7 @@ impl Hook {
             Output::Unit => "",
             Output::Fallible => " -> Result<(), GatewayError>",
             Output::EntityId => " -> Option<String>",
+            Output::PresenceMeta => " -> PresenceMeta",
         }
     }
 
