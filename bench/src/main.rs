@@ -7,7 +7,7 @@
 //!                    [--sides framework,baseline,axum-defaults]
 //!                    [--json PATH] [--svg PATH] [--markdown PATH]
 //! venta-ws-bench serve framework|baseline|axum-defaults [--addr 127.0.0.1:0]
-//! venta-ws-bench connect --addr ADDR [--connections 1000] [--concurrency 256] [--hold-secs 5]
+//! venta-ws-bench connect --addr ADDR [--connections 1000] [--concurrency 256] [--hold-secs 5] [--protocol websocket|socketio]
 //! venta-ws-bench report --json PATH [--svg PATH] [--markdown PATH]
 //! venta-ws-bench soak [--sockets 300] [--good 20] [--seconds 60] [--warmup-secs 20] [--settle-secs 12] [--burst 200]
 //!                     [--rss-bound-mib 20] [--ping-ms 250] [--pong-deadline-ms 2000] [--seed N]
@@ -52,7 +52,7 @@ const USAGE: &str = "usage: venta-ws-bench run [--connections N] [--fanout N,N] 
 [--echo-clients N] [--echo-secs S] [--echo-warmup-secs S] [--concurrency N] [--rounds N] [--settle-secs S] [--warmup N] \
 [--sides framework,baseline,axum-defaults] [--json PATH] [--svg PATH] [--markdown PATH]\n       \
 venta-ws-bench serve framework|baseline|axum-defaults [--addr 127.0.0.1:0]\n       \
-venta-ws-bench connect --addr ADDR [--connections N] [--concurrency N] [--hold-secs S]\n       \
+venta-ws-bench connect --addr ADDR [--connections N] [--concurrency N] [--hold-secs S] [--protocol websocket|socketio]\n       \
 venta-ws-bench report --json PATH [--svg PATH] [--markdown PATH]\n       \
 venta-ws-bench soak [--sockets N] [--good N] [--seconds S] [--warmup-secs S] [--settle-secs S] [--burst N] [--rss-bound-mib N] \
 [--ping-ms N] [--pong-deadline-ms N] [--seed N] [--only NAME,..] [--skip NAME,..] [--log PATH] [--markdown PATH]\n       \
@@ -307,6 +307,7 @@ async fn soak_command(args: &[String]) -> Result<(), Error> {
 
 async fn connect_command(args: &[String]) -> Result<(), Error> {
     let (mut addr, mut connections, mut concurrency, mut hold) = (None, 1000, 256, Duration::from_secs(5));
+    let mut socket_io = false;
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
@@ -315,10 +316,32 @@ async fn connect_command(args: &[String]) -> Result<(), Error> {
             "--connections" => connections = value.parse()?,
             "--concurrency" => concurrency = value.parse()?,
             "--hold-secs" => hold = Duration::try_from_secs_f64(value.parse()?)?,
+            "--protocol" => {
+                socket_io = match value.as_str() {
+                    "websocket" => false,
+                    "socketio" => true,
+                    other => return Err(format!("--protocol takes websocket or socketio, not {other}").into()),
+                }
+            }
             _ => return Err(format!("unknown option {flag}\n{USAGE}").into()),
         }
     }
     let addr = addr.ok_or(USAGE)?;
+    if socket_io {
+        let tokens = mint_tokens("user", Kind::User, connections)?;
+        let (held, mut latencies, elapsed) = venta_ws_bench::socketio::storm(addr, &tokens, concurrency).await?;
+        let p99 = percentile(&mut latencies, 99.0).unwrap_or_default();
+        eprintln!(
+            "{connections} Socket.IO sockets open in {:.2} s ({:.0}/s, p99 {:.1} ms); holding them {:.1} s",
+            elapsed.as_secs_f64(),
+            connections as f64 / elapsed.as_secs_f64(),
+            p99.as_secs_f64() * 1e3,
+            hold.as_secs_f64()
+        );
+        tokio::time::sleep(hold).await;
+        drop(held);
+        return Ok(());
+    }
     let mut users = Users::default();
     let mut storm = users.storm(addr, mint_tokens("user", Kind::User, connections)?, concurrency).await?;
     let p99 = percentile(&mut storm.latencies, 99.0).unwrap_or_default();

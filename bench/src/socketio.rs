@@ -229,8 +229,8 @@ async fn hold(mut client: Client) {
     }
 }
 
-/// The held sockets of one storm.
-struct Held(Vec<JoinHandle<()>>);
+/// The held sockets of one storm; dropping it drops them.
+pub struct Held(Vec<JoinHandle<()>>);
 
 impl Drop for Held {
     fn drop(&mut self) {
@@ -240,7 +240,7 @@ impl Drop for Held {
 
 /// Opens one socket per token, at most `concurrency` at once, and holds them; the latencies
 /// (TCP connect to the ping's ack) and how long the storm took.
-async fn storm(
+pub async fn storm(
     addr: SocketAddr,
     tokens: &[String],
     concurrency: usize,

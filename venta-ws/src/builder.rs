@@ -295,8 +295,9 @@ impl WebSocketModuleBuilder {
     /// Whether every dispatched message gets a `message` span inside its socket's span (event,
     /// id, outcome, error code, duration; see [`crate::logging`]), what a trace exporter shows
     /// as one operation per message. Default `true`. The span is an interceptor outer to every
-    /// other; `false` removes it, and with it (and without the feature `metrics`) the last
-    /// interceptor a module sets on its own, so dispatch calls handlers directly.
+    /// other, left out of a message's dispatch while no subscriber would record it (at
+    /// `info`); `false` removes it for good. Without it (and without the feature `metrics`)
+    /// a module sets no interceptor of its own, so dispatch calls handlers directly.
     pub fn message_spans(mut self, enabled: bool) -> Self {
         self.message_spans = enabled;
         self

@@ -131,6 +131,11 @@ pub(crate) fn connection_rejected(code: CloseCode, reason: &str) {
 /// on, for a trace exporter for example.
 pub const MESSAGE_TARGET: &str = "venta_ws::message";
 
+/// Whether a subscriber would record `message` spans now.
+pub(crate) fn message_spans_enabled() -> bool {
+    tracing::span_enabled!(target: MESSAGE_TARGET, tracing::Level::DEBUG, "message")
+}
+
 /// The `message` span of every dispatched message, inside its socket's span: `event` (the
 /// declared name, or the client's quoted through [`Untrusted`]), `id`, and once the handler
 /// is done, `outcome` (`ok` or `error`), the error's `code` and `duration_us`; a DEBUG line

@@ -106,9 +106,26 @@ mod disabled {
 
     pub(crate) struct OpenConnection;
 
-    #[inline(always)]
-    pub(crate) fn connection_opened(_namespace: &'static str, _transport: Transport) -> OpenConnection {
-        OpenConnection
+    pub(crate) struct GatewayMetrics;
+
+    impl GatewayMetrics {
+        #[inline(always)]
+        pub(crate) fn new(_namespace: &'static str) -> Self {
+            Self
+        }
+
+        #[inline(always)]
+        pub(crate) fn connection_opened(&self, _transport: Transport) -> OpenConnection {
+            OpenConnection
+        }
+
+        #[inline(always)]
+        pub(crate) fn handshake_finished(&self, _started: std::time::Instant) {}
+
+        #[inline(always)]
+        pub(crate) fn sent(&self) -> Sent {
+            Sent
+        }
     }
 
     #[inline(always)]
@@ -120,17 +137,9 @@ mod disabled {
     #[inline(always)]
     pub(crate) fn rate_limited(_namespace: &'static str) {}
 
-    #[inline(always)]
-    pub(crate) fn handshake_finished(_namespace: &'static str, _started: std::time::Instant) {}
-
     pub(crate) struct Sent;
 
     impl Sent {
-        #[inline(always)]
-        pub(crate) fn new(_namespace: &'static str) -> Self {
-            Self
-        }
-
         #[inline(always)]
         pub(crate) fn add(&self, _frames: u64) {}
     }
@@ -154,6 +163,8 @@ mod disabled {
 
 #[cfg(feature = "metrics")]
 mod enabled {
+    use std::sync::OnceLock;
+
     use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 
     use super::*;
@@ -215,12 +226,60 @@ mod enabled {
         }
     }
 
-    pub(crate) fn connection_opened(namespace: &'static str, transport: Transport) -> OpenConnection {
-        let labels = [("namespace", namespace), ("transport", transport.as_str())];
-        metrics::counter!(CONNECTIONS_ACCEPTED, &labels).increment(1);
-        let gauge = metrics::gauge!(CONNECTIONS, &labels);
-        gauge.increment(1.0);
-        OpenConnection { gauge }
+    /// One gateway's per-connection handles, looked up once, at its first connection (when
+    /// the application has installed its recorder), instead of at every connection.
+    pub(crate) struct GatewayMetrics {
+        namespace: &'static str,
+        /// [`CONNECTIONS_ACCEPTED`] and [`CONNECTIONS`] per transport, then
+        /// [`HANDSHAKE_DURATION`] and [`MESSAGES_SENT`].
+        handles: OnceLock<Handles>,
+    }
+
+    struct Handles {
+        opened: [(metrics::Counter, metrics::Gauge); 2],
+        handshake: metrics::Histogram,
+        sent: metrics::Counter,
+    }
+
+    impl GatewayMetrics {
+        pub(crate) fn new(namespace: &'static str) -> Self {
+            Self { namespace, handles: OnceLock::new() }
+        }
+
+        fn handles(&self) -> &Handles {
+            self.handles.get_or_init(|| {
+                let namespace = self.namespace;
+                let opened = [Transport::WebSocket, Transport::SocketIo].map(|transport| {
+                    let labels = [("namespace", namespace), ("transport", transport.as_str())];
+                    (metrics::counter!(CONNECTIONS_ACCEPTED, &labels), metrics::gauge!(CONNECTIONS, &labels))
+                });
+                Handles {
+                    opened,
+                    handshake: metrics::histogram!(HANDSHAKE_DURATION, "namespace" => namespace),
+                    sent: metrics::counter!(MESSAGES_SENT, "namespace" => namespace),
+                }
+            })
+        }
+
+        pub(crate) fn connection_opened(&self, transport: Transport) -> OpenConnection {
+            let index = match transport {
+                Transport::WebSocket => 0,
+                Transport::SocketIo => 1,
+            };
+            let (accepted, gauge) = &self.handles().opened[index];
+            accepted.increment(1);
+            gauge.increment(1.0);
+            OpenConnection { gauge: gauge.clone() }
+        }
+
+        pub(crate) fn handshake_finished(&self, started: std::time::Instant) {
+            self.handles().handshake.record(started.elapsed().as_secs_f64());
+        }
+
+        /// [`MESSAGES_SENT`] of one socket.
+        pub(crate) fn sent(&self) -> Sent {
+            Sent(self.handles().sent.clone())
+        }
     }
 
     pub(crate) fn connection_rejected(namespace: &'static str, code: u16) {
@@ -244,18 +303,10 @@ mod enabled {
         metrics::counter!(RATE_LIMITED, "namespace" => namespace).increment(1);
     }
 
-    pub(crate) fn handshake_finished(namespace: &'static str, started: std::time::Instant) {
-        metrics::histogram!(HANDSHAKE_DURATION, "namespace" => namespace).record(started.elapsed().as_secs_f64());
-    }
-
-    /// [`MESSAGES_SENT`] of one socket, its handle taken once when the socket opens.
+    /// [`MESSAGES_SENT`] of one socket, its handle taken from its gateway's.
     pub(crate) struct Sent(metrics::Counter);
 
     impl Sent {
-        pub(crate) fn new(namespace: &'static str) -> Self {
-            Self(metrics::counter!(MESSAGES_SENT, "namespace" => namespace))
-        }
-
         pub(crate) fn add(&self, frames: u64) {
             if frames > 0 {
                 self.0.increment(frames);

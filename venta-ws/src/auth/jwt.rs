@@ -381,8 +381,8 @@ impl JwtConfig {
         let exp = numeric_date(claims, "exp")?;
         let nbf = numeric_date(claims, "nbf")?;
         numeric_date(claims, "iat")?;
-        string_or_integer_claim(claims, "sub")?;
-        string_or_integer_claim(claims, &self.entity_claim)?;
+        check_string_or_integer(claims, "sub")?;
+        check_string_or_integer(claims, &self.entity_claim)?;
         let present = |claim: &str| claims.get(claim).is_some_and(|value| !value.is_null());
         if let Some(missing) = self.required_claims.iter().find(|claim| !present(claim)) {
             return Err(AuthError::MissingClaim(missing.clone()));
@@ -493,6 +493,16 @@ fn string_or_integer_text(value: &Value) -> Result<Option<String>, &'static str>
 
 fn string_or_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     string_or_integer_text(&Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+}
+
+/// Refuses a string-or-integer claim of another type, with the claim's name, without copying
+/// its text.
+fn check_string_or_integer(claims: &Map<String, Value>, claim: &str) -> Result<(), AuthError> {
+    match claims.get(claim) {
+        None | Some(Value::Null | Value::String(_)) => Ok(()),
+        Some(Value::Number(number)) if number.is_i64() || number.is_u64() => Ok(()),
+        Some(_) => Err(AuthError::InvalidClaim { claim: claim.to_owned(), reason: STRING_OR_INTEGER }),
+    }
 }
 
 /// Reads a string-or-integer claim, refusing any other value with the claim's name.

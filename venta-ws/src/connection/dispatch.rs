@@ -44,7 +44,8 @@ pub(super) async fn dispatch_text<G: GatewayHandlers>(
         }
     };
     // No interceptor: the handler, directly (an empty-slice check, nothing boxed).
-    let result = if runtime.interceptors.is_empty() {
+    let interceptors = runtime.interceptors();
+    let result = if interceptors.is_empty() {
         handled.await
     } else {
         let core = socket.core();
@@ -59,7 +60,7 @@ pub(super) async fn dispatch_text<G: GatewayHandlers>(
             payload_size: text.len(),
             received_at,
         };
-        match guarded(run_chain(&runtime.interceptors, &ctx, handled)).await {
+        match guarded(run_chain(interceptors, &ctx, handled)).await {
             Ok(result) => result,
             Err(panic) => Err(panic),
         }

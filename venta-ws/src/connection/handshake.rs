@@ -26,7 +26,6 @@ use crate::close::{Closure, close_frame};
 use crate::config::WRITE_BUFFER_SIZE;
 use crate::gateway::{ClaimsOf, GatewayHandlers};
 use crate::logging::{self, Untrusted};
-use crate::metrics;
 use crate::namespace::Namespace;
 use crate::presence::PresenceMeta;
 use crate::transport::Transport;
@@ -162,7 +161,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
     ) -> Result<Admitted<<G::Auth as Authenticator>::Claims>, Closure> {
         let started = std::time::Instant::now();
         let verdict = self.authenticate_and_accept(request, transport).await;
-        metrics::handshake_finished(G::DESCRIPTOR.namespace, started);
+        self.metrics.handshake_finished(started);
         verdict
     }
 

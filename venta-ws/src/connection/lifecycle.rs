@@ -42,10 +42,15 @@ pub(crate) struct GatewayRuntime<G: GatewayHandlers> {
     pub(crate) namespace: Namespace,
     pub(crate) origins: OriginPolicy,
     pub(crate) state: Arc<ModuleState>,
-    /// The module's interceptors, then the gateway's: outermost first.
+    /// The crate's, the module's, then the gateway's interceptors: outermost first.
     pub(crate) interceptors: Box<[Arc<dyn Interceptor>]>,
+    /// Whether the first interceptor is the message span's, which dispatch leaves out while
+    /// no subscriber would record the span.
+    pub(crate) spans_first: bool,
     /// The gateway's error filters, then the module's: first to run first.
     pub(crate) error_filters: Box<[Arc<dyn ErrorFilter>]>,
+    /// The gateway's per-connection metric handles.
+    pub(crate) metrics: metrics::GatewayMetrics,
     /// The module's hub, held so that `AuthenticatedSocket::hub` finds every namespace while
     /// the gateway serves sockets, even when the application kept no hub of its own.
     pub(crate) hub: OnceLock<Hub>,
@@ -66,6 +71,16 @@ pub(super) struct Opened<G: GatewayHandlers, T: FramePipe> {
 }
 
 impl<G: GatewayHandlers> GatewayRuntime<G> {
+    /// The interceptors a message goes through now: all of them, or all but the message
+    /// span's while it is disabled (the usual `info` level), so that with no other
+    /// interceptor dispatch boxes nothing.
+    pub(super) fn interceptors(&self) -> &[Arc<dyn Interceptor>] {
+        match &self.interceptors[..] {
+            [_, rest @ ..] if self.spans_first && !crate::logging::message_spans_enabled() => rest,
+            all => all,
+        }
+    }
+
     /// Serves a socket whose handshake was decided, in the socket's span, tracked for shutdown.
     pub(crate) fn serve(
         self: Arc<Self>,
@@ -144,9 +159,9 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         }
         let mut socket = socket;
         socket.opened(socket_id);
-        let counted = metrics::connection_opened(G::DESCRIPTOR.namespace, core.transport);
+        let counted = self.metrics.connection_opened(core.transport);
         let (sink, stream) = socket.split();
-        let sink = Writer::shared(sink, G::DESCRIPTOR.namespace);
+        let sink = Writer::shared(sink, self.metrics.sent());
         let writer =
             tokio::spawn(write_loop(Arc::clone(&sink), Arc::clone(&core), config.close_timeout).in_current_span());
         let socket = AuthenticatedSocket::new(core, self.namespace.clone(), admitted.identity.claims);

@@ -90,11 +90,13 @@ pub(crate) fn mount<G: GatewayHandlers>(
         namespace: namespace.clone(),
         origins,
         state: Arc::clone(context.state),
+        spans_first: context.message_spans,
         interceptors: builtin_interceptors::<G>(context.message_spans)
             .chain(context.interceptors.iter().cloned())
             .chain(own.interceptors)
             .collect(),
         error_filters: own.error_filters.into_iter().chain(context.error_filters.iter().cloned()).collect(),
+        metrics: crate::metrics::GatewayMetrics::new(descriptor.namespace),
         hub: OnceLock::new(),
     });
     let keeps_hub = Arc::clone(&runtime);

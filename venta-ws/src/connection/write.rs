@@ -29,8 +29,8 @@ pub(super) struct Writer<T> {
 }
 
 impl<T> Writer<T> {
-    pub(super) fn shared(sink: SplitSink<T, Message>, namespace: &'static str) -> SharedSink<T> {
-        Arc::new(Self { sink: Mutex::new(sink), sent: metrics::Sent::new(namespace) })
+    pub(super) fn shared(sink: SplitSink<T, Message>, sent: metrics::Sent) -> SharedSink<T> {
+        Arc::new(Self { sink: Mutex::new(sink), sent })
     }
 }
 

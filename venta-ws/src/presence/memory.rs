@@ -133,13 +133,17 @@ impl InMemoryPresence {
     }
 
     fn publish(&self, namespace: &str, entity_id: Arc<str>, status: PresenceStatus) {
+        // Nobody listens: nothing to build.
+        if self.inner.events.receiver_count() == 0 {
+            return;
+        }
         let event = PresenceEvent { namespace: namespace.into(), entity_id, status, origin: Origin::Local };
         // No subscriber is not an error.
         let _ = self.inner.events.send(event);
     }
 
     fn register_now(&self, entry: PresenceEntry<'_>) -> Result<bool, PresenceError> {
-        encode_meta(entry.meta)?;
+        check_meta(entry.meta)?;
         let came_online = {
             let mut namespaces = self.lock();
             if !namespaces.contains_key(entry.namespace) {
@@ -203,7 +207,7 @@ impl InMemoryPresence {
     }
 
     fn update_meta_now(&self, entry: PresenceEntry<'_>) -> Result<bool, PresenceError> {
-        encode_meta(entry.meta)?;
+        check_meta(entry.meta)?;
         let updated = {
             let mut namespaces = self.lock();
             let Some(ns) = namespaces.get_mut(entry.namespace) else { return Ok(false) };
@@ -239,6 +243,11 @@ impl InMemoryPresence {
     fn read<T>(&self, namespace: &str, f: impl FnOnce(&Namespace) -> T, empty: T) -> T {
         self.lock().get(namespace).map_or(empty, f)
     }
+}
+
+/// Refuses a meta too big or too deep to keep; an empty one, the usual, is not encoded.
+fn check_meta(meta: &PresenceMeta) -> Result<(), PresenceError> {
+    if meta.is_empty() { Ok(()) } else { encode_meta(meta).map(drop) }
 }
 
 fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, Result<T, PresenceError>> {
