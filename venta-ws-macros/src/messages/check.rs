@@ -87,9 +87,8 @@ pub(super) fn check(item: &mut ItemImpl, cx: &mut Ctxt) -> Block {
                             hook.name()
                         ),
                     );
-                } else if let Some(mut handler) = check_handler(method, event, cx) {
+                } else if let Some(handler) = check_handler(method, event, guards, cx) {
                     allow_dictated_signature(method);
-                    handler.guards = guards;
                     block.handlers.push(handler);
                 }
             }
@@ -219,7 +218,7 @@ fn take_subscribe(method: &mut ImplItemFn, cx: &mut Ctxt) -> Option<LitStr> {
     event
 }
 
-fn check_handler(method: &ImplItemFn, event: LitStr, cx: &mut Ctxt) -> Option<Handler> {
+fn check_handler(method: &ImplItemFn, event: LitStr, guards: Vec<Expr>, cx: &mut Ctxt) -> Option<Handler> {
     let sig = &method.sig;
     let mut ok = true;
     if sig.asyncness.is_none() {
@@ -292,7 +291,7 @@ fn check_handler(method: &ImplItemFn, event: LitStr, cx: &mut Ctxt) -> Option<Ha
         ReturnType::Default => sig.ident.span(),
         ReturnType::Type(_, ty) => ty.span(),
     };
-    ok.then(|| Handler { event, ident: sig.ident.clone(), socket, payload, reply_span, guards: Vec::new() })
+    ok.then(|| Handler { event, ident: sig.ident.clone(), socket, payload, reply_span, guards })
 }
 
 /// The owned type to suggest for a borrowed payload: `&str` gives `String`, `&[T]` gives
