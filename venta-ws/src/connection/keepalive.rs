@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::{Instant, Sleep};
 
 use super::transport::FramePipe;
-use super::write::{SharedSink, write_queued};
+use super::write::Writer;
 use crate::close::Closure;
 use crate::protocol::{self, EXPIRING_EVENT, Expiry};
 use crate::socket::SocketCore;
@@ -138,46 +138,59 @@ impl Clock<'_> {
         self.watch.on_wake(core, Instant::now(), deadlines);
     }
 
-    /// Runs `work` to its end while the deadlines that apply keep firing. Once a close is
-    /// requested, only `work` is waited for.
+    /// Runs `work` to its end while the deadlines that apply keep firing and what other tasks
+    /// queue is written. Once a close is requested, only `work` is waited for; a close that
+    /// does not flush (a slow consumer, a dead client) is sent meanwhile.
     ///
     /// `work` is `Unpin` (boxed, or pinned by the caller) so that this future holds a pointer
     /// to it: an `async fn` keeps a future it is passed twice, as passed and as awaited, and
     /// an idle socket keeps room for this one all its life.
-    pub(super) async fn alongside<F: Future + Unpin>(
+    async fn alongside<F: Future + Unpin, T: FramePipe>(
         &mut self,
         core: &SocketCore,
         deadlines: Deadlines,
+        writer: &mut Writer<T>,
         mut work: F,
     ) -> F::Output {
         loop {
             if core.is_closing() {
+                if core.finished().is_cancelled() {
+                    return futures_util::future::join(writer.close(), work).await.1;
+                }
                 return work.await;
             }
             tokio::select! {
                 biased;
                 output = &mut work => return output,
                 () = self.tick(core, deadlines) => {}
+                () = writer.pushed() => {}
             }
         }
     }
 
     /// Runs a handler: the token's deadlines fire meanwhile, the pong deadline waits.
-    pub(super) async fn handle<F: Future + Unpin>(&mut self, core: &SocketCore, handler: F) -> F::Output {
+    pub(super) async fn handle<F: Future + Unpin, T: FramePipe>(
+        &mut self,
+        core: &SocketCore,
+        writer: &mut Writer<T>,
+        handler: F,
+    ) -> F::Output {
         let started = Instant::now();
-        let output = self.alongside(core, Deadlines::TokenOnly, handler).await;
+        let output = self.alongside(core, Deadlines::TokenOnly, writer, handler).await;
         self.watch.paused(started.elapsed());
         output
     }
 
     /// Writes what the handler queued, unless a close is requested first: a client that does
     /// not take its frames is still pinged, timed out and expired.
-    pub(super) async fn write<T: FramePipe>(&mut self, sink: &SharedSink<T>, core: &SocketCore) {
-        let queued = std::pin::pin!(write_queued(sink, core));
-        tokio::select! {
-            biased;
-            () = core.closing().cancelled() => {}
-            () = self.alongside(core, Deadlines::All, queued) => {}
+    pub(super) async fn write<T: FramePipe>(&mut self, writer: &mut Writer<T>, core: &SocketCore) {
+        while !core.outbox().is_empty() {
+            tokio::select! {
+                biased;
+                () = core.closing().cancelled() => return,
+                () = self.tick(core, Deadlines::All) => {}
+                () = writer.drain() => return,
+            }
         }
     }
 }

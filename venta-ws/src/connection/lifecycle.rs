@@ -1,6 +1,6 @@
-//! One socket's life once its handshake is decided: attached to its namespace, its writer
-//! started, registered in presence, `on_connect`, the read loop, `on_disconnect`, and the
-//! cleanup that happens however the socket ends, panics included.
+//! One socket's life once its handshake is decided: attached to its namespace, registered in
+//! presence, `on_connect`, the read loop, `on_disconnect`, the close, and the cleanup that
+//! happens however the socket ends, panics included.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -11,7 +11,6 @@ use futures_util::StreamExt;
 use futures_util::future::Either;
 use futures_util::stream::SplitStream;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tracing::{Instrument, Span};
 
 use super::guard::guarded;
@@ -19,7 +18,7 @@ use super::handshake::{Admitted, Refused, Verdict, refuse_boxed, until_close_fra
 use super::origin::OriginPolicy;
 use super::read::{read_loop, server_closed};
 use super::transport::FramePipe;
-use super::write::{SharedSink, Writer, write_loop};
+use super::write::Writer;
 use crate::auth::{Authenticator, ConnectRequest};
 use crate::close::{Closure, DisconnectReason};
 use crate::error::{GatewayError, Operation};
@@ -56,12 +55,11 @@ pub(crate) struct GatewayRuntime<G: GatewayHandlers> {
     pub(crate) hub: OnceLock<Hub>,
 }
 
-/// A socket attached to its namespace, its writer running, not yet in presence.
+/// A socket attached to its namespace, not yet in presence.
 pub(super) struct Opened<G: GatewayHandlers, T: FramePipe> {
     socket: SocketOf<G>,
     stream: SplitStream<T>,
-    sink: SharedSink<T>,
-    writer: JoinHandle<()>,
+    writer: Writer<T>,
     attachment: Attachment,
     /// Taken when the socket is registered in presence.
     meta: PresenceMeta,
@@ -125,7 +123,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         }
     }
 
-    /// Attaches an admitted socket to its namespace and starts its writer; or, over a
+    /// Attaches an admitted socket to its namespace; or, over a
     /// connection limit or during shutdown, the refusal to run instead.
     fn open<T: FramePipe>(
         &self,
@@ -161,14 +159,11 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         socket.opened(socket_id);
         let counted = self.metrics.connection_opened(core.transport);
         let (sink, stream) = socket.split();
-        let sink = Writer::shared(sink, self.metrics.sent());
-        let writer =
-            tokio::spawn(write_loop(Arc::clone(&sink), Arc::clone(&core), config.close_timeout).in_current_span());
+        let writer = Writer::new(sink, Arc::clone(&core), self.metrics.sent(), config.close_timeout);
         let socket = AuthenticatedSocket::new(core, self.namespace.clone(), admitted.identity.claims);
         Ok(Opened {
             socket,
             stream,
-            sink,
             writer,
             attachment,
             meta: admitted.meta,
@@ -217,7 +212,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
                     ending = match guarded(self.connected(
                         socket,
                         &mut opened.stream,
-                        &opened.sink,
+                        &mut opened.writer,
                         opened.ready,
                         opened.handshake.as_deref(),
                     ))
@@ -256,7 +251,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
                 }
             }
             core.finish();
-            let _ = opened.writer.await;
+            opened.writer.close().await;
             match ending {
                 Some(DisconnectReason::ClientClosed { .. }) => return,
                 Some(DisconnectReason::ServerClosed { code, .. }) if code.leaves_input_unread() => {
@@ -281,13 +276,13 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         &self,
         socket: &SocketOf<G>,
         stream: &mut SplitStream<T>,
-        sink: &SharedSink<T>,
+        writer: &mut Writer<T>,
         ready: Option<oneshot::Sender<()>>,
         handshake: Option<&ConnectRequest>,
     ) -> Option<DisconnectReason> {
         // The hooks' futures are boxed, like the handlers' (`read.rs`): they run once, and inline
         // every socket would keep their room for its whole life.
-        let connected = match guarded(Box::pin(self.gateway.on_connect(socket))).await {
+        let connected = match guarded(writer.alongside(Box::pin(self.gateway.on_connect(socket)))).await {
             Ok(result) => result,
             Err(panic) => Err(panic),
         };
@@ -301,7 +296,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
             if let Some(ready) = ready {
                 let _ = ready.send(());
             }
-            read_loop(self, socket, stream, sink, handshake).await
+            read_loop(self, socket, stream, writer, handshake).await
         };
         let reason = match guarded(serving).await {
             Ok(reason) => reason,
@@ -311,7 +306,16 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
                 server_closed(socket.core())
             }
         };
-        if let Err(panic) = guarded(Box::pin(self.gateway.on_disconnect(socket, &reason))).await {
+        // A close that does not flush (the client's own, a slow or silent client) is sent
+        // while `on_disconnect` runs, not after it: a client that does not read holds the close
+        // up to the close timeout.
+        let closing = async {
+            if socket.core().finished().is_cancelled() {
+                writer.close().await;
+            }
+        };
+        let disconnected = guarded(Box::pin(self.gateway.on_disconnect(socket, &reason)));
+        if let ((), Err(panic)) = futures_util::future::join(closing, disconnected).await {
             self.gateway.handle_connection_error(socket, Operation::Disconnect, &panic);
         }
         self.gateway.log_disconnection_success(socket, &reason);

@@ -9,15 +9,15 @@
 //!    extracted in `auth/token.rs`), `get_entity_id`, `validate_connection`. A refusal is
 //!    closed there with the code [`Closure`](crate::close::Closure) chooses.
 //! 2. [`GatewayRuntime::serve`] (`lifecycle.rs`): the socket is attached to its namespace
-//!    (connection limits), its writer task starts (`write.rs`), it is registered in presence,
-//!    `on_connect` runs, then the read loop; afterwards `on_disconnect`, presence cleanup and
-//!    the close, whatever ended it, panics included (`guard.rs`).
+//!    (connection limits), it is registered in presence, `on_connect` runs, then the read loop;
+//!    afterwards `on_disconnect`, presence cleanup and the close, whatever ended it, panics
+//!    included (`guard.rs`). One task per socket does all of it, reading and writing.
 //! 3. [`read_loop`](read::read_loop) (`read.rs`): frames in, one at a time, each through the
 //!    rate limit (`rate_limit.rs`), while the socket's deadlines fire (`keepalive.rs`).
 //! 4. [`dispatch_text`](dispatch::dispatch_text) (`dispatch.rs`): an envelope goes to its
 //!    `#[subscribe]` handler through `GatewayHandlers::dispatch`, `auth.refresh` is answered
 //!    here; errors are answered with `error` envelopes.
-//! 5. `write.rs`: queued frames out, then the close frame.
+//! 5. `write.rs`: queued frames out, whenever the socket's task waits, then the close frame.
 //!
 //! `socket_io.rs` is step 1 for a Socket.IO client joining a gateway's namespace
 //! (feature `socketio`): the same checks, then the same `serve`, through a Socket.IO pipe.

@@ -14,7 +14,7 @@ use super::keepalive::{Clock, Deadlines, Watch, after, jitter};
 use super::lifecycle::GatewayRuntime;
 use super::rate_limit::{Bucket, rate_limited};
 use super::transport::{FramePipe, closure_for};
-use super::write::SharedSink;
+use super::write::Writer;
 use crate::auth::ConnectRequest;
 use crate::close::{Closure, DisconnectReason};
 use crate::error::Operation;
@@ -25,7 +25,7 @@ pub(super) async fn read_loop<G: GatewayHandlers, T: FramePipe>(
     runtime: &GatewayRuntime<G>,
     socket: &SocketOf<G>,
     stream: &mut SplitStream<T>,
-    sink: &SharedSink<T>,
+    writer: &mut Writer<T>,
     handshake: Option<&ConnectRequest>,
 ) -> DisconnectReason {
     let core = socket.core();
@@ -49,6 +49,7 @@ pub(super) async fn read_loop<G: GatewayHandlers, T: FramePipe>(
             biased;
             () = core.closing().cancelled() => return server_closed(core),
             () = clock.tick(core, Deadlines::All) => continue,
+            () = writer.pushed() => continue,
             message = stream.next() => message,
         };
         let message = match message {
@@ -76,7 +77,7 @@ pub(super) async fn read_loop<G: GatewayHandlers, T: FramePipe>(
             && !bucket.take(Instant::now())
         {
             rate_limited(runtime, socket, bucket, &message);
-            clock.write(sink, core).await;
+            clock.write(writer, core).await;
             continue;
         }
         let (operation, result) = match message {
@@ -85,22 +86,23 @@ pub(super) async fn read_loop<G: GatewayHandlers, T: FramePipe>(
                 // Boxed: a handler's future (and the interceptor chain, and `auth.refresh`) lives only
                 // while a message is handled; inline, every idle socket would keep room for the
                 // largest of them all its life.
-                clock.handle(core, Box::pin(dispatch_text(runtime, socket, text.as_str(), handshake))).await;
-                clock.write(sink, core).await;
+                clock.handle(core, writer, Box::pin(dispatch_text(runtime, socket, text.as_str(), handshake))).await;
+                clock.write(writer, core).await;
                 continue;
             }
-            Message::Text(text) => {
-                (Operation::Text, clock.handle(core, guarded(Box::pin(runtime.gateway.on_text(socket, text)))).await)
-            }
+            Message::Text(text) => (
+                Operation::Text,
+                clock.handle(core, writer, guarded(Box::pin(runtime.gateway.on_text(socket, text)))).await,
+            ),
             Message::Binary(data) => (
                 Operation::Binary,
-                clock.handle(core, guarded(Box::pin(runtime.gateway.on_binary(socket, data)))).await,
+                clock.handle(core, writer, guarded(Box::pin(runtime.gateway.on_binary(socket, data)))).await,
             ),
         };
         if let Ok(Err(error)) | Err(error) = result {
             fail(runtime, socket, operation, error, None);
         }
-        clock.write(sink, core).await;
+        clock.write(writer, core).await;
     }
 }
 

@@ -1,140 +1,139 @@
 //! A socket's write half: queued frames out, then the close frame.
 //!
-//! The sink is shared by the socket's two tasks. The reading task writes what its handler
-//! queued as soon as the handler returns, so a reply needs no wake-up of another task; the
-//! writing task writes what arrives while no handler runs or while one is still running (pushes
-//! from other sockets), and the close frame at the end. Whoever holds the sink takes frames from
-//! the queue, so they go out in the order they were queued.
+//! A socket has one task, which reads and writes. It writes what its handler queued as soon as
+//! the handler returns, and what other tasks queue (emits from other sockets, the hub) while
+//! it waits for the client's next frame or for a handler still running: the read loop and
+//! [`Clock`](super::keepalive::Clock) poll [`Writer::pushed`] beside their other work. A
+//! second task per socket only for writing would cost every connect a spawn and a wake-up of
+//! another thread, and every idle socket the room of that task.
+//!
+//! Every write here is cancel-safe: a frame leaves the queue only when the sink takes it, and
+//! a flush cut short is finished by the next write, so whatever interrupts a write (a deadline,
+//! a handler returning, a close) loses nothing.
 
+use std::future::{Future, poll_fn};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::Message;
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
-use tokio::sync::Mutex;
 
 use super::transport::{FramePipe, is_write_buffer_full};
 use crate::close::{Closure, close_frame};
 use crate::metrics;
 use crate::socket::SocketCore;
 
-/// The write half of a socket, shared by its reading and writing tasks.
-pub(super) type SharedSink<T> = Arc<Writer<T>>;
-
-/// A socket's write half, and the count of the frames it wrote.
+/// A socket's write half, owned by its task.
 pub(super) struct Writer<T> {
-    sink: Mutex<SplitSink<T, Message>>,
+    sink: SplitSink<T, Message>,
+    core: Arc<SocketCore>,
     sent: metrics::Sent,
+    close_timeout: Duration,
+    /// Frames were handed to the sink since its last flush.
+    unflushed: bool,
+    /// A write failed: nothing more is written but the close frame.
+    broken: bool,
+    /// The close frame was sent, or given up on.
+    closed: bool,
 }
 
-impl<T> Writer<T> {
-    pub(super) fn shared(sink: SplitSink<T, Message>, sent: metrics::Sent) -> SharedSink<T> {
-        Arc::new(Self { sink: Mutex::new(sink), sent })
-    }
-}
-
-/// Closes the socket's queue however the writer ends, so no frame is queued for nobody.
-pub(super) struct CloseOutbox(Arc<SocketCore>);
-
-impl Drop for CloseOutbox {
+impl<T> Drop for Writer<T> {
+    /// However the socket's task ends, its queue is closed, so no frame is queued for nobody.
     fn drop(&mut self) {
-        self.0.outbox().close();
+        self.core.outbox().close();
     }
 }
 
-/// Writes every queued frame and flushes; `Ok(false)` when there was none.
-pub(super) async fn drain<T: FramePipe>(
-    sink: &mut SplitSink<T, Message>,
-    core: &SocketCore,
-    sent: &metrics::Sent,
-) -> Result<bool, axum::Error> {
-    let (mut wrote, mut frames) = (false, 0);
-    while let Some(message) = core.outbox().try_pop() {
-        frames += u64::from(matches!(message, Message::Text(_) | Message::Binary(_)));
-        sink.feed(message).await.inspect_err(|error| write_failed(core, error))?;
-        wrote = true;
+impl<T: FramePipe> Writer<T> {
+    pub(super) fn new(
+        sink: SplitSink<T, Message>,
+        core: Arc<SocketCore>,
+        sent: metrics::Sent,
+        close_timeout: Duration,
+    ) -> Self {
+        Self { sink, core, sent, close_timeout, unflushed: false, broken: false, closed: false }
     }
-    if wrote {
-        sink.flush().await.inspect_err(|error| write_failed(core, error))?;
-        sent.add(frames);
-    }
-    Ok(wrote)
-}
 
-/// A write that failed because the client left its frames unread past the write buffer's
-/// limit closes the socket as a slow consumer. Other failures are the connection's, and the
-/// read side sees them too.
-pub(super) fn write_failed(core: &SocketCore, error: &axum::Error) {
-    if is_write_buffer_full(error) {
-        core.close(Closure::WriteBufferFull);
-    }
-}
-
-/// Writes what the reading task's handler queued, unless the socket is being torn down.
-pub(super) async fn write_queued<T: FramePipe>(sink: &SharedSink<T>, core: &SocketCore) {
-    if core.outbox().is_empty() {
-        return;
-    }
-    let finished = core.finished();
-    let mut locked = tokio::select! {
-        biased;
-        () = finished.cancelled() => return,
-        locked = sink.sink.lock() => locked,
-    };
-    tokio::select! {
-        biased;
-        () = finished.cancelled() => {}
-        // A failed write shows on the read side as well, which ends the socket.
-        _ = drain(&mut locked, core, &sink.sent) => {}
-    }
-}
-
-/// Writes queued frames until a close is requested, then sends the close frame (after the
-/// frames already queued, unless the socket is a slow consumer) within `close_timeout`.
-pub(super) async fn write_loop<T: FramePipe>(sink: SharedSink<T>, core: Arc<SocketCore>, close_timeout: Duration) {
-    let core = CloseOutbox(core);
-    let core = &core.0;
-    loop {
-        tokio::select! {
-            biased;
-            () = core.finished().cancelled() => break,
-            () = core.outbox().ready() => {}
+    /// Writes every queued frame and flushes. Cancel-safe (see the module's docs).
+    pub(super) async fn drain(&mut self) {
+        if self.broken {
+            return;
         }
-        let mut guard = tokio::select! {
-            biased;
-            () = core.finished().cancelled() => break,
-            guard = sink.sink.lock() => guard,
-        };
-        let written = tokio::select! {
-            biased;
-            () = core.finished().cancelled() => break,
-            written = drain(&mut guard, core, &sink.sent) => written,
-        };
-        if written.is_err() {
-            // The client's close may have come first, and its answer still waits in the
-            // transport: once the read side has ended the socket, the close below sends it.
-            drop(guard);
-            core.finished().cancelled().await;
-            break;
-        }
-    }
-    let Some(request) = core.close_request().cloned() else { return };
-    // Boxed: the close runs once, and inline every idle socket's writer would keep room for
-    // its timer and writes all its life.
-    let closing = async {
-        let mut sink = sink.sink.lock().await;
-        if request.flush {
-            while let Some(message) = core.outbox().try_pop() {
-                // A frame that cannot go out (the client's close came first) ends the flush,
-                // not the close: the close frame, or the answer to the client's, still goes.
-                if sink.feed(message).await.is_err() {
-                    break;
-                }
+        if let Err(error) = self.write_queued().await {
+            self.broken = true;
+            // A write that failed because the client left its frames unread past the write
+            // buffer's limit closes the socket as a slow consumer. Other failures are the
+            // connection's, and the read side sees them too.
+            if is_write_buffer_full(&error) {
+                self.core.close(Closure::WriteBufferFull);
             }
         }
-        let _ = sink.send(Message::Close(Some(close_frame(request.code, &request.reason)))).await;
-        let _ = sink.close().await;
-    };
-    let _ = Box::pin(tokio::time::timeout(close_timeout, closing)).await;
+    }
+
+    async fn write_queued(&mut self) -> Result<(), axum::Error> {
+        loop {
+            poll_fn(|cx| self.sink.poll_ready_unpin(cx)).await?;
+            let Some(message) = self.core.outbox().try_pop() else { break };
+            let counted = matches!(message, Message::Text(_) | Message::Binary(_));
+            self.sink.start_send_unpin(message)?;
+            self.unflushed = true;
+            if counted {
+                self.sent.add(1);
+            }
+        }
+        if self.unflushed {
+            poll_fn(|cx| self.sink.poll_flush_unpin(cx)).await?;
+            self.unflushed = false;
+        }
+        Ok(())
+    }
+
+    /// Waits until another task queues a frame, then writes the queue. Never resolves once a
+    /// write failed.
+    pub(super) async fn pushed(&mut self) {
+        if self.broken {
+            return std::future::pending().await;
+        }
+        self.core.outbox().ready().await;
+        self.drain().await;
+    }
+
+    /// Runs `work` to its end, writing what is queued meanwhile.
+    pub(super) async fn alongside<F: Future + Unpin>(&mut self, mut work: F) -> F::Output {
+        loop {
+            tokio::select! {
+                biased;
+                output = &mut work => return output,
+                () = self.pushed() => {}
+            }
+        }
+    }
+
+    /// Sends the close frame the socket's close request asks for (after the frames already
+    /// queued, unless it does not flush), within the close timeout; once.
+    pub(super) async fn close(&mut self) {
+        if std::mem::replace(&mut self.closed, true) {
+            return;
+        }
+        let Some(request) = self.core.close_request().cloned() else { return };
+        // Boxed: the close runs once, and inline every idle socket would keep room for its
+        // timer and writes all its life.
+        let closing = async {
+            if request.flush && !self.broken {
+                while let Some(message) = self.core.outbox().try_pop() {
+                    // A frame that cannot go out (the client's close came first) ends the
+                    // flush, not the close: the close frame, or the answer to the client's,
+                    // still goes.
+                    if self.sink.feed(message).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            let _ = self.sink.send(Message::Close(Some(close_frame(request.code, &request.reason)))).await;
+            let _ = self.sink.close().await;
+        };
+        let _ = Box::pin(tokio::time::timeout(self.close_timeout, closing)).await;
+        self.core.outbox().close();
+    }
 }

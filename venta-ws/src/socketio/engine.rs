@@ -12,6 +12,7 @@ use axum::body::Bytes;
 use engineioxide::handler::EngineIoHandler;
 use engineioxide::socket::Sid;
 use engineioxide::{DisconnectReason, Socket, Str};
+use tokio::sync::oneshot;
 
 use super::packet::{self, Packet};
 use super::pipe::{Outlet, SocketIoPipe};
@@ -60,7 +61,8 @@ struct PendingBinary {
 struct SessionState {
     sockets: Vec<Arc<Outlet>>,
     pending: Option<PendingBinary>,
-    joined: bool,
+    /// Ends the session's connect timeout once it joined a namespace.
+    joined: Option<oneshot::Sender<()>>,
 }
 
 /// What one Engine.IO session holds: its namespace sockets and a binary event in assembly.
@@ -194,7 +196,9 @@ impl Engine {
         {
             let mut state = socket.data.lock();
             state.sockets.push(Arc::clone(&outlet));
-            state.joined = true;
+            if let Some(joined) = state.joined.take() {
+                let _ = joined.send(());
+            }
         }
         let token = auth.and_then(packet::auth_token);
         let request = ConnectRequest::socket_io(&socket.req_parts, token);
@@ -260,11 +264,14 @@ impl EngineIoHandler for Engine {
         if !self.watching.swap(true, Ordering::AcqRel) {
             tokio::spawn(Arc::clone(&self).close_sessions_on_shutdown());
         }
+        // Ends as soon as the session joins a namespace (or closes), so that a session holds
+        // no task and no timer for the rest of the timeout.
+        let (joined, joining) = oneshot::channel();
+        socket.data.lock().joined = Some(joined);
         let socket = Arc::downgrade(&socket);
         tokio::spawn(async move {
-            tokio::time::sleep(CONNECT_TIMEOUT).await;
-            if let Some(socket) = socket.upgrade()
-                && !socket.data.lock().joined
+            if tokio::time::timeout(CONNECT_TIMEOUT, joining).await.is_err()
+                && let Some(socket) = socket.upgrade()
             {
                 tracing::debug!("a Socket.IO session joined no namespace in time; closing it");
                 socket.close(DisconnectReason::TransportClose);
