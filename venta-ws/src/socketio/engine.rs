@@ -6,13 +6,12 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use engineioxide::handler::EngineIoHandler;
 use engineioxide::socket::Sid;
 use engineioxide::{DisconnectReason, Socket, Str};
-use tokio::sync::oneshot;
 
 use super::packet::{self, Packet};
 use super::pipe::{Outlet, SocketIoPipe};
@@ -21,8 +20,12 @@ use crate::close::Closure;
 use crate::state::ModuleState;
 
 /// How long a client may hold an Engine.IO session without joining a namespace (Socket.IO's
-/// `connectTimeout`): past it the session is closed.
+/// `connectTimeout`): past it the session is closed, within one [`SWEEP_INTERVAL`] more.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// How often the sessions are looked over for one past its connect timeout. One task for all
+/// of them, rather than a timer per session: a connect then costs no task and no wake-up.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The most binary attachments one event may announce; more close the socket with 1009, as
 /// a message over the size limit would.
@@ -61,17 +64,28 @@ struct PendingBinary {
 struct SessionState {
     sockets: Vec<Arc<Outlet>>,
     pending: Option<PendingBinary>,
-    /// Ends the session's connect timeout once it joined a namespace.
-    joined: Option<oneshot::Sender<()>>,
+    joined: bool,
 }
 
 /// What one Engine.IO session holds: its namespace sockets and a binary event in assembly.
-#[derive(Default)]
 pub(crate) struct Session {
     state: Mutex<SessionState>,
+    opened: Instant,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self { state: Mutex::default(), opened: Instant::now() }
+    }
 }
 
 impl Session {
+    /// Whether the session is past its connect timeout at `now` without having joined a
+    /// namespace.
+    fn overdue(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.opened) >= CONNECT_TIMEOUT && !self.lock().joined
+    }
+
     fn lock(&self) -> MutexGuard<'_, SessionState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -102,9 +116,9 @@ pub(crate) struct Engine {
     /// Gateways by Socket.IO namespace (`/user`).
     gateways: HashMap<String, Arc<dyn SocketIoGateway>>,
     state: Arc<ModuleState>,
-    /// The open sessions, for shutdown to close.
+    /// The open sessions, for the connect timeout and shutdown to close.
     sessions: Mutex<HashMap<Sid, Weak<Socket<Session>>>>,
-    /// Whether the task that closes the sessions on shutdown runs.
+    /// Whether the task that watches the sessions runs.
     watching: AtomicBool,
 }
 
@@ -123,10 +137,23 @@ impl Engine {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Once shutdown has closed every socket (each client got its `closing` and DISCONNECT),
-    /// closes the Engine.IO sessions left open, so that serving can end.
-    async fn close_sessions_on_shutdown(self: Arc<Self>) {
-        self.state.shutdown.cancelled().await;
+    /// Closes the sessions past their connect timeout as it finds them; once shutdown has
+    /// closed every socket (each client got its `closing` and DISCONNECT), closes the Engine.IO
+    /// sessions left open, so that serving can end.
+    async fn watch_sessions(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = self.state.shutdown.cancelled() => break,
+                () = tokio::time::sleep(SWEEP_INTERVAL) => {}
+            }
+            let now = Instant::now();
+            let overdue: Vec<_> =
+                self.sessions().values().filter_map(Weak::upgrade).filter(|socket| socket.data.overdue(now)).collect();
+            for socket in overdue {
+                tracing::debug!("a Socket.IO session joined no namespace in time; closing it");
+                socket.close(DisconnectReason::TransportClose);
+            }
+        }
         self.state.tasks.wait().await;
         tokio::time::sleep(SESSION_GRACE).await;
         let sessions: Vec<_> = self.sessions().drain().filter_map(|(_, socket)| socket.upgrade()).collect();
@@ -196,9 +223,7 @@ impl Engine {
         {
             let mut state = socket.data.lock();
             state.sockets.push(Arc::clone(&outlet));
-            if let Some(joined) = state.joined.take() {
-                let _ = joined.send(());
-            }
+            state.joined = true;
         }
         let token = auth.and_then(packet::auth_token);
         let request = ConnectRequest::socket_io(&socket.req_parts, token);
@@ -262,21 +287,8 @@ impl EngineIoHandler for Engine {
     fn on_connect(self: Arc<Self>, socket: Arc<Socket<Session>>) {
         self.sessions().insert(socket.id, Arc::downgrade(&socket));
         if !self.watching.swap(true, Ordering::AcqRel) {
-            tokio::spawn(Arc::clone(&self).close_sessions_on_shutdown());
+            tokio::spawn(Arc::clone(&self).watch_sessions());
         }
-        // Ends as soon as the session joins a namespace (or closes), so that a session holds
-        // no task and no timer for the rest of the timeout.
-        let (joined, joining) = oneshot::channel();
-        socket.data.lock().joined = Some(joined);
-        let socket = Arc::downgrade(&socket);
-        tokio::spawn(async move {
-            if tokio::time::timeout(CONNECT_TIMEOUT, joining).await.is_err()
-                && let Some(socket) = socket.upgrade()
-            {
-                tracing::debug!("a Socket.IO session joined no namespace in time; closing it");
-                socket.close(DisconnectReason::TransportClose);
-            }
-        });
     }
 
     fn on_disconnect(&self, socket: Arc<Socket<Session>>, _reason: DisconnectReason) {
@@ -303,6 +315,16 @@ impl EngineIoHandler for Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_is_overdue_past_its_connect_timeout_unless_it_joined() {
+        let session = Session::default();
+        assert!(!session.overdue(Instant::now()));
+        let later = Instant::now() + CONNECT_TIMEOUT;
+        assert!(session.overdue(later));
+        session.lock().joined = true;
+        assert!(!session.overdue(later));
+    }
 
     #[test]
     fn attachments_replace_their_placeholders() {
