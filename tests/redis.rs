@@ -393,12 +393,13 @@ async fn each_node_counts_what_it_publishes_and_receives_and_its_probes_and_gaug
             .await;
     truck.assert_answers_ping().await;
     alice.assert_answers_ping().await;
-    // Each node's own presence change went out; the other's came in.
-    let before_a = cluster_counters(&scrape_until(metrics_a, |text| cluster_counters(text)[1] >= 1.0).await);
-    let before_b = cluster_counters(&scrape_until(metrics_b, |text| cluster_counters(text)[1] >= 1.0).await);
+    // Each node's own presence change went out; none came in, as no node listens to
+    // presence events.
+    let before_a = cluster_counters(&scrape_until(metrics_a, |text| cluster_counters(text)[0] >= 1.0).await);
+    let before_b = cluster_counters(&scrape_until(metrics_b, |text| cluster_counters(text)[0] >= 1.0).await);
     for before in [before_a, before_b] {
         let [published, received, errors, up] = before;
-        assert!(published >= 1.0 && received >= 1.0, "{before:?}");
+        assert!(published >= 1.0 && received == 0.0, "{before:?}");
         assert_eq!((errors, up), (0.0, 1.0));
     }
 
@@ -652,4 +653,187 @@ async fn after_redis_outages_a_node_writes_its_metas_and_rooms_back() {
         redis::AsyncCommands::smembers(&mut connection, format!("{prefix}:ns:rider:online")).await.expect("smembers");
     assert_eq!(online.len(), 2);
     r2.assert_answers_ping().await;
+}
+
+/// How many publications of other nodes each node received so far.
+fn received(nodes: &[&RedisBackend]) -> Vec<u64> {
+    nodes.iter().map(|node| node.stats().received).collect()
+}
+
+/// Emits a namespace-wide marker from `from` (on node `sender`) and waits until each client
+/// has it. Redis delivers one publisher's messages in order, so whatever `sender` published
+/// before the marker has reached every node by then, or never will. Returns what each node
+/// received since `before`, the marker left out.
+async fn settle(
+    from: &venta_ws::Namespace,
+    sender: &RedisBackend,
+    nodes: &[&RedisBackend],
+    clients: &mut [&mut Client],
+    before: &[u64],
+) -> Vec<u64> {
+    from.emit("marker", &0).expect("emits");
+    for client in clients.iter_mut() {
+        assert_eq!(client.recv().await, json!({"event": "marker", "data": 0}));
+    }
+    let now = received(nodes);
+    let marker = |node: &RedisBackend| u64::from(node.node_id() != sender.node_id());
+    nodes.iter().zip(now).zip(before).map(|((node, now), before)| now - before - marker(node)).collect()
+}
+
+#[tokio::test]
+async fn an_emit_for_an_entity_a_socket_or_a_room_wakes_only_the_nodes_that_hold_them() {
+    let config = RedisConfig::new(redis_url()).prefix(unique_prefix());
+    let (a, redis_a) = rider_node(config.clone()).await;
+    let (b, redis_b) = rider_node(config.clone()).await;
+    let (c, redis_c) = rider_node(config).await;
+    let nodes = [&redis_a, &redis_b, &redis_c];
+    fn namespace(server: &TestServer) -> &venta_ws::Namespace {
+        server.hub.namespace("rider").expect("namespace")
+    }
+    let (on_a, on_b, on_c) = (namespace(&a), namespace(&b), namespace(&c));
+    let mut r1 = rider(&a, "r1", "acme").await;
+    let mut r2 = rider(&b, "r2", "acme").await;
+    let mut r3 = rider(&c, "r3", "acme").await;
+    for client in [&mut r1, &mut r2, &mut r3] {
+        client.assert_answers_ping().await;
+    }
+
+    // To an entity on node a, from node b: node c hears nothing of it.
+    let before = received(&nodes);
+    assert_eq!(on_b.emit_to_entity("r1", "notice", &1).expect("emits"), 0);
+    assert_eq!(r1.recv().await, json!({"event": "notice", "data": 1}));
+    let woken = settle(on_b, &redis_b, &nodes, &mut [&mut r1, &mut r2, &mut r3], &before).await;
+    assert_eq!(woken, [1, 0, 0], "node a only");
+
+    // To one socket, by its id, from node c: only node a.
+    let before = received(&nodes);
+    let r1_socket = on_a.local_sockets_of("r1")[0];
+    assert!(!on_c.emit_to_socket(r1_socket, "notice", &2).expect("emits"), "not on node c");
+    assert_eq!(r1.recv().await, json!({"event": "notice", "data": 2}));
+    let woken = settle(on_c, &redis_c, &nodes, &mut [&mut r1, &mut r2, &mut r3], &before).await;
+    assert_eq!(woken, [1, 0, 0]);
+    // To a socket on the emitting node: nothing is published at all.
+    let published = redis_a.stats().published;
+    assert!(on_a.emit_to_socket(r1_socket, "notice", &3).expect("emits"));
+    assert_eq!(r1.recv().await, json!({"event": "notice", "data": 3}));
+    assert_eq!(redis_a.stats().published, published);
+
+    // A room with members on nodes a and b, emitted to from node c: nodes a and b, once each.
+    r1.request("room.join", json!("order-17"), Some(1)).await;
+    r2.request("room.join", json!("order-17"), Some(1)).await;
+    let two = |members: &Result<Vec<_>, _>| members.as_ref().is_ok_and(|m: &Vec<_>| m.len() == 2);
+    until(|| on_c.room_members("order-17"), two).await.expect("members");
+    let before = received(&nodes);
+    assert_eq!(on_c.emit_to_room("order-17", "order.assigned", &17).expect("emits"), 0);
+    for client in [&mut r1, &mut r2] {
+        assert_eq!(client.recv().await, json!({"event": "order.assigned", "data": 17}));
+    }
+    let woken = settle(on_c, &redis_c, &nodes, &mut [&mut r1, &mut r2, &mut r3], &before).await;
+    assert_eq!(woken, [1, 1, 0]);
+
+    // Node b's last member leaves: the room does not wake node b any more.
+    r2.request("room.leave", json!("order-17"), Some(2)).await;
+    let one = |members: &Result<Vec<_>, _>| members.as_ref().is_ok_and(|m: &Vec<_>| m.len() == 1);
+    until(|| on_c.room_members("order-17"), one).await.expect("members");
+    let before = received(&nodes);
+    on_c.emit_to_room("order-17", "order.assigned", &18).expect("emits");
+    assert_eq!(r1.recv().await, json!({"event": "order.assigned", "data": 18}));
+    let woken = settle(on_c, &redis_c, &nodes, &mut [&mut r1, &mut r2, &mut r3], &before).await;
+    assert_eq!(woken, [1, 0, 0]);
+
+    // A node listens on one channel per entity it holds and per room it has members in.
+    let channels = || nodes.map(|node| node.stats().channels);
+    assert_eq!(channels(), [2, 1, 1]);
+    r1.close().await;
+    a.wait_online("rider", &["r2", "r3"]).await;
+    assert_eq!(until(|| async { channels() }, |channels| channels[0] == 0).await, [0, 1, 1]);
+}
+
+#[tokio::test]
+async fn rooms_joined_and_left_under_churn_leave_each_node_listening_exactly_where_it_has_members() {
+    let config = RedisConfig::new(redis_url()).prefix(unique_prefix());
+    let (a, redis_a) = rider_node(config.clone()).await;
+    let (b, redis_b) = rider_node(config).await;
+    let on_b = b.hub.namespace("rider").expect("ns");
+    let mut riders = Vec::new();
+    for i in 0..8 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        riders.push(rider(server, &format!("r{i}"), "acme").await);
+    }
+    // Every rider joins and leaves rooms concurrently; the last word for each is known.
+    let mut rounds = Vec::new();
+    for (i, client) in riders.iter_mut().enumerate() {
+        rounds.push(async move {
+            for round in 0..10 {
+                let room = format!("room-{}", (i + round) % 3);
+                client.request("room.join", json!(room), Some(1)).await;
+                if round % 3 != 2 {
+                    client.request("room.leave", json!(room), Some(2)).await;
+                }
+            }
+            client.request("rooms", json!(null), Some(3)).await["data"].clone()
+        });
+    }
+    let rooms: Vec<Value> = futures_util::future::join_all(rounds).await;
+    // Each node listens on its entities' channels and the rooms its riders are still in.
+    for (node, parity) in [(&redis_a, 0), (&redis_b, 1)] {
+        let held: std::collections::BTreeSet<&str> = rooms
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == parity)
+            .flat_map(|(_, rooms)| rooms.as_array().expect("rooms").iter().map(|room| room.as_str().expect("a room")))
+            .collect();
+        assert_eq!(node.stats().channels, 4 + held.len(), "4 riders and {held:?}");
+    }
+    // And a room emit from node b reaches each member once, wherever it is.
+    let in_room: Vec<usize> =
+        (0..riders.len()).filter(|i| rooms[*i].as_array().expect("rooms").contains(&json!("room-0"))).collect();
+    until(|| on_b.room_members("room-0"), |members| members.as_ref().is_ok_and(|m| m.len() == in_room.len()))
+        .await
+        .expect("members");
+    on_b.emit_to_room("room-0", "order.assigned", &1).expect("emits");
+    for i in in_room {
+        assert_eq!(riders[i].recv().await, json!({"event": "order.assigned", "data": 1}));
+    }
+    for client in &mut riders {
+        client.assert_answers_ping().await; // and nothing twice, nor to those outside
+    }
+}
+
+#[tokio::test]
+async fn after_a_redis_outage_each_node_listens_on_its_channels_again() {
+    let mut redis = RedisProcess::start(free_port());
+    let config = RedisConfig::new(redis.url()).prefix(unique_prefix()).node_ttl(Duration::from_secs(1));
+    let (a, redis_a) = rider_node(config.clone()).await;
+    let (b, redis_b) = rider_node(config).await;
+    let on_a = a.hub.namespace("rider").expect("ns");
+    let mut r2 = rider(&b, "r2", "acme").await;
+    r2.request("room.join", json!("order-17"), Some(1)).await;
+
+    redis.stop();
+    until(|| async { (redis_a.is_healthy(), redis_b.is_healthy()) }, |healthy| *healthy == (false, false)).await;
+    let _redis = RedisProcess::start(redis.port);
+    until(|| async { (redis_a.is_healthy(), redis_b.is_healthy()) }, |healthy| *healthy == (true, true)).await;
+
+    // Delivery across nodes is at most once while the nodes resubscribe: emit until one
+    // arrives, then every later one does, to the entity and to the room.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut sent = 0;
+    loop {
+        sent += 1;
+        on_a.emit_to_entity("r2", "notice", &sent).expect("emits");
+        if let Ok(event) = tokio::time::timeout(Duration::from_millis(100), r2.recv()).await {
+            assert_eq!(event["event"], "notice");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "node b never listened on r2's channel again");
+    }
+    on_a.emit_to_room("order-17", "order.assigned", &17).expect("emits");
+    on_a.emit_to_entity("r2", "marker", &1).expect("emits");
+    let mut events = Vec::new();
+    while events.last() != Some(&json!({"event": "marker", "data": 1})) {
+        events.push(r2.recv().await);
+    }
+    assert!(events.contains(&json!({"event": "order.assigned", "data": 17})), "{events:?}");
+    assert_eq!(redis_b.stats().channels, 2, "r2's channel and the room's");
 }

@@ -46,6 +46,13 @@ impl RiderGateway {
         Ack(())
     }
 
+    /// Leaves the room `data`.
+    #[subscribe("room.leave")]
+    async fn leave(&self, socket: &AuthenticatedSocket, room: String) -> Ack {
+        socket.leave(&room);
+        Ack(())
+    }
+
     /// The socket's rooms.
     #[subscribe("rooms")]
     async fn rooms(&self, socket: &AuthenticatedSocket) -> Ack<Vec<String>> {

@@ -2,8 +2,11 @@
 //! disconnect or a room change to its own sockets.
 //!
 //! A node delivers to its local sockets itself and publishes the same, already encoded frame
-//! once; every other node delivers it to its local sockets. Each socket lives on one node, so
-//! each gets the event exactly once; a node never delivers its own publications again.
+//! once; the other nodes it reaches deliver it to their local sockets. Each socket lives on one
+//! node, so each gets the event exactly once; a node never delivers its own publications again.
+//! A transport may bring a message to every node, or only to the nodes that hold sockets its
+//! [`Target`] names (the Redis backend routes by entity and room): a node that gets a message
+//! none of its sockets match does nothing with it.
 
 use std::fmt;
 
@@ -79,7 +82,8 @@ pub trait Cluster: Send + Sync + 'static {
     /// This node's id, unique in the cluster.
     fn node_id(&self) -> &str;
 
-    /// Sends a message to every other node, best effort.
+    /// Sends a message to the other nodes, at least to every one that holds a socket its
+    /// target names; best effort.
     fn publish(&self, message: ClusterMessage);
 
     /// The messages other nodes publish, from now on.

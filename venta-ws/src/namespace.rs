@@ -320,13 +320,18 @@ impl Namespace {
     fn send<T: Serialize + ?Sized>(&self, target: Target, event: &str, data: &T) -> Result<usize, EmitError> {
         let frame = protocol::encode(event, data, None)?;
         let reached = self.deliver_local(&target, &frame);
-        self.publish(target, Action::Emit { frame: frame.as_str().to_owned() });
+        self.publish(target, reached, || Action::Emit { frame: frame.as_str().to_owned() });
         Ok(reached)
     }
 
-    fn publish(&self, target: Target, action: Action) {
+    /// Publishes to the other nodes what was done for `target` here, to `local` sockets: all
+    /// of it, unless it was for one socket and that socket is here.
+    fn publish(&self, target: Target, local: usize, action: impl FnOnce() -> Action) {
+        if matches!(target, Target::Socket(_)) && local > 0 {
+            return;
+        }
         if let Some(cluster) = &self.inner.cluster {
-            cluster.publish(ClusterMessage { namespace: self.inner.name.to_string(), target, action });
+            cluster.publish(ClusterMessage { namespace: self.inner.name.to_string(), target, action: action() });
         }
     }
 
@@ -418,7 +423,7 @@ impl Namespace {
     fn move_to(&self, target: Target, room: &str, join: bool) -> usize {
         let moved = self.move_local(&target, room, join);
         let room = room.to_owned();
-        self.publish(target, if join { Action::Join { room } } else { Action::Leave { room } });
+        self.publish(target, moved, || if join { Action::Join { room } } else { Action::Leave { room } });
         moved
     }
 
@@ -451,16 +456,16 @@ impl Namespace {
     pub fn disconnect_entity(&self, entity_id: &str, code: CloseCode) -> usize {
         let target = Target::Entity(entity_id.to_owned());
         let closed = self.disconnect_local(&target, &Closure::requested(code));
-        self.publish(target, Action::Disconnect { code: code.code() });
+        self.publish(target, closed, || Action::Disconnect { code: code.code() });
         closed
     }
 
     /// Closes one socket with `code`, wherever it is connected; `true` when it was on this node.
     pub fn disconnect_socket(&self, socket_id: SocketId, code: CloseCode) -> bool {
         let target = Target::Socket(socket_id.to_string());
-        let closed = self.disconnect_local(&target, &Closure::requested(code)) == 1;
-        self.publish(target, Action::Disconnect { code: code.code() });
-        closed
+        let closed = self.disconnect_local(&target, &Closure::requested(code));
+        self.publish(target, closed, || Action::Disconnect { code: code.code() });
+        closed == 1
     }
 
     /// The rooms of this namespace on this node, with how many sockets each holds.

@@ -240,6 +240,28 @@ impl InMemoryPresence {
             .collect()
     }
 
+    /// Whether a socket of `entity_id` is registered here.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn holds_entity(&self, namespace: &str, entity_id: &str) -> bool {
+        self.read(namespace, |ns| ns.entities.contains_key(entity_id), false)
+    }
+
+    /// Whether a socket registered here is in `room`.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn holds_room(&self, namespace: &str, room: &str) -> bool {
+        self.read(namespace, |ns| ns.rooms.contains_key(room), false)
+    }
+
+    /// The rooms a socket registered here is in.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn rooms_of(&self, namespace: &str, socket_id: SocketId) -> Vec<Arc<str>> {
+        self.read(
+            namespace,
+            |ns| ns.sockets.get(&socket_id).map(|socket| socket.rooms.clone()).unwrap_or_default(),
+            Vec::new(),
+        )
+    }
+
     fn read<T>(&self, namespace: &str, f: impl FnOnce(&Namespace) -> T, empty: T) -> T {
         self.lock().get(namespace).map_or(empty, f)
     }

@@ -6,18 +6,22 @@
 //! - **Presence** lives in Redis sets and hashes, changed by Lua scripts: a connect or a
 //!   disconnect costs one round trip, with the socket's meta, its index entries and its rooms,
 //!   and an entity's online, offline and updated changes are announced on a pub/sub channel
-//!   that every node relays to its [`PresenceStore::subscribe`] receivers, with the node they
-//!   came from as their [`Origin`]. [`PresenceStore::subscribe_local`] hears each change on
-//!   one node only.
+//!   that the nodes with [`PresenceStore::subscribe`] receivers listen on and relay to them,
+//!   with the node they came from as their [`Origin`]. [`PresenceStore::subscribe_local`]
+//!   hears each change on one node only.
 //! - **Rooms**: a socket's joins and leaves are written to Redis in order through the same
 //!   bounded queue as fan-out, each by a script that adds the socket only while it is still
 //!   registered, so [`PresenceStore::room_members`] spans every node and a join racing a
 //!   disconnect leaves nothing behind.
 //! - **Fan-out**: an emit is encoded once, delivered to this node's sockets, and published
-//!   once; every other node delivers it to its own sockets. A node ignores its own
-//!   publications, so every socket gets an event exactly once. Delivery across nodes is
-//!   at most once: what is published while Redis is down, or while a node is not subscribed,
-//!   is not replayed.
+//!   once, on the channel of what it is for; the nodes that listen there deliver it to their
+//!   own sockets. A node listens on an entity's channel while it holds a socket of that
+//!   entity, and on a room's while it holds a member, so an emit to one user wakes only the
+//!   nodes that user is connected to; a namespace-wide emit reaches every node once (the
+//!   channels are listed in `channels.rs`). A socket's registration waits until its entity's
+//!   channel is listened on, so nothing published for it after its connect is missed. A node
+//!   ignores its own publications, so every socket gets an event exactly once. Delivery
+//!   across nodes is at most once: what is published while Redis is down is not replayed.
 //! - **Crashed nodes**: each node refreshes a heartbeat key with a TTL (default 30 s) every
 //!   third of it, and removes the sockets of nodes whose heartbeat expired, announcing the
 //!   entities that went offline (the node that removes them is the origin of those events).
@@ -46,8 +50,12 @@
 //! # }
 //! ```
 
+mod channels;
 mod scripts;
 
+pub use channels::ClusterStats;
+
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
@@ -56,23 +64,31 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::{Cluster, ClusterMessage};
+use crate::cluster::{Action, Cluster, ClusterMessage, Target};
 use crate::id::SocketId;
 use crate::metrics;
 use crate::presence::{
     BoxFuture, InMemoryPresence, Origin, PresenceEntry, PresenceError, PresenceEvent, PresenceMeta, PresenceStatus,
     PresenceStore, RoomMember, encode_meta, sorted,
 };
+use channels::{Channels, Counters, Route, Subscriptions};
 
 /// How often the same Redis error is logged at most.
 const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 const CHANNEL_CAPACITY: usize = 4096;
+/// The most channels one SUBSCRIBE or UNSUBSCRIBE names.
+const SUBSCRIBE_BATCH: usize = 512;
+/// How long after this node moved sockets of other nodes into a room its emits to that room
+/// go to every node: a node listens on a room's channel only once it applied the join, so an
+/// emit right behind the join, on the room's channel, would miss it. On the broadcast channel
+/// it comes behind the join, in order.
+const REMOTE_JOIN_WINDOW: Duration = Duration::from_secs(5);
 
 /// Where Redis is and how the nodes share it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +144,7 @@ pub struct RedisBackend {
 struct Inner {
     node: String,
     prefix: String,
-    channel: String,
+    channels: Channels,
     config: RedisConfig,
     client: redis::Client,
     connection: ConnectionManager,
@@ -142,6 +158,13 @@ struct Inner {
     /// [`CHANNEL_CAPACITY`]: while Redis is slower than the sockets, the newest are dropped
     /// rather than memory growing.
     outgoing: mpsc::Sender<Outgoing>,
+    /// The channels this node listens on besides the broadcast channel; shared with the
+    /// subscriber task, which must not keep the node alive.
+    subscriptions: Arc<Subscriptions>,
+    /// Rooms this node recently moved other nodes' sockets into, until when their emits go
+    /// to every node ([`REMOTE_JOIN_WINDOW`]).
+    remote_joins: Mutex<RemoteJoins>,
+    counters: Counters,
     scripts: Scripts,
     errors: ErrorLog,
     stop: CancellationToken,
@@ -162,12 +185,41 @@ struct Scripts {
     metas: Script,
     resync: Script,
     reap: Script,
+    publish_to_socket: Script,
+}
+
+/// Rooms by namespace, each with the end of its [`REMOTE_JOIN_WINDOW`].
+#[derive(Default)]
+struct RemoteJoins {
+    rooms: HashMap<String, HashMap<String, Instant>>,
+    pruned: Option<Instant>,
+}
+
+impl RemoteJoins {
+    fn insert(&mut self, namespace: &str, room: &str, now: Instant) {
+        // Windows that ended are dropped at most once per window, so a burst of joins does not
+        // scan the map each time.
+        if self.pruned.is_none_or(|at| now.saturating_duration_since(at) >= REMOTE_JOIN_WINDOW) {
+            self.pruned = Some(now);
+            for rooms in self.rooms.values_mut() {
+                rooms.retain(|_, until| *until > now);
+            }
+            self.rooms.retain(|_, rooms| !rooms.is_empty());
+        }
+        self.rooms.entry(namespace.to_owned()).or_default().insert(room.to_owned(), now + REMOTE_JOIN_WINDOW);
+    }
+
+    fn holds(&self, namespace: &str, room: &str, now: Instant) -> bool {
+        self.rooms.get(namespace).and_then(|rooms| rooms.get(room)).is_some_and(|until| *until > now)
+    }
 }
 
 /// What the outgoing queue holds.
 enum Outgoing {
-    /// A pub/sub payload.
-    Publish(String),
+    /// A pub/sub payload for a channel.
+    Publish { channel: String, payload: String },
+    /// A pub/sub payload for one socket, published on its entity's channel.
+    PublishToSocket { namespace: String, socket_id: String, payload: String },
     /// A socket joins (`true`) or leaves a room.
     Room { join: bool, namespace: String, socket_id: SocketId, room: String },
 }
@@ -243,7 +295,7 @@ impl RedisBackend {
         let (outgoing, outbox) = mpsc::channel(CHANNEL_CAPACITY);
         let inner = Arc::new(Inner {
             node: node_id(),
-            channel: format!("{}:events", config.prefix),
+            channels: Channels::new(&config.prefix),
             prefix: config.prefix.clone(),
             config,
             client,
@@ -253,6 +305,9 @@ impl RedisBackend {
             events: broadcast::channel(CHANNEL_CAPACITY).0,
             incoming: broadcast::channel(CHANNEL_CAPACITY).0,
             outgoing,
+            subscriptions: Arc::default(),
+            remote_joins: Mutex::default(),
+            counters: Counters::default(),
             scripts: Scripts {
                 register: Script::new(&scripts::register()),
                 unregister: Script::new(&scripts::unregister()),
@@ -262,6 +317,7 @@ impl RedisBackend {
                 metas: Script::new(&scripts::metas()),
                 resync: Script::new(&scripts::resync()),
                 reap: Script::new(&scripts::reap()),
+                publish_to_socket: Script::new(&scripts::publish_to_socket()),
             },
             errors: ErrorLog::default(),
             stop: CancellationToken::new(),
@@ -269,7 +325,8 @@ impl RedisBackend {
         inner.heartbeat().await.map_err(error)?;
         metrics::redis_up(true);
         let (ready, subscribed) = tokio::sync::oneshot::channel();
-        tokio::spawn(subscribe_loop(Arc::downgrade(&inner), inner.stop.clone(), Some(ready)));
+        let subscriptions = Arc::clone(&inner.subscriptions);
+        tokio::spawn(subscribe_loop(Arc::downgrade(&inner), subscriptions, inner.stop.clone(), Some(ready)));
         tokio::spawn(outgoing_loop(Arc::downgrade(&inner), inner.stop.clone(), outbox));
         tokio::spawn(heartbeat_loop(Arc::downgrade(&inner), inner.stop.clone()));
         // Events published before the subscription is in place would be missed.
@@ -285,6 +342,12 @@ impl RedisBackend {
     /// Whether Redis answered the last command.
     pub fn is_healthy(&self) -> bool {
         self.inner.healthy.load(Ordering::Acquire)
+    }
+
+    /// What this node published and received through Redis since it connected, and how many
+    /// channels it listens on now: the figures that show where an emit went.
+    pub fn stats(&self) -> ClusterStats {
+        self.inner.counters.read(self.inner.subscriptions.len())
     }
 }
 
@@ -321,6 +384,31 @@ impl Inner {
         self.healthy.store(false, Ordering::Release);
         metrics::redis_up(false);
         self.errors.report(what, error);
+    }
+
+    /// Whether `message` is for a room this node moved other nodes' sockets into within
+    /// [`REMOTE_JOIN_WINDOW`]; a join of other nodes' sockets starts that window.
+    fn joined_remotely(&self, message: &ClusterMessage) -> bool {
+        let now = Instant::now();
+        let mut joins = self.remote_joins.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Action::Join { room } = &message.action {
+            joins.insert(&message.namespace, room, now);
+            return false;
+        }
+        let (Target::Room(room) | Target::RoomExcept { room, .. }) = &message.target else { return false };
+        joins.holds(&message.namespace, room, now)
+    }
+
+    /// Counts a publication, or reports why it failed.
+    fn published(&self, result: Result<i64, redis::RedisError>) {
+        match result {
+            Ok(receivers) => {
+                metrics::cluster_published();
+                Counters::add(&self.counters.published, 1);
+                Counters::add(&self.counters.delivered, u64::try_from(receivers).unwrap_or(0));
+            }
+            Err(error) => self.failed("publish an event to the other nodes", &error),
+        }
     }
 
     fn announce_locally(&self, namespace: &str, entity_id: &str, status: PresenceStatus, origin: Origin) {
@@ -372,7 +460,7 @@ impl Inner {
 
     async fn resync(&self) -> Result<(), redis::RedisError> {
         let mut invocation = self.scripts.resync.prepare_invoke();
-        invocation.arg(&self.prefix).arg(&self.channel).arg(&self.node);
+        invocation.arg(&self.prefix).arg(self.channels.presence()).arg(&self.node);
         for socket in self.local.entries() {
             // The local store refused every meta that does not encode.
             let meta = encode_meta(&socket.meta).unwrap_or_else(|_| "{}".to_owned());
@@ -391,7 +479,7 @@ impl Inner {
                 .scripts
                 .reap
                 .arg(&self.prefix)
-                .arg(&self.channel)
+                .arg(self.channels.presence())
                 .arg(dead)
                 .arg(&self.node)
                 .invoke_async(&mut connection)
@@ -412,9 +500,14 @@ impl Inner {
 
     fn on_wire(&self, payload: &str) {
         match serde_json::from_str::<Wire>(payload) {
-            Ok(Wire::Presence { origin, .. } | Wire::Fanout { origin, .. }) if origin == self.node => {}
+            Ok(Wire::Presence { origin, .. } | Wire::Fanout { origin, .. }) if origin == self.node => {
+                Counters::add(&self.counters.echoes, 1);
+            }
             Ok(Wire::Presence { origin, ns, entity, status }) => {
                 metrics::cluster_received();
+                Counters::add(&self.counters.received, 1);
+                // The last listener may have gone since: stop listening.
+                self.listen_to_presence();
                 let status = match status {
                     WireStatus::Online => PresenceStatus::Online,
                     WireStatus::Offline => PresenceStatus::Offline,
@@ -424,63 +517,118 @@ impl Inner {
             }
             Ok(Wire::Fanout { message, .. }) => {
                 metrics::cluster_received();
+                Counters::add(&self.counters.received, 1);
                 let _ = self.incoming.send(message);
             }
             // Not the error itself: it may quote the message, and a fan-out message holds a payload.
             Err(error) => tracing::warn!(
                 line = error.line(),
                 column = error.column(),
-                "ignored a message on the presence channel that is not from venta-ws"
+                "ignored a pub/sub message that is not from venta-ws"
             ),
         }
     }
+
+    /// Listens on the presence channel while someone on this node subscribed to presence
+    /// events.
+    fn listen_to_presence(&self) {
+        self.subscriptions.set(self.channels.presence(), || self.events.receiver_count() > 0);
+    }
+
+    /// Listens on an entity's channel while this node holds a socket of it; the version to
+    /// wait for when that changed.
+    fn listen_to_entity(&self, namespace: &str, entity_id: &str) -> Option<u64> {
+        self.subscriptions
+            .set(self.channels.entity(namespace, entity_id), || self.local.holds_entity(namespace, entity_id))
+    }
+
+    /// Listens on a room's channel while this node holds a member of it.
+    fn listen_to_room(&self, namespace: &str, room: &str) {
+        self.subscriptions.set(self.channels.room(namespace, room), || self.local.holds_room(namespace, room));
+    }
 }
 
+/// Keeps this node subscribed: to the broadcast channel always, and to the channels it wants
+/// (`channels.rs`), in batches, as they change; after a lost connection, to all of them again.
 async fn subscribe_loop(
     inner: Weak<Inner>,
+    subscriptions: Arc<Subscriptions>,
     stop: CancellationToken,
     mut ready: Option<tokio::sync::oneshot::Sender<()>>,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let Some(strong) = inner.upgrade() else { return };
-        let (client, channel) = (strong.client.clone(), strong.channel.clone());
+        let (client, broadcast) = (strong.client.clone(), strong.channels.broadcast());
         drop(strong);
+        let mut current = HashSet::new();
         let subscribed = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
+            let (mut sink, messages) = client.get_async_pubsub().await?.split();
+            sink.subscribe(&broadcast).await?;
+            resubscribe(&subscriptions, &mut sink, &mut current).await?;
+            Ok::<_, redis::RedisError>((sink, messages))
         };
         match tokio::select! { () = stop.cancelled() => return, result = subscribed => result } {
-            Ok(pubsub) => {
+            Ok((mut sink, mut messages)) => {
                 backoff = Duration::from_millis(100);
+                subscriptions.connected(true);
                 if let Some(ready) = ready.take() {
                     let _ = ready.send(());
                 }
-                let mut messages = pubsub.into_on_message();
-                loop {
-                    let message =
-                        tokio::select! { () = stop.cancelled() => return, message = messages.next() => message };
-                    let Some(message) = message else { break };
-                    let Some(strong) = inner.upgrade() else { return };
-                    match message.get_payload::<String>() {
-                        Ok(payload) => strong.on_wire(&payload),
-                        Err(error) => strong.failed("read a pub/sub message", &error),
+                let lost = loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = subscriptions.changed() => {
+                            if let Err(error) = resubscribe(&subscriptions, &mut sink, &mut current).await {
+                                break format!("{error}");
+                            }
+                        }
+                        message = messages.next() => {
+                            let Some(message) = message else { break "the connection closed".to_owned() };
+                            let Some(strong) = inner.upgrade() else { return };
+                            match message.get_payload::<String>() {
+                                Ok(payload) => strong.on_wire(&payload),
+                                Err(error) => strong.failed("read a pub/sub message", &error),
+                            }
+                        }
                     }
-                }
+                };
+                subscriptions.connected(false);
                 if let Some(strong) = inner.upgrade() {
-                    strong.failed("stay subscribed to the presence channel", &"the connection closed");
+                    strong.failed("stay subscribed to the pub/sub channels", &lost);
                 }
             }
             Err(error) => {
                 if let Some(strong) = inner.upgrade() {
-                    strong.failed("subscribe to the presence channel", &error);
+                    strong.failed("subscribe to the pub/sub channels", &error);
                 }
             }
         }
         tokio::select! { () = stop.cancelled() => return, () = tokio::time::sleep(backoff) => {} }
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }
+}
+
+/// Makes the connection's subscriptions (`current`) match the wanted ones.
+async fn resubscribe(
+    subscriptions: &Subscriptions,
+    sink: &mut PubSubSink,
+    current: &mut HashSet<String>,
+) -> Result<(), redis::RedisError> {
+    let changes = subscriptions.diff(current);
+    // Never an empty UNSUBSCRIBE: that would end every subscription, the broadcast's too.
+    for batch in changes.subscribe.chunks(SUBSCRIBE_BATCH) {
+        sink.subscribe(batch).await?;
+        current.extend(batch.iter().cloned());
+    }
+    for batch in changes.unsubscribe.chunks(SUBSCRIBE_BATCH) {
+        sink.unsubscribe(batch).await?;
+        for channel in batch {
+            current.remove(channel);
+        }
+    }
+    subscriptions.done(changes.version);
+    Ok(())
 }
 
 /// Publishes and writes room memberships in the order they were queued. While Redis is
@@ -495,10 +643,19 @@ async fn outgoing_loop(inner: Weak<Inner>, stop: CancellationToken, mut outbox: 
         }
         let mut connection = strong.connection.clone();
         match outgoing {
-            Outgoing::Publish(payload) => match connection.publish::<_, _, ()>(&strong.channel, payload).await {
-                Ok(()) => metrics::cluster_published(),
-                Err(error) => strong.failed("publish an event to the other nodes", &error),
-            },
+            Outgoing::Publish { channel, payload } => {
+                let published = connection.publish::<_, _, i64>(&channel, payload).await;
+                strong.published(published);
+            }
+            Outgoing::PublishToSocket { namespace, socket_id, payload } => {
+                let mut invocation = strong.scripts.publish_to_socket.prepare_invoke();
+                invocation.arg(&strong.prefix).arg(namespace).arg(socket_id).arg(payload);
+                // -1: no such socket on any node, nothing was published.
+                match invocation.invoke_async::<i64>(&mut connection).await {
+                    Ok(-1) => {}
+                    published => strong.published(published),
+                }
+            }
             Outgoing::Room { join, namespace, socket_id, room } => {
                 let script = if join { &strong.scripts.join } else { &strong.scripts.leave };
                 let mut invocation = script.prepare_invoke();
@@ -534,6 +691,11 @@ impl RedisBackend {
     /// answers; announces the entity's change to this node's subscribers.
     async fn change(&self, entry: PresenceEntry<'_>, status: PresenceStatus) -> Result<bool, PresenceError> {
         let inner = &self.inner;
+        // The rooms it leaves with it, whose channels this node may no longer need.
+        let rooms = match status {
+            PresenceStatus::Offline => inner.local.rooms_of(entry.namespace, entry.socket_id),
+            _ => Vec::new(),
+        };
         let (local, script, what) = match status {
             PresenceStatus::Online => {
                 (inner.local.register(entry).await?, &inner.scripts.register, "register a socket")
@@ -546,9 +708,18 @@ impl RedisBackend {
             }
         };
         let mut changed = local;
+        // A new entity here is listened for before the socket counts as registered, so an emit
+        // made for it anywhere from now on reaches it.
+        let listening = match status {
+            PresenceStatus::Updated => None,
+            _ => inner.listen_to_entity(entry.namespace, entry.entity_id),
+        };
+        for room in rooms {
+            inner.listen_to_room(entry.namespace, &room);
+        }
         if inner.is_healthy() {
             let mut invocation = script.prepare_invoke();
-            invocation.arg(&inner.prefix).arg(&inner.channel).arg(&inner.node).arg(entry.namespace);
+            invocation.arg(&inner.prefix).arg(inner.channels.presence()).arg(&inner.node).arg(entry.namespace);
             invocation.arg(entry.socket_id.to_string());
             if status == PresenceStatus::Online {
                 invocation.arg(entry.entity_id);
@@ -557,12 +728,20 @@ impl RedisBackend {
                 // The local store refused a meta that does not encode.
                 invocation.arg(encode_meta(entry.meta)?);
             }
-            match invocation.invoke_async::<i64>(&mut inner.connection.clone()).await {
+            let mut connection = inner.connection.clone();
+            let script = invocation.invoke_async::<i64>(&mut connection);
+            let subscribed = async {
+                if let (PresenceStatus::Online, Some(version)) = (status, listening) {
+                    inner.subscriptions.applied(version, inner.config.response_timeout).await;
+                }
+            };
+            match futures_util::future::join(script, subscribed).await.0 {
                 Ok(result) => {
                     // The script published the change when it was one.
                     changed = result == 1;
                     if changed {
                         metrics::cluster_published();
+                        Counters::add(&inner.counters.published, 1);
                     }
                 }
                 Err(error) => inner.failed(what, &error),
@@ -698,11 +877,13 @@ impl PresenceStore for RedisBackend {
 
     fn join_room(&self, namespace: &str, socket_id: SocketId, room: &str) {
         self.inner.local.join_room(namespace, socket_id, room);
+        self.inner.listen_to_room(namespace, room);
         self.queue_room_write(true, namespace, socket_id, room);
     }
 
     fn leave_room(&self, namespace: &str, socket_id: SocketId, room: &str) {
         self.inner.local.leave_room(namespace, socket_id, room);
+        self.inner.listen_to_room(namespace, room);
         self.queue_room_write(false, namespace, socket_id, room);
     }
 
@@ -725,7 +906,9 @@ impl PresenceStore for RedisBackend {
     }
 
     fn subscribe(&self) -> broadcast::Receiver<PresenceEvent> {
-        self.inner.events.subscribe()
+        let receiver = self.inner.events.subscribe();
+        self.inner.listen_to_presence();
+        receiver
     }
 }
 
@@ -735,10 +918,16 @@ impl Cluster for RedisBackend {
     }
 
     fn publish(&self, message: ClusterMessage) {
+        let route = match self.inner.joined_remotely(&message) {
+            true => Route::Channel(self.inner.channels.broadcast()),
+            false => self.inner.channels.route(&message.namespace, &message.target),
+        };
         let wire = Wire::Fanout { origin: self.inner.node.clone(), message };
-        if let Ok(payload) = serde_json::to_string(&wire) {
-            self.inner.queue(Outgoing::Publish(payload));
-        }
+        let Ok(payload) = serde_json::to_string(&wire) else { return };
+        self.inner.queue(match route {
+            Route::Channel(channel) => Outgoing::Publish { channel, payload },
+            Route::Socket { namespace, socket_id } => Outgoing::PublishToSocket { namespace, socket_id, payload },
+        });
     }
 
     fn incoming(&self) -> broadcast::Receiver<ClusterMessage> {

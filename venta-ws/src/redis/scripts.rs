@@ -19,6 +19,9 @@
 //! (and so the reap of a stopped node) removes them, and a hash or set left empty disappears,
 //! as Redis removes empty keys.
 //!
+//! The `channel` the scripts announce presence changes on is the presence channel
+//! (`channels.rs`).
+//!
 //! Keys are computed inside the scripts, so this layout needs a single Redis server (or a
 //! primary with replicas), not Redis Cluster.
 
@@ -255,4 +258,18 @@ redis.call('DEL', key)
 redis.call('SREM', p .. ':nodes', dead)
 return offline"#
     )
+}
+
+/// ARGV: prefix, namespace, socket, payload. Publishes `payload` on the channel of the entity
+/// that holds the socket (`Channels::entity`: `p:ns:<ns>:e:<entity>`); returns how many nodes
+/// received it, or -1 when no node holds the socket.
+pub(super) fn publish_to_socket() -> String {
+    r#"
+local p, ns, sid, payload = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local entity = redis.call('HGET', p .. ':ns:' .. ns .. ':sockets', sid)
+if not entity then
+  return -1
+end
+return redis.call('PUBLISH', p .. ':ns:' .. ns .. ':e:' .. entity, payload)"#
+        .to_owned()
 }
