@@ -107,7 +107,12 @@ impl Server {
     async fn wait_for(&self, what: &str, mut done: impl FnMut(&Self) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !done(self) {
-            assert!(Instant::now() < deadline, "{what}: not after 10 s; {} descriptors open", self.open_fds());
+            let accepts: Vec<String> = self.log().into_iter().filter(|line| line.contains("accept")).collect();
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not after 10 s; {} descriptors open; {accepts:#?}",
+                self.open_fds()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
