@@ -6,23 +6,26 @@
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use venta_ws::WebSocketModule;
+use venta_ws::{WebSocketModule, WebSocketModuleBuilder};
 use venta_ws_examples::{Config, LocationService, UserLocationGateway, VendorGateway};
 
 use crate::Error;
 
 /// The example's module as `venta_ws_examples::module` builds it, with `rate_limit(None)`.
 pub fn module(secret: &str) -> Result<WebSocketModule, Error> {
+    Ok(builder(secret)?.build()?)
+}
+
+/// The builder of [`module`], for a side that adds to it (a Redis backend).
+pub fn builder(secret: &str) -> Result<WebSocketModuleBuilder, Error> {
     let config = Config::from_lookup(|name| (name == "JWT_SECRET").then(|| secret.to_owned()))?;
     let locations = Arc::new(LocationService::default());
-    let module = WebSocketModule::builder()
+    Ok(WebSocketModule::builder()
         .jwt(config.jwt())
         .allowed_origins(config.allowed_origins.iter().cloned())
         .rate_limit(None)
         .gateway(UserLocationGateway::new(Arc::clone(&locations)))
-        .gateway(VendorGateway::new(locations))
-        .build()?;
-    Ok(module)
+        .gateway(VendorGateway::new(locations)))
 }
 
 /// Serves the example's gateways on `listener` until the process ends.

@@ -9,10 +9,13 @@
 //! - [`run`] starts the servers one after the other, measures them, and collects the results;
 //! - [`report`] turns the results into the ratio table, JSON and an SVG chart;
 //! - [`socketio`] compares venta-ws over Socket.IO with a socketioxide server (memory, connects);
+//! - [`cluster`] runs several nodes on one Redis and counts where emits go, with targeted
+//!   delivery and with every publication to every node;
 //! - [`soak`] runs hostile clients against the main example for a while and checks the server
 //!   is still whole afterwards (memory, presence, new connections, no panic).
 
 pub mod baseline;
+pub mod cluster;
 pub mod framework;
 pub mod load;
 pub mod measure;

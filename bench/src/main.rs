@@ -39,6 +39,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use venta_ws_bench::cluster::{self, ClusterPlan};
 use venta_ws_bench::load::Users;
 use venta_ws_bench::measure::percentile;
 use venta_ws_bench::report::Report;
@@ -60,7 +61,10 @@ venta-ws-bench serve example [--addr 127.0.0.1:0]\n       \
 venta-ws-bench socketio [--connections N] [--concurrency N] [--rounds N] [--settle-secs S] [--warmup N] [--sides venta-ws,socketioxide] [--json PATH]\n       \
 venta-ws-bench serve socketioxide [--addr 127.0.0.1:0]\n       \
 venta-ws-bench observe [run's options] [--json PATH] [--markdown PATH]\n       \
-venta-ws-bench serve framework-observed [--addr 127.0.0.1:0]";
+venta-ws-bench serve framework-observed [--addr 127.0.0.1:0]\n       \
+venta-ws-bench cluster [--nodes N] [--sockets N] [--entity-emits N] [--rooms N] [--room-size N] [--room-nodes N] [--broadcasts N] \
+[--concurrency N] [--redis URL] [--json PATH] [--svg PATH] [--markdown PATH]\n       \
+venta-ws-bench serve cluster-node [--addr 127.0.0.1:0]   (VENTA_BENCH_REDIS_URL, VENTA_BENCH_PREFIX, VENTA_BENCH_DELIVERY)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -73,6 +77,7 @@ async fn main() -> ExitCode {
         Some("soak") => soak_command(&args[1..]).await,
         Some("socketio") => socketio_command(&args[1..]).await,
         Some("observe") => observe_command(&args[1..]).await,
+        Some("cluster") => cluster_command(&args[1..]).await,
         _ => Err(USAGE.into()),
     };
     match result {
@@ -203,7 +208,7 @@ fn report_command(args: &[String]) -> Result<(), Error> {
 async fn serve_command(args: &[String]) -> Result<(), Error> {
     let name = args.first().map(String::as_str);
     let side = name.and_then(Side::parse);
-    if side.is_none() && name != Some("example") && name != Some("socketioxide") {
+    if side.is_none() && !matches!(name, Some("example" | "socketioxide" | "cluster-node")) {
         return Err(USAGE.into());
     }
     let addr: SocketAddr = match args.get(1..) {
@@ -222,6 +227,7 @@ async fn serve_command(args: &[String]) -> Result<(), Error> {
         Some(Side::AxumDefaults) => baseline::serve(listener, SECRET, None).await,
         Some(Side::FrameworkObserved) => framework::serve_observed(listener, SECRET).await,
         None if name == Some("socketioxide") => venta_ws_bench::socketio::serve(listener, SECRET).await,
+        None if name == Some("cluster-node") => venta_ws_bench::cluster::serve_node(listener).await,
         None => {
             // As `cargo run --example location` logs: `info` unless RUST_LOG says otherwise.
             let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -262,6 +268,59 @@ async fn socketio_command(args: &[String]) -> Result<(), Error> {
             path,
             serde_json::to_string_pretty(&serde_json::json!({ "plan": plan, "measurements": measurements }))?,
         )?;
+    }
+    Ok(())
+}
+
+async fn cluster_command(args: &[String]) -> Result<(), Error> {
+    let mut plan = ClusterPlan::default();
+    let (mut json, mut svg, mut markdown): (Option<PathBuf>, Option<PathBuf>, Option<PathBuf>) = (None, None, None);
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        match flag.as_str() {
+            "--nodes" => plan.nodes = value.parse()?,
+            "--sockets" => plan.sockets = value.parse()?,
+            "--entity-emits" => plan.entity_emits = value.parse()?,
+            "--rooms" => plan.rooms = value.parse()?,
+            "--room-size" => plan.room_size = value.parse()?,
+            "--room-nodes" => plan.room_nodes = value.parse()?,
+            "--broadcasts" => plan.broadcasts = value.parse()?,
+            "--concurrency" => plan.concurrency = value.parse()?,
+            "--redis" => plan.redis_url = value.clone(),
+            "--json" => json = Some(value.into()),
+            "--svg" => svg = Some(value.into()),
+            "--markdown" => markdown = Some(value.into()),
+            _ => return Err(format!("unknown option {flag}\n{USAGE}").into()),
+        }
+    }
+    if plan.nodes == 0 || plan.sockets < plan.nodes || plan.room_nodes == 0 || plan.room_nodes > plan.nodes {
+        return Err(format!(
+            "--nodes and --room-nodes at least 1, --sockets at least --nodes, --room-nodes at most --nodes\n{USAGE}"
+        )
+        .into());
+    }
+    if plan.room_size * plan.rooms > plan.sockets {
+        return Err(format!(
+            "--rooms times --room-size must be at most --sockets (each member a socket of its own)\n{USAGE}"
+        )
+        .into());
+    }
+    let exe = std::env::current_exe()?;
+    let measurements = cluster::compare(&exe, &plan, |line| eprintln!("{line}")).await?;
+    let table = cluster::markdown(&plan, &measurements);
+    println!("{table}");
+    if let Some(path) = json {
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&serde_json::json!({ "plan": plan, "measurements": measurements }))?,
+        )?;
+    }
+    if let Some(path) = svg {
+        std::fs::write(path, cluster::svg(&plan, &measurements))?;
+    }
+    if let Some(path) = markdown {
+        std::fs::write(path, table)?;
     }
     Ok(())
 }

@@ -176,8 +176,19 @@ impl Server {
     /// Starts `exe` with `args` (a `serve` command), its standard error going to `stderr`, and
     /// waits until it prints the address it listens on.
     pub(crate) async fn spawn(exe: &Path, args: &[&str], stderr: Stdio) -> Result<Self, Error> {
+        Self::spawn_with_env(exe, args, &[], stderr).await
+    }
+
+    /// [`Server::spawn`] with `envs` added to the child's environment.
+    pub(crate) async fn spawn_with_env(
+        exe: &Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> Result<Self, Error> {
         let mut child = Command::new(exe)
             .args(args)
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

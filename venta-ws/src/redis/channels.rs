@@ -27,10 +27,26 @@ use tokio::sync::{Notify, watch};
 
 use crate::cluster::Target;
 
+/// How publications travel between nodes
+/// ([`RedisConfig::delivery`](super::RedisConfig::delivery)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// Each publication goes to the nodes that hold sockets it is for: a channel per entity,
+    /// per room, and for presence changes, listened on by the nodes that need them.
+    #[default]
+    Targeted,
+    /// Every publication, presence changes included, goes on one channel every node hears, as
+    /// venta-ws delivered before targeted delivery. For a rolling upgrade from nodes that
+    /// deliver so (they hear nothing else), and to measure what targeted delivery saves.
+    Broadcast,
+}
+
 /// The channel names of one prefix.
 #[derive(Debug, Clone)]
 pub(super) struct Channels {
     prefix: String,
+    delivery: Delivery,
 }
 
 /// Where a publication goes.
@@ -43,8 +59,13 @@ pub(super) enum Route {
 }
 
 impl Channels {
-    pub(super) fn new(prefix: &str) -> Self {
-        Self { prefix: prefix.to_owned() }
+    pub(super) fn new(prefix: &str, delivery: Delivery) -> Self {
+        Self { prefix: prefix.to_owned(), delivery }
+    }
+
+    /// Whether nodes listen on channels of their own besides the broadcast channel.
+    pub(super) fn targeted(&self) -> bool {
+        self.delivery == Delivery::Targeted
     }
 
     /// Namespace-wide emits and disconnects: every node listens.
@@ -54,7 +75,10 @@ impl Channels {
 
     /// Presence changes: nodes with presence listeners listen.
     pub(super) fn presence(&self) -> String {
-        format!("{}:presence", self.prefix)
+        match self.delivery {
+            Delivery::Targeted => format!("{}:presence", self.prefix),
+            Delivery::Broadcast => self.broadcast(),
+        }
     }
 
     /// What is for one entity's sockets.
@@ -69,6 +93,9 @@ impl Channels {
 
     /// The channel of a publication for `target` in `namespace`.
     pub(super) fn route(&self, namespace: &str, target: &Target) -> Route {
+        if self.delivery == Delivery::Broadcast {
+            return Route::Channel(self.broadcast());
+        }
         match target {
             Target::All | Target::Except(_) => Route::Channel(self.broadcast()),
             Target::Entity(entity_id) => Route::Channel(self.entity(namespace, entity_id)),
@@ -238,7 +265,7 @@ mod tests {
 
     #[test]
     fn each_target_has_its_channel() {
-        let channels = Channels::new("p");
+        let channels = Channels::new("p", Delivery::Targeted);
         let route = |target| channels.route("user", &target);
         assert_eq!(route(Target::All), Route::Channel("p:events".into()));
         assert_eq!(route(Target::Except("s".into())), Route::Channel("p:events".into()));
@@ -250,6 +277,17 @@ mod tests {
             route(Target::Socket("s".into())),
             Route::Socket { namespace: "user".into(), socket_id: "s".into() }
         );
+        assert_eq!(channels.presence(), "p:presence");
+    }
+
+    #[test]
+    fn broadcast_delivery_puts_everything_on_the_one_channel() {
+        let channels = Channels::new("p", Delivery::Broadcast);
+        for target in [Target::Entity("u1".into()), Target::Room("r".into()), Target::Socket("s".into())] {
+            assert_eq!(channels.route("user", &target), Route::Channel("p:events".into()));
+        }
+        assert_eq!(channels.presence(), "p:events");
+        assert!(!channels.targeted());
     }
 
     #[test]

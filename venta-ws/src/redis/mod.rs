@@ -53,7 +53,7 @@
 mod channels;
 mod scripts;
 
-pub use channels::ClusterStats;
+pub use channels::{ClusterStats, Delivery};
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -82,6 +82,8 @@ use channels::{Channels, Counters, Route, Subscriptions};
 /// How often the same Redis error is logged at most.
 const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 const CHANNEL_CAPACITY: usize = 4096;
+/// The most publications sent in one round trip.
+const PUBLISH_BATCH: usize = 256;
 /// The most channels one SUBSCRIBE or UNSUBSCRIBE names.
 const SUBSCRIBE_BATCH: usize = 512;
 /// How long after this node moved sockets of other nodes into a room its emits to that room
@@ -97,6 +99,7 @@ pub struct RedisConfig {
     prefix: String,
     node_ttl: Duration,
     response_timeout: Duration,
+    delivery: Delivery,
 }
 
 impl RedisConfig {
@@ -107,6 +110,7 @@ impl RedisConfig {
             prefix: "venta".to_owned(),
             node_ttl: Duration::from_secs(30),
             response_timeout: Duration::from_secs(2),
+            delivery: Delivery::Targeted,
         }
     }
 
@@ -122,6 +126,16 @@ impl RedisConfig {
     #[must_use]
     pub fn node_ttl(mut self, ttl: Duration) -> Self {
         self.node_ttl = ttl.max(Duration::from_secs(1));
+        self
+    }
+
+    /// How publications travel between nodes. Default [`Delivery::Targeted`]: only to the
+    /// nodes that hold sockets they are for. Every node of an application must deliver the
+    /// same way; [`Delivery::Broadcast`] is how nodes of earlier versions deliver, for a
+    /// rolling upgrade from them.
+    #[must_use]
+    pub fn delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
         self
     }
 
@@ -295,7 +309,7 @@ impl RedisBackend {
         let (outgoing, outbox) = mpsc::channel(CHANNEL_CAPACITY);
         let inner = Arc::new(Inner {
             node: node_id(),
-            channels: Channels::new(&config.prefix),
+            channels: Channels::new(&config.prefix, config.delivery),
             prefix: config.prefix.clone(),
             config,
             client,
@@ -532,19 +546,26 @@ impl Inner {
     /// Listens on the presence channel while someone on this node subscribed to presence
     /// events.
     fn listen_to_presence(&self) {
-        self.subscriptions.set(self.channels.presence(), || self.events.receiver_count() > 0);
+        if self.channels.targeted() {
+            self.subscriptions.set(self.channels.presence(), || self.events.receiver_count() > 0);
+        }
     }
 
     /// Listens on an entity's channel while this node holds a socket of it; the version to
     /// wait for when that changed.
     fn listen_to_entity(&self, namespace: &str, entity_id: &str) -> Option<u64> {
+        if !self.channels.targeted() {
+            return None;
+        }
         self.subscriptions
             .set(self.channels.entity(namespace, entity_id), || self.local.holds_entity(namespace, entity_id))
     }
 
     /// Listens on a room's channel while this node holds a member of it.
     fn listen_to_room(&self, namespace: &str, room: &str) {
-        self.subscriptions.set(self.channels.room(namespace, room), || self.local.holds_room(namespace, room));
+        if self.channels.targeted() {
+            self.subscriptions.set(self.channels.room(namespace, room), || self.local.holds_room(namespace, room));
+        }
     }
 }
 
@@ -634,8 +655,13 @@ async fn resubscribe(
 /// Publishes and writes room memberships in the order they were queued. While Redis is
 /// unreachable they are skipped: fan-out is at most once, and the resync writes rooms back.
 async fn outgoing_loop(inner: Weak<Inner>, stop: CancellationToken, mut outbox: mpsc::Receiver<Outgoing>) {
+    // What a batch of publications took from the queue after them, to go next.
+    let mut next = None;
     loop {
-        let outgoing = tokio::select! { () = stop.cancelled() => return, outgoing = outbox.recv() => outgoing };
+        let outgoing = match next.take() {
+            Some(outgoing) => Some(outgoing),
+            None => tokio::select! { () = stop.cancelled() => return, outgoing = outbox.recv() => outgoing },
+        };
         let Some(outgoing) = outgoing else { return };
         let Some(strong) = inner.upgrade() else { return };
         if !strong.is_healthy() {
@@ -644,8 +670,27 @@ async fn outgoing_loop(inner: Weak<Inner>, stop: CancellationToken, mut outbox: 
         let mut connection = strong.connection.clone();
         match outgoing {
             Outgoing::Publish { channel, payload } => {
-                let published = connection.publish::<_, _, i64>(&channel, payload).await;
-                strong.published(published);
+                // The publications queued behind it go in the same round trip, in order.
+                let mut pipe = redis::pipe();
+                pipe.publish(channel, payload);
+                let mut batched = 1;
+                while batched < PUBLISH_BATCH {
+                    match outbox.try_recv() {
+                        Ok(Outgoing::Publish { channel, payload }) => {
+                            pipe.publish(channel, payload);
+                            batched += 1;
+                        }
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                match pipe.query_async::<Vec<i64>>(&mut connection).await {
+                    Ok(receivers) => receivers.into_iter().for_each(|receivers| strong.published(Ok(receivers))),
+                    Err(error) => strong.published(Err(error)),
+                }
             }
             Outgoing::PublishToSocket { namespace, socket_id, payload } => {
                 let mut invocation = strong.scripts.publish_to_socket.prepare_invoke();
