@@ -837,3 +837,47 @@ async fn after_a_redis_outage_each_node_listens_on_its_channels_again() {
     assert!(events.contains(&json!({"event": "order.assigned", "data": 17})), "{events:?}");
     assert_eq!(redis_b.stats().channels, 2, "r2's channel and the room's");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_from_another_node_larger_than_the_relay_channel_is_delivered_whole() {
+    let prefix = unique_prefix();
+    let (b, redis_b) = rider_node(RedisConfig::new(redis_url()).prefix(&prefix)).await;
+    const RIDERS: usize = 200;
+    const EACH: usize = 200; // under the send queue's 256 frames; 40,000 in all
+    let mut readers = Vec::new();
+    for i in 0..RIDERS {
+        let mut client = rider(&b, &format!("r{i}"), "acme").await;
+        client.assert_answers_ping().await;
+        readers.push(tokio::spawn(async move {
+            let mut seen = Vec::with_capacity(EACH);
+            for _ in 0..EACH {
+                seen.push(client.recv().await["data"].as_u64().expect("a number"));
+            }
+            client.assert_answers_ping().await; // nothing more
+            seen
+        }));
+    }
+    // Another node's burst, as it reaches Redis: 40,000 publications in one pipeline, ten
+    // times what node b's relay to its sockets holds at once.
+    let mut pipe = redis::pipe();
+    for n in 0..EACH {
+        for i in 0..RIDERS {
+            let message = venta_ws::cluster::ClusterMessage {
+                namespace: "rider".into(),
+                target: venta_ws::cluster::Target::Entity(format!("r{i}")),
+                action: venta_ws::cluster::Action::Emit { frame: json!({"event": "notice", "data": n}).to_string() },
+            };
+            let payload = json!({"kind": "fanout", "origin": "another-node", "message": message});
+            pipe.publish(format!("{prefix}:ns:rider:e:r{i}"), payload.to_string()).ignore();
+        }
+    }
+    let received = redis_b.stats().received;
+    let client = redis::Client::open(redis_url()).expect("url");
+    let mut connection = client.get_multiplexed_async_connection().await.expect("connects");
+    pipe.query_async::<()>(&mut connection).await.expect("published");
+    for reader in readers {
+        let seen = tokio::time::timeout(Duration::from_secs(60), reader).await.expect("in time").expect("no panic");
+        assert_eq!(seen, (0..EACH as u64).collect::<Vec<_>>(), "every event, once, in order");
+    }
+    assert_eq!(redis_b.stats().received - received, (RIDERS * EACH) as u64);
+}

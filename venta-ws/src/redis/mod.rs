@@ -581,6 +581,7 @@ async fn subscribe_loop(
     loop {
         let Some(strong) = inner.upgrade() else { return };
         let (client, broadcast) = (strong.client.clone(), strong.channels.broadcast());
+        let incoming = strong.incoming.clone();
         drop(strong);
         let mut current = HashSet::new();
         let subscribed = async {
@@ -611,6 +612,8 @@ async fn subscribe_loop(
                                 Ok(payload) => strong.on_wire(&payload),
                                 Err(error) => strong.failed("read a pub/sub message", &error),
                             }
+                            drop(strong);
+                            caught_up(&incoming, &stop).await;
                         }
                     }
                 };
@@ -627,6 +630,15 @@ async fn subscribe_loop(
         }
         tokio::select! { () = stop.cancelled() => return, () = tokio::time::sleep(backoff) => {} }
         backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Waits while the node's delivery of what other nodes published is more than half a channel
+/// behind, so that a burst is delivered late rather than dropped: meanwhile Redis keeps the
+/// messages for this node (up to its pub/sub output buffer limit).
+async fn caught_up(incoming: &broadcast::Sender<ClusterMessage>, stop: &CancellationToken) {
+    while incoming.len() > CHANNEL_CAPACITY / 2 && !stop.is_cancelled() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
