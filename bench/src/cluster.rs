@@ -221,6 +221,10 @@ pub struct ClusterMeasurement {
     pub nodes_woken_per_emit: f64,
     /// Channels each node listened on, besides the broadcast channel, at the end.
     pub channels_per_node: Vec<usize>,
+    /// The Redis server's own CPU time (`INFO cpu`) per emit, in µs.
+    pub redis_cpu_us_per_emit: f64,
+    /// The same per delivery to a socket, in µs.
+    pub redis_cpu_us_per_delivery: f64,
 }
 
 impl ClusterMeasurement {
@@ -349,6 +353,7 @@ async fn run_workload(
 ) -> Result<ClusterMeasurement, Error> {
     let Workload { name: workload, requests: requests_to_send, emits, expected } = workload;
     let before = all_stats(addrs).await?;
+    let redis_before = redis_cpu(&plan.redis_url).await?;
     let received_before = sockets.received.load(Ordering::Acquire);
     let started = Instant::now();
     requests(&requests_to_send, plan.concurrency).await?;
@@ -374,6 +379,7 @@ async fn run_workload(
         return Err(format!("{workload}: {deliveries} events arrived for {expected} expected").into());
     }
     let after = all_stats(addrs).await?;
+    let redis_cpu_us = (redis_cpu(&plan.redis_url).await? - redis_before).as_secs_f64() * 1e6;
     let deltas: Vec<NodeStats> = after.iter().zip(&before).map(|(after, before)| *after - *before).collect();
     let per_emit = |total: u64| total as f64 / emits as f64;
     Ok(ClusterMeasurement {
@@ -385,7 +391,38 @@ async fn run_workload(
         redis_deliveries_per_emit: per_emit(deltas.iter().map(|d| d.delivered).sum()),
         nodes_woken_per_emit: per_emit(deltas.iter().map(|d| d.received + d.echoes).sum()),
         channels_per_node: after.iter().map(|stats| stats.channels).collect(),
+        redis_cpu_us_per_emit: redis_cpu_us / emits as f64,
+        redis_cpu_us_per_delivery: redis_cpu_us / deliveries as f64,
     })
+}
+
+/// The CPU time the Redis server at `url` has used, as its `INFO cpu` says.
+async fn redis_cpu(url: &str) -> Result<Duration, Error> {
+    let addr = url.strip_prefix("redis://").ok_or("--redis takes redis://host:port")?;
+    let addr = addr.split('/').next().unwrap_or(addr);
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.write_all(b"*2\r\n$4\r\nINFO\r\n$3\r\ncpu\r\n").await?;
+    let mut reply = Vec::new();
+    let mut buffer = [0u8; 4096];
+    // A bulk string: `$<len>\r\n<text>\r\n`.
+    let text = loop {
+        let read = tokio::time::timeout(WAIT, stream.read(&mut buffer)).await??;
+        if read == 0 {
+            return Err("Redis closed the connection".into());
+        }
+        reply.extend_from_slice(&buffer[..read]);
+        let reply = String::from_utf8_lossy(&reply);
+        let Some((length, rest)) = reply.strip_prefix('$').and_then(|reply| reply.split_once("\r\n")) else {
+            continue;
+        };
+        if rest.len() >= length.parse::<usize>()? {
+            break rest.to_owned();
+        }
+    };
+    let seconds = |name: &str| -> f64 {
+        text.lines().find_map(|line| line.strip_prefix(name)?.trim().parse().ok()).unwrap_or(0.0)
+    };
+    Ok(Duration::from_secs_f64(seconds("used_cpu_sys:") + seconds("used_cpu_user:")))
 }
 
 async fn all_stats(addrs: &[SocketAddr]) -> Result<Vec<NodeStats>, Error> {
@@ -494,17 +531,21 @@ pub fn markdown(plan: &ClusterPlan, measurements: &[ClusterMeasurement]) -> Stri
         "{} nodes, {} sockets (one entity each), {} entity emits, {} rooms of {} members on {} nodes and an emit to each, {} namespace-wide emits\n\n",
         plan.nodes, plan.sockets, plan.entity_emits, plan.rooms, plan.room_size, plan.room_nodes, plan.broadcasts
     );
-    out.push_str("| workload | delivery | Redis deliveries per emit | nodes woken per emit | deliveries/s | channels per node |\n");
-    out.push_str("|---|---|---:|---:|---:|---|\n");
+    out.push_str(
+        "| workload | delivery | Redis deliveries per emit | nodes woken per emit | deliveries/s | Redis CPU per emit (µs) | Redis CPU per delivery (µs) | channels per node |\n",
+    );
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---|\n");
     for workload in ["entity", "room", "broadcast"] {
         for m in measurements.iter().filter(|m| m.workload == workload) {
             out.push_str(&format!(
-                "| {} | {} | {:.2} | {:.2} | {:.0} | {:?} |\n",
+                "| {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {:.3} | {:?} |\n",
                 m.workload,
                 m.delivery,
                 m.redis_deliveries_per_emit,
                 m.nodes_woken_per_emit,
                 m.per_second(),
+                m.redis_cpu_us_per_emit,
+                m.redis_cpu_us_per_delivery,
                 m.channels_per_node
             ));
         }
@@ -516,7 +557,7 @@ pub fn markdown(plan: &ClusterPlan, measurements: &[ClusterMeasurement]) -> Stri
 pub fn svg(plan: &ClusterPlan, measurements: &[ClusterMeasurement]) -> String {
     const LEFT: f64 = 140.0;
     const BAR: f64 = 18.0;
-    const PLOT: f64 = 600.0;
+    const PLOT: f64 = 440.0;
     let largest = measurements.iter().map(|m| m.nodes_woken_per_emit).fold(1.0_f64, f64::max);
     let height = 90.0 + 3.0 * (2.0 * BAR + 24.0) + 30.0;
     let mut svg = format!(
