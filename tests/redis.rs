@@ -881,3 +881,29 @@ async fn a_burst_from_another_node_larger_than_the_relay_channel_is_delivered_wh
     }
     assert_eq!(redis_b.stats().received - received, (RIDERS * EACH) as u64);
 }
+
+#[tokio::test]
+async fn broadcast_delivery_puts_everything_on_one_channel_as_earlier_nodes_do() {
+    use venta_ws::redis::Delivery;
+    let config = RedisConfig::new(redis_url()).prefix(unique_prefix()).delivery(Delivery::Broadcast);
+    let (a, redis_a) = rider_node(config.clone()).await;
+    let (b, redis_b) = rider_node(config).await;
+    let mut changes = a.hub.presence().subscribe();
+    let mut r1 = rider(&a, "r1", "acme").await;
+    let mut r2 = rider(&b, "r2", "acme").await;
+    r2.request("room.join", json!("order-17"), Some(1)).await;
+    assert_eq!(next_change(&mut changes).await, ("rider".to_owned(), "r1".to_owned(), PresenceStatus::Online));
+    assert_eq!(next_change(&mut changes).await, ("rider".to_owned(), "r2".to_owned(), PresenceStatus::Online));
+
+    // Everything reaches every node; no node listens on a channel of its own.
+    let on_b = b.hub.namespace("rider").expect("namespace");
+    let received = redis_a.stats().received;
+    on_b.emit_to_entity("r1", "notice", &1).expect("emits");
+    assert_eq!(r1.recv().await, json!({"event": "notice", "data": 1}));
+    on_b.emit_to_room("order-17", "order.assigned", &17).expect("emits");
+    assert_eq!(r2.recv().await, json!({"event": "order.assigned", "data": 17}));
+    on_b.emit_to_entity("r1", "marker", &2).expect("emits");
+    assert_eq!(r1.recv().await, json!({"event": "marker", "data": 2}));
+    assert_eq!(redis_a.stats().received - received, 3, "node a heard the room emit it has no member of too");
+    assert_eq!((redis_a.stats().channels, redis_b.stats().channels), (0, 0));
+}
