@@ -907,3 +907,35 @@ async fn broadcast_delivery_puts_everything_on_one_channel_as_earlier_nodes_do()
     assert_eq!(redis_a.stats().received - received, 3, "node a heard the room emit it has no member of too");
     assert_eq!((redis_a.stats().channels, redis_b.stats().channels), (0, 0));
 }
+
+#[tokio::test]
+async fn a_large_namespace_is_counted_and_walked_in_pages_across_nodes() {
+    let config = RedisConfig::new(redis_url()).prefix(unique_prefix());
+    let (a, b) = (
+        RedisBackend::connect(config.clone()).await.expect("Redis answers"),
+        RedisBackend::connect(config).await.expect("Redis answers"),
+    );
+    let meta = PresenceMeta::new();
+    let ids: Vec<String> = (0..3000).map(|i| format!("u{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let entry = PresenceEntry { namespace: "user", socket_id: SocketId::next(), entity_id: id, meta: &meta };
+        node.register(entry).await.expect("registered");
+    }
+    assert_eq!(a.count("user").await.expect("count"), ids.len());
+
+    // Walked from either node, page by page: every entity, none of the pages the whole set.
+    let (mut walked, mut cursor, mut pages) = (std::collections::BTreeSet::new(), None, 0);
+    loop {
+        let page = b.online_page("user", cursor.as_deref(), 200).await.expect("a page");
+        assert!(page.entities.len() < ids.len() / 2, "a page, not the set: {}", page.entities.len());
+        walked.extend(page.entities);
+        pages += 1;
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert!(pages >= 5, "{pages} pages");
+    assert_eq!(walked, ids.iter().cloned().collect());
+}

@@ -20,7 +20,7 @@ use crate::close::{CloseCode, Closure};
 use crate::cluster::{Action, Cluster, ClusterMessage, Target};
 use crate::config::{GatewayDescriptor, SocketConfig};
 use crate::id::SocketId;
-use crate::presence::{PresenceError, PresenceMeta, PresenceStore, RoomMember};
+use crate::presence::{OnlinePage, PresenceError, PresenceMeta, PresenceStore, RoomMember};
 use crate::protocol;
 use crate::socket::{EmitError, SocketCore};
 use crate::state::ModuleState;
@@ -215,6 +215,30 @@ impl Namespace {
     /// How many entities are online in this namespace.
     pub async fn online_count(&self) -> Result<usize, PresenceError> {
         self.inner.presence.count(&self.inner.name).await
+    }
+
+    /// A page of about `limit` entities online in this namespace, for walking a large one:
+    /// start with `None`, then pass each page's `next` until it is `None`
+    /// ([`PresenceStore::online_page`] says what a walk guarantees).
+    ///
+    /// ```no_run
+    /// # async fn walk(users: &venta_ws::Namespace) -> Result<(), venta_ws::presence::PresenceError> {
+    /// let mut cursor = None;
+    /// loop {
+    ///     let page = users.online_page(cursor.as_deref(), 500).await?;
+    ///     for entity in &page.entities {
+    ///         println!("{entity} is online");
+    ///     }
+    ///     match page.next {
+    ///         Some(next) => cursor = Some(next),
+    ///         None => break,
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn online_page(&self, cursor: Option<&str>, limit: usize) -> Result<OnlinePage, PresenceError> {
+        self.inner.presence.online_page(&self.inner.name, cursor, limit).await
     }
 
     /// Whether an entity has at least one socket in this namespace.

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::broadcast;
 
 use super::{
-    BoxFuture, Origin, PresenceEntry, PresenceError, PresenceEvent, PresenceMeta, PresenceStatus, PresenceStore,
-    RoomMember, encode_meta, indexed_pairs, sorted,
+    BoxFuture, OnlinePage, Origin, PresenceEntry, PresenceError, PresenceEvent, PresenceMeta, PresenceStatus,
+    PresenceStore, RoomMember, encode_meta, indexed_pairs, page_after, sorted,
 };
 use crate::id::SocketId;
 
@@ -330,6 +330,19 @@ impl PresenceStore for InMemoryPresence {
         ready(self.read(namespace, |ns| ns.entities.len(), 0))
     }
 
+    fn online_page<'a>(
+        &'a self,
+        namespace: &'a str,
+        cursor: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<OnlinePage, PresenceError>> {
+        // Only the entities after the cursor are copied, and only a page of them is sorted.
+        let after = |id: &&Arc<str>| cursor.is_none_or(|cursor| &***id > cursor);
+        let ids =
+            self.read(namespace, |ns| ns.entities.keys().filter(after).map(|id| id.to_string()).collect(), Vec::new());
+        ready(page_after(ids, None, limit))
+    }
+
     fn online_where<'a>(
         &'a self,
         namespace: &'a str,
@@ -507,6 +520,29 @@ mod tests {
         presence.unregister(entry("rider", a, "r1")).await.expect("ok");
         assert!(presence.room_members("rider", "order").await.expect("ok").is_empty());
         assert!(presence.lock().get("rider").is_some_and(|ns| ns.rooms.is_empty()), "an emptied room is removed");
+    }
+
+    #[tokio::test]
+    async fn pages_walk_every_online_entity_once_in_order() {
+        let presence = InMemoryPresence::default();
+        let ids: Vec<String> = (0..250).map(|i| format!("u{i:03}")).collect();
+        for id in &ids {
+            presence.register(entry("user", SocketId::next(), id)).await.expect("registered");
+        }
+        let (mut walked, mut cursor, mut pages) = (Vec::new(), None, 0);
+        loop {
+            let page = presence.online_page("user", cursor.as_deref(), 100).await.expect("a page");
+            assert!(page.entities.len() <= 100);
+            walked.extend(page.entities);
+            pages += 1;
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!((walked, pages), (ids, 3));
+        let empty = presence.online_page("nobody", None, 10).await.expect("a page");
+        assert_eq!(empty, OnlinePage::default());
     }
 
     #[tokio::test]

@@ -177,6 +177,16 @@ pub struct RoomMember {
     pub entity_id: String,
 }
 
+/// One page of the entities online in a namespace, from [`PresenceStore::online_page`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OnlinePage {
+    /// The entities of this page.
+    pub entities: Vec<String>,
+    /// Where the next page starts; `None` once the walk is done.
+    pub next: Option<String>,
+}
+
 /// A presence store failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -228,6 +238,23 @@ pub(crate) fn indexed_pairs(meta: &PresenceMeta) -> impl Iterator<Item = (&str, 
 }
 
 /// Entity ids in order, as the stores list them.
+/// The page of at most `limit` (at least 1) of `ids` that follow `after`, sorted.
+pub(crate) fn page_after(mut ids: Vec<String>, after: Option<&str>, limit: usize) -> OnlinePage {
+    let limit = limit.max(1);
+    if let Some(after) = after {
+        ids.retain(|id| id.as_str() > after);
+    }
+    if ids.len() > limit {
+        ids.select_nth_unstable(limit);
+        ids.truncate(limit);
+        ids.sort_unstable();
+        let next = ids.last().cloned();
+        return OnlinePage { entities: ids, next };
+    }
+    ids.sort_unstable();
+    OnlinePage { entities: ids, next: None }
+}
+
 pub(crate) fn sorted(mut ids: Vec<String>) -> Vec<String> {
     ids.sort_unstable();
     ids
@@ -284,6 +311,23 @@ pub trait PresenceStore: Send + Sync + 'static {
 
     /// How many entities are online in a namespace.
     fn count<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Result<usize, PresenceError>>;
+
+    /// A page of about `limit` entities online in a namespace, starting at `cursor` (`None` for
+    /// the first page, then the page's [`next`](OnlinePage::next)), so that a large namespace
+    /// is walked without moving it whole through one call. An entity online for the whole walk
+    /// is listed at least once; one that comes or goes meanwhile may or may not be. In memory
+    /// the pages are sorted and exact; the Redis store walks its set with `SSCAN`, whose pages
+    /// are unordered, about `limit` long, and may list an entity twice.
+    ///
+    /// The default pages over [`online`](Self::online), for stores that have nothing better.
+    fn online_page<'a>(
+        &'a self,
+        namespace: &'a str,
+        cursor: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<OnlinePage, PresenceError>> {
+        Box::pin(async move { Ok(page_after(self.online(namespace).await?, cursor, limit)) })
+    }
 
     /// The entities with a socket whose meta holds the string `value` at `key`, sorted: one
     /// index read, not a scan.

@@ -74,8 +74,8 @@ use crate::cluster::{Action, Cluster, ClusterMessage, Target};
 use crate::id::SocketId;
 use crate::metrics;
 use crate::presence::{
-    BoxFuture, InMemoryPresence, Origin, PresenceEntry, PresenceError, PresenceEvent, PresenceMeta, PresenceStatus,
-    PresenceStore, RoomMember, encode_meta, sorted,
+    BoxFuture, InMemoryPresence, OnlinePage, Origin, PresenceEntry, PresenceError, PresenceEvent, PresenceMeta,
+    PresenceStatus, PresenceStore, RoomMember, encode_meta, sorted,
 };
 use channels::{Channels, Counters, Route, Subscriptions};
 
@@ -906,6 +906,32 @@ impl PresenceStore for RedisBackend {
         let key = self.inner.key(&["ns", namespace, "online"]);
         let redis = async move { self.inner.connection.clone().scard(key).await };
         Box::pin(self.read("count who is online", redis, |count| count, move |local| local.count(namespace)))
+    }
+
+    fn online_page<'a>(
+        &'a self,
+        namespace: &'a str,
+        cursor: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<OnlinePage, PresenceError>> {
+        let key = self.inner.key(&["ns", namespace, "online"]);
+        let redis = async move {
+            // A cursor this store did not hand out starts the walk over.
+            let position = cursor.and_then(|cursor| cursor.parse::<u64>().ok()).unwrap_or(0);
+            redis::cmd("SSCAN")
+                .arg(key)
+                .arg(position)
+                .arg("COUNT")
+                .arg(limit.max(1))
+                .query_async::<(u64, Vec<String>)>(&mut self.inner.connection.clone())
+                .await
+        };
+        let parse =
+            |(next, entities): (u64, Vec<String>)| OnlinePage { entities, next: (next != 0).then(|| next.to_string()) };
+        // While Redis is down, this node's own entities, paged by name.
+        Box::pin(self.read("page through who is online", redis, parse, move |local| {
+            local.online_page(namespace, None, usize::MAX)
+        }))
     }
 
     fn online_where<'a>(
