@@ -8,7 +8,8 @@
 //!   and an entity's online, offline and updated changes are announced on a pub/sub channel
 //!   that the nodes with [`PresenceStore::subscribe`] receivers listen on and relay to them,
 //!   with the node they came from as their [`Origin`]. [`PresenceStore::subscribe_local`]
-//!   hears each change on one node only.
+//!   hears each change on one node only. `count` is one `SCARD`; `online_page` walks who is
+//!   online with `SSCAN`, a page per call, where `online` reads the whole set.
 //! - **Rooms**: a socket's joins and leaves are written to Redis in order through the same
 //!   bounded queue as fan-out, each by a script that adds the socket only while it is still
 //!   registered, so [`PresenceStore::room_members`] spans every node and a join racing a
@@ -928,7 +929,7 @@ impl PresenceStore for RedisBackend {
         };
         let parse =
             |(next, entities): (u64, Vec<String>)| OnlinePage { entities, next: (next != 0).then(|| next.to_string()) };
-        // While Redis is down, this node's own entities, paged by name.
+        // While Redis is down, this node's own entities, in one page.
         Box::pin(self.read("page through who is online", redis, parse, move |local| {
             local.online_page(namespace, None, usize::MAX)
         }))
