@@ -939,3 +939,29 @@ async fn a_large_namespace_is_counted_and_walked_in_pages_across_nodes() {
     assert!(pages >= 5, "{pages} pages");
     assert_eq!(walked, ids.iter().cloned().collect());
 }
+
+#[tokio::test]
+async fn a_node_listens_to_presence_changes_only_while_something_on_it_asks_for_every_change() {
+    let config = RedisConfig::new(redis_url()).prefix(unique_prefix());
+    let (a, redis_a) = rider_node(config.clone()).await;
+    let (b, _) = rider_node(config).await;
+    // Its own changes only: nothing to listen to.
+    let mut own = a.hub.presence().subscribe_local();
+    let mut r1 = rider(&a, "r1", "acme").await;
+    r1.assert_answers_ping().await;
+    assert_eq!(own.try_recv().map(|event| event.entity_id.to_string()), Ok("r1".to_owned()));
+    assert_eq!(redis_a.stats().channels, 1, "r1's channel, not the presence channel");
+    let received = redis_a.stats().received;
+    let mut r2 = rider(&b, "r2", "acme").await;
+    r2.assert_answers_ping().await;
+    b.wait_online("rider", &["r1", "r2"]).await;
+    r1.assert_answers_ping().await;
+    assert_eq!(redis_a.stats().received, received, "node b's change did not reach node a");
+
+    // Every change: node a listens, and hears node b's.
+    let mut every = a.hub.presence().subscribe();
+    until(|| async { redis_a.stats().channels }, |channels| *channels == 2).await;
+    r2.close().await;
+    assert_eq!(next_change(&mut every).await, ("rider".to_owned(), "r2".to_owned(), PresenceStatus::Offline));
+    assert!(own.try_recv().is_err(), "node b's change is not node a's own");
+}

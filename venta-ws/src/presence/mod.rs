@@ -387,6 +387,12 @@ pub struct LocalEvents {
 }
 
 impl LocalEvents {
+    /// Changes made on this node, read from `events` (which may carry other nodes' too).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn new(events: broadcast::Receiver<PresenceEvent>) -> Self {
+        Self { events }
+    }
+
     /// The next change made on this node; errors as [`broadcast::Receiver::recv`] does.
     pub async fn recv(&mut self) -> Result<PresenceEvent, RecvError> {
         loop {

@@ -75,8 +75,8 @@ use crate::cluster::{Action, Cluster, ClusterMessage, Target};
 use crate::id::SocketId;
 use crate::metrics;
 use crate::presence::{
-    BoxFuture, InMemoryPresence, OnlinePage, Origin, PresenceEntry, PresenceError, PresenceEvent, PresenceMeta,
-    PresenceStatus, PresenceStore, RoomMember, encode_meta, sorted,
+    BoxFuture, InMemoryPresence, LocalEvents, OnlinePage, Origin, PresenceEntry, PresenceError, PresenceEvent,
+    PresenceMeta, PresenceStatus, PresenceStore, RoomMember, encode_meta, sorted,
 };
 use channels::{Channels, Counters, Route, Subscriptions};
 
@@ -167,7 +167,12 @@ struct Inner {
     /// served while Redis is down.
     local: InMemoryPresence,
     healthy: AtomicBool,
+    /// Every presence change in the cluster, for [`PresenceStore::subscribe`]: while it has
+    /// receivers, the node listens on the presence channel.
     events: broadcast::Sender<PresenceEvent>,
+    /// The changes this node made, for [`PresenceStore::subscribe_local`], which need no
+    /// listening.
+    local_events: broadcast::Sender<PresenceEvent>,
     incoming: broadcast::Sender<ClusterMessage>,
     /// Events waiting to be published and room writes waiting to be made, in order, at most
     /// [`CHANNEL_CAPACITY`]: while Redis is slower than the sockets, the newest are dropped
@@ -318,6 +323,7 @@ impl RedisBackend {
             local: InMemoryPresence::default(),
             healthy: AtomicBool::new(true),
             events: broadcast::channel(CHANNEL_CAPACITY).0,
+            local_events: broadcast::channel(CHANNEL_CAPACITY).0,
             incoming: broadcast::channel(CHANNEL_CAPACITY).0,
             outgoing,
             subscriptions: Arc::default(),
@@ -428,6 +434,9 @@ impl Inner {
 
     fn announce_locally(&self, namespace: &str, entity_id: &str, status: PresenceStatus, origin: Origin) {
         let event = PresenceEvent { namespace: namespace.into(), entity_id: entity_id.into(), status, origin };
+        if event.origin.is_local() {
+            let _ = self.local_events.send(event.clone());
+        }
         let _ = self.events.send(event);
     }
 
@@ -993,6 +1002,10 @@ impl PresenceStore for RedisBackend {
         let receiver = self.inner.events.subscribe();
         self.inner.listen_to_presence();
         receiver
+    }
+
+    fn subscribe_local(&self) -> LocalEvents {
+        LocalEvents::new(self.inner.local_events.subscribe())
     }
 }
 
