@@ -16,7 +16,8 @@
 //!
 //! What the node wants to listen on is kept here; the subscriber task (`mod.rs`) makes Redis
 //! match it, in batches, and says up to which change it did, so that a socket's registration
-//! can wait until emits for its entity reach this node.
+//! can wait until emits for its entity reach this node. The counters of where publications
+//! went ([`ClusterStats`]) are here too.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
