@@ -28,7 +28,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use venta_ws::Hub;
-use venta_ws::redis::{Delivery, RedisBackend, RedisConfig};
+use venta_ws::redis::{ClusterStats, Delivery, RedisBackend, RedisConfig};
 use venta_ws_examples::Kind;
 
 use crate::load::{WAIT, open};
@@ -77,45 +77,8 @@ impl Node {
     }
 }
 
-/// A node's counters, as `/bench/stats` answers them.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct NodeStats {
-    /// Publications the node made.
-    pub published: u64,
-    /// Node deliveries Redis reported for them.
-    pub delivered: u64,
-    /// Other nodes' publications the node received.
-    pub received: u64,
-    /// Its own publications that came back to it.
-    pub echoes: u64,
-    /// The channels it listens on besides the broadcast channel.
-    pub channels: usize,
-}
-
-impl std::ops::Sub for NodeStats {
-    type Output = Self;
-
-    fn sub(self, before: Self) -> Self {
-        Self {
-            published: self.published - before.published,
-            delivered: self.delivered - before.delivered,
-            received: self.received - before.received,
-            echoes: self.echoes - before.echoes,
-            channels: self.channels,
-        }
-    }
-}
-
 async fn stats(State(node): State<Arc<Node>>) -> String {
-    let stats = node.redis.stats();
-    let stats = NodeStats {
-        published: stats.published,
-        delivered: stats.delivered,
-        received: stats.received,
-        echoes: stats.echoes,
-        channels: stats.channels,
-    };
-    serde_json::to_string(&stats).unwrap_or_default()
+    serde_json::to_string(&node.redis.stats()).unwrap_or_default()
 }
 
 /// Emits to `count` entities, `user-(start + i * step) % modulo`.
@@ -380,16 +343,16 @@ async fn run_workload(
     }
     let after = all_stats(addrs).await?;
     let redis_cpu_us = (redis_cpu(&plan.redis_url).await? - redis_before).as_secs_f64() * 1e6;
-    let deltas: Vec<NodeStats> = after.iter().zip(&before).map(|(after, before)| *after - *before).collect();
     let per_emit = |total: u64| total as f64 / emits as f64;
+    let delta = |field: fn(&ClusterStats) -> u64| after.iter().zip(&before).map(|(a, b)| field(a) - field(b)).sum();
     Ok(ClusterMeasurement {
         delivery: delivery.to_owned(),
         workload: workload.to_owned(),
         emits,
         deliveries,
         seconds,
-        redis_deliveries_per_emit: per_emit(deltas.iter().map(|d| d.delivered).sum()),
-        nodes_woken_per_emit: per_emit(deltas.iter().map(|d| d.received + d.echoes).sum()),
+        redis_deliveries_per_emit: per_emit(delta(|stats| stats.delivered)),
+        nodes_woken_per_emit: per_emit(delta(|stats| stats.received + stats.echoes)),
         channels_per_node: after.iter().map(|stats| stats.channels).collect(),
         redis_cpu_us_per_emit: redis_cpu_us / emits as f64,
         redis_cpu_us_per_delivery: redis_cpu_us / deliveries as f64,
@@ -425,7 +388,7 @@ async fn redis_cpu(url: &str) -> Result<Duration, Error> {
     Ok(Duration::from_secs_f64(seconds("used_cpu_sys:") + seconds("used_cpu_user:")))
 }
 
-async fn all_stats(addrs: &[SocketAddr]) -> Result<Vec<NodeStats>, Error> {
+async fn all_stats(addrs: &[SocketAddr]) -> Result<Vec<ClusterStats>, Error> {
     let mut stats = Vec::new();
     for addr in addrs {
         let body = http(*addr, "GET", "/bench/stats").await?;

@@ -216,7 +216,7 @@ impl Subscriptions {
 
 /// What one node published and received through Redis since it connected
 /// ([`RedisBackend::stats`](super::RedisBackend::stats)).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct ClusterStats {
     /// Publications this node made: emits, disconnects and room changes for sockets on other

@@ -410,14 +410,14 @@ impl Inner {
     /// Whether `message` is for a room this node moved other nodes' sockets into within
     /// [`REMOTE_JOIN_WINDOW`]; a join of other nodes' sockets starts that window.
     fn joined_remotely(&self, message: &ClusterMessage) -> bool {
-        let now = Instant::now();
-        let mut joins = self.remote_joins.lock().unwrap_or_else(PoisonError::into_inner);
+        let joins = || self.remote_joins.lock().unwrap_or_else(PoisonError::into_inner);
         if let Action::Join { room } = &message.action {
-            joins.insert(&message.namespace, room, now);
+            joins().insert(&message.namespace, room, Instant::now());
             return false;
         }
+        // Only a room's messages look: an entity's or a namespace's take no lock.
         let (Target::Room(room) | Target::RoomExcept { room, .. }) = &message.target else { return false };
-        joins.holds(&message.namespace, room, now)
+        joins().holds(&message.namespace, room, Instant::now())
     }
 
     /// Counts a publication, or reports why it failed.
