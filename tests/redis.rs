@@ -203,6 +203,35 @@ async fn a_killed_node_disappears_from_presence_and_the_others_report_it() {
     assert!(started.elapsed() < Duration::from_secs(5), "gone within the bound: {:?}", started.elapsed());
     assert_eq!(u1.request("presence.online", json!(null), None).await["data"], json!(["u1"]));
     assert!(observer.room_members("user", "order-17").await.expect("members").is_empty(), "and from its rooms");
+
+    // The killed node's channels went with its connection; the room lives on for the survivor.
+    let client = redis::Client::open(url.as_str()).expect("url");
+    let connection = client.get_multiplexed_async_connection().await.expect("connects");
+    let (u2_channel, room_channel) = (format!("{prefix}:ns:user:e:u2"), format!("{prefix}:ns:user:r:order-17"));
+    let listeners = |channel: String| {
+        let mut connection = connection.clone();
+        async move {
+            let found: Vec<(String, u64)> =
+                redis::cmd("PUBSUB").arg("NUMSUB").arg(channel).query_async(&mut connection).await.expect("numsub");
+            found[0].1
+        }
+    };
+    assert_eq!((listeners(u2_channel).await, listeners(room_channel.clone()).await), (0, 0));
+    let join = venta_ws::cluster::Action::Join { room: "order-17".to_owned() };
+    let target = venta_ws::cluster::Target::Entity("u1".to_owned());
+    venta_ws::cluster::Cluster::publish(
+        &observer,
+        venta_ws::cluster::ClusterMessage { namespace: "user".to_owned(), target, action: join },
+    );
+    until(|| listeners(room_channel.clone()), |listeners| *listeners == 1).await;
+    let frame = json!({"event": "order.assigned", "data": 17}).to_string();
+    let emit = venta_ws::cluster::Action::Emit { frame };
+    let target = venta_ws::cluster::Target::Room("order-17".to_owned());
+    venta_ws::cluster::Cluster::publish(
+        &observer,
+        venta_ws::cluster::ClusterMessage { namespace: "user".to_owned(), target, action: emit },
+    );
+    assert_eq!(u1.recv().await, json!({"event": "order.assigned", "data": 17}));
 }
 
 /// A `redis-server` of the test's own, on a free port; stopped when dropped.
