@@ -19,7 +19,7 @@
 //! can wait until emits for its entity reach this node. The counters of where publications
 //! went ([`ClusterStats`]) are here too.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -111,6 +111,9 @@ impl Channels {
 #[derive(Debug, Default)]
 struct Wanted {
     channels: HashSet<String>,
+    /// What changed since the subscriber task last took the changes: each channel with whether
+    /// it is wanted now. A change costs the task the channels that changed, not all of them.
+    pending: HashMap<String, bool>,
     /// Counts every change of `channels`.
     version: u64,
 }
@@ -154,10 +157,12 @@ impl Subscriptions {
     /// two changes racing, the later decides. Returns the version to wait for, if it changed.
     pub(super) fn set(&self, channel: String, needed: impl FnOnce() -> bool) -> Option<u64> {
         let mut wanted = self.lock();
-        let changed = if needed() { wanted.channels.insert(channel) } else { wanted.channels.remove(&channel) };
+        let needed = needed();
+        let changed = if needed { wanted.channels.insert(channel.clone()) } else { wanted.channels.remove(&channel) };
         if !changed {
             return None;
         }
+        wanted.pending.insert(channel, needed);
         wanted.version += 1;
         let version = wanted.version;
         drop(wanted);
@@ -181,14 +186,30 @@ impl Subscriptions {
         self.changed.notified().await;
     }
 
-    /// What differs between the wanted channels and `current`, the ones the connection has.
-    pub(super) fn diff(&self, current: &HashSet<String>) -> Changes {
-        let wanted = self.lock();
+    /// Every wanted channel, for a connection that has none yet; the pending changes are in it.
+    pub(super) fn all(&self) -> Changes {
+        let mut wanted = self.lock();
+        wanted.pending.clear();
         Changes {
-            subscribe: wanted.channels.difference(current).cloned().collect(),
-            unsubscribe: current.difference(&wanted.channels).cloned().collect(),
+            subscribe: wanted.channels.iter().cloned().collect(),
+            unsubscribe: Vec::new(),
             version: wanted.version,
         }
+    }
+
+    /// The changes since the last call (or [`all`](Self::all)), for a connection that has
+    /// everything wanted before them.
+    pub(super) fn take_changes(&self) -> Changes {
+        let mut wanted = self.lock();
+        let mut changes = Changes { version: wanted.version, ..Changes::default() };
+        for (channel, needed) in wanted.pending.drain() {
+            if needed {
+                changes.subscribe.push(channel);
+            } else {
+                changes.unsubscribe.push(channel);
+            }
+        }
+        changes
     }
 
     /// The connection matches `version`.
@@ -292,21 +313,30 @@ mod tests {
     }
 
     #[test]
-    fn the_wanted_set_follows_the_latest_decision_and_diffs_against_the_connection() {
+    fn the_wanted_set_follows_the_latest_decision_and_hands_out_only_what_changed() {
         let subscriptions = Subscriptions::default();
         assert_eq!(subscriptions.set("a".into(), || true), Some(1));
         assert_eq!(subscriptions.set("a".into(), || true), None, "no change, nothing to wait for");
         assert_eq!(subscriptions.set("b".into(), || true), Some(2));
-        let mut current: HashSet<String> = ["a".to_owned(), "c".to_owned()].into();
-        let changes = subscriptions.diff(&current);
+        let sorted = |mut channels: Vec<String>| {
+            channels.sort();
+            channels
+        };
+        let all = subscriptions.all();
+        assert_eq!(
+            (sorted(all.subscribe), all.unsubscribe.len(), all.version),
+            (vec!["a".to_owned(), "b".to_owned()], 0, 2)
+        );
+        assert_eq!(subscriptions.take_changes(), Changes { version: 2, ..Changes::default() }, "all() took them");
+        assert_eq!(subscriptions.set("a".into(), || false), Some(3));
+        assert_eq!(subscriptions.set("c".into(), || true), Some(4));
+        let changes = subscriptions.take_changes();
         assert_eq!(
             (changes.subscribe, changes.unsubscribe, changes.version),
-            (vec!["b".to_owned()], vec!["c".to_owned()], 2)
+            (vec!["c".to_owned()], vec!["a".to_owned()], 4)
         );
-        current = ["a".to_owned(), "b".to_owned()].into();
-        assert_eq!(subscriptions.set("a".into(), || false), Some(3));
-        assert_eq!(subscriptions.diff(&current).unsubscribe, ["a"]);
-        assert_eq!(subscriptions.len(), 1);
+        assert_eq!(subscriptions.take_changes().subscribe.len(), 0, "each change is handed out once");
+        assert_eq!(subscriptions.len(), 2);
     }
 
     #[tokio::test]

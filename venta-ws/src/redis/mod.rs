@@ -56,7 +56,7 @@ mod scripts;
 
 pub use channels::{ClusterStats, Delivery};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
@@ -78,7 +78,7 @@ use crate::presence::{
     BoxFuture, InMemoryPresence, LocalEvents, OnlinePage, Origin, PresenceEntry, PresenceError, PresenceEvent,
     PresenceMeta, PresenceStatus, PresenceStore, RoomMember, encode_meta, sorted,
 };
-use channels::{Channels, Counters, Route, Subscriptions};
+use channels::{Changes, Channels, Counters, Route, Subscriptions};
 
 /// How often the same Redis error is logged at most.
 const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -593,11 +593,10 @@ async fn subscribe_loop(
         let (client, broadcast) = (strong.client.clone(), strong.channels.broadcast());
         let incoming = strong.incoming.clone();
         drop(strong);
-        let mut current = HashSet::new();
         let subscribed = async {
             let (mut sink, messages) = client.get_async_pubsub().await?.split();
             sink.subscribe(&broadcast).await?;
-            resubscribe(&subscriptions, &mut sink, &mut current).await?;
+            apply(&subscriptions, &mut sink, subscriptions.all()).await?;
             Ok::<_, redis::RedisError>((sink, messages))
         };
         match tokio::select! { () = stop.cancelled() => return, result = subscribed => result } {
@@ -611,7 +610,7 @@ async fn subscribe_loop(
                     tokio::select! {
                         () = stop.cancelled() => return,
                         () = subscriptions.changed() => {
-                            if let Err(error) = resubscribe(&subscriptions, &mut sink, &mut current).await {
+                            if let Err(error) = apply(&subscriptions, &mut sink, subscriptions.take_changes()).await {
                                 break format!("{error}");
                             }
                         }
@@ -652,23 +651,19 @@ async fn caught_up(incoming: &broadcast::Sender<ClusterMessage>, stop: &Cancella
     }
 }
 
-/// Makes the connection's subscriptions (`current`) match the wanted ones.
-async fn resubscribe(
+/// Makes the connection's subscriptions follow `changes`. On a failure the connection is
+/// dropped and the next one subscribes to everything wanted then, so nothing is half applied.
+async fn apply(
     subscriptions: &Subscriptions,
     sink: &mut PubSubSink,
-    current: &mut HashSet<String>,
+    changes: Changes,
 ) -> Result<(), redis::RedisError> {
-    let changes = subscriptions.diff(current);
     // Never an empty UNSUBSCRIBE: that would end every subscription, the broadcast's too.
     for batch in changes.subscribe.chunks(SUBSCRIBE_BATCH) {
         sink.subscribe(batch).await?;
-        current.extend(batch.iter().cloned());
     }
     for batch in changes.unsubscribe.chunks(SUBSCRIBE_BATCH) {
         sink.unsubscribe(batch).await?;
-        for channel in batch {
-            current.remove(channel);
-        }
     }
     subscriptions.done(changes.version);
     Ok(())
