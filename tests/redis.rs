@@ -321,7 +321,7 @@ async fn a_redis_outage_keeps_the_node_working_locally_and_presence_converges_af
     let redis = RedisProcess::start(redis.port);
     let client = redis::Client::open(redis.url()).expect("url");
     let mut connection = client.get_multiplexed_async_connection().await.expect("connects");
-    let key = format!("{prefix}:ns:user:online");
+    let key = format!("{{{prefix}:ns:user}}:online");
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let online: Vec<String> = redis::AsyncCommands::smembers(&mut connection, &key).await.expect("smembers");
@@ -619,7 +619,7 @@ async fn a_stopped_nodes_metas_index_entries_and_rooms_are_gone_once_it_is_reape
     let client = redis::Client::open(url).expect("url");
     let mut connection = client.get_multiplexed_async_connection().await.expect("connects");
     let left: Vec<String> =
-        redis::cmd("KEYS").arg(format!("{prefix}:ns:*")).query_async(&mut connection).await.expect("keys");
+        redis::cmd("KEYS").arg(format!("{{{prefix}:ns:*")).query_async(&mut connection).await.expect("keys");
     assert!(left.is_empty(), "nothing of the stopped node's socket is left: {left:?}");
 }
 
@@ -650,8 +650,8 @@ async fn after_redis_outages_a_node_writes_its_metas_and_rooms_back() {
     let redis = RedisProcess::start(redis.port);
     let client = redis::Client::open(redis.url()).expect("url");
     let mut connection = client.get_multiplexed_async_connection().await.expect("connects");
-    let index = |tenant: &str| format!("{prefix}:ns:rider:idx:tenant\u{1f}{tenant}");
-    let room = format!("{prefix}:ns:rider:room:order-17");
+    let index = |tenant: &str| format!("{{{prefix}:ns:rider}}:idx:tenant\u{1f}{tenant}");
+    let room = format!("{{{prefix}:ns:rider}}:room:order-17");
     let hkeys = |key: String| {
         let mut connection = connection.clone();
         async move { redis::AsyncCommands::hkeys::<_, Vec<String>>(&mut connection, key).await.expect("hkeys") }
@@ -678,8 +678,9 @@ async fn after_redis_outages_a_node_writes_its_metas_and_rooms_back() {
     until(|| hkeys(index("acme")), |entities| entities == &["r1"]).await;
     until(|| hkeys(room.clone()), |members| members.len() == 1).await;
     assert!(hkeys(index("initech")).await.is_empty(), "the stale index entry is gone");
-    let online: Vec<String> =
-        redis::AsyncCommands::smembers(&mut connection, format!("{prefix}:ns:rider:online")).await.expect("smembers");
+    let online: Vec<String> = redis::AsyncCommands::smembers(&mut connection, format!("{{{prefix}:ns:rider}}:online"))
+        .await
+        .expect("smembers");
     assert_eq!(online.len(), 2);
     r2.assert_answers_ping().await;
 }

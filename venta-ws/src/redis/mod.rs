@@ -56,7 +56,7 @@ mod scripts;
 
 pub use channels::{ClusterStats, Delivery};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
@@ -181,6 +181,8 @@ struct Inner {
     /// The channels this node listens on besides the broadcast channel; shared with the
     /// subscriber task, which must not keep the node alive.
     subscriptions: Arc<Subscriptions>,
+    /// The namespaces this node noted it has sockets in (`{p}:node:<node>:namespaces`).
+    recorded: Mutex<HashSet<String>>,
     /// Rooms this node recently moved other nodes' sockets into, until when their emits go
     /// to every node ([`REMOTE_JOIN_WINDOW`]).
     remote_joins: Mutex<RemoteJoins>,
@@ -205,7 +207,6 @@ struct Scripts {
     metas: Script,
     resync: Script,
     reap: Script,
-    publish_to_socket: Script,
 }
 
 /// Rooms by namespace, each with the end of its [`REMOTE_JOIN_WINDOW`].
@@ -327,6 +328,7 @@ impl RedisBackend {
             incoming: broadcast::channel(CHANNEL_CAPACITY).0,
             outgoing,
             subscriptions: Arc::default(),
+            recorded: Mutex::default(),
             remote_joins: Mutex::default(),
             counters: Counters::default(),
             scripts: Scripts {
@@ -338,7 +340,6 @@ impl RedisBackend {
                 metas: Script::new(&scripts::metas()),
                 resync: Script::new(&scripts::resync()),
                 reap: Script::new(&scripts::reap()),
-                publish_to_socket: Script::new(&scripts::publish_to_socket()),
             },
             errors: ErrorLog::default(),
             stop: CancellationToken::new(),
@@ -383,18 +384,26 @@ impl fmt::Debug for RedisBackend {
 }
 
 impl Inner {
-    fn key(&self, parts: &[&str]) -> String {
-        let mut key = self.prefix.clone();
-        for part in parts {
-            key.push(':');
-            key.push_str(part);
-        }
-        key
+    /// A key of `namespace` (`scripts.rs` lists them).
+    fn key(&self, namespace: &str, suffix: &str) -> String {
+        scripts::namespace_key(&self.prefix, namespace, suffix)
     }
 
     /// The index of the sockets whose meta holds `value` at `key` (`scripts.rs`, `index_key`).
     fn index_key(&self, namespace: &str, key: &str, value: &str) -> String {
-        self.key(&["ns", namespace, &format!("idx:{key}\u{1f}{value}")])
+        self.key(namespace, &format!("idx:{key}\u{1f}{value}"))
+    }
+
+    /// A key of the nodes (`scripts.rs` lists them).
+    fn node_key(&self, suffix: &str) -> String {
+        scripts::node_key(&self.prefix, suffix)
+    }
+
+    /// Invokes `script` in `namespace`'s slot with `args`.
+    fn invocation<'s>(&self, script: &'s Script, namespace: &str) -> redis::ScriptInvocation<'s> {
+        let mut invocation = script.prepare_invoke();
+        invocation.key(self.key(namespace, "sockets")).arg(&self.prefix);
+        invocation
     }
 
     fn is_healthy(&self) -> bool {
@@ -469,8 +478,8 @@ impl Inner {
         let ttl = u64::try_from(self.config.node_ttl.as_millis()).unwrap_or(u64::MAX);
         redis::pipe()
             .atomic()
-            .set_ex::<_, _>(self.key(&["node", &self.node]), 1, ttl.div_ceil(1000))
-            .sadd(self.key(&["nodes"]), &self.node)
+            .set_ex::<_, _>(self.node_key(&format!("node:{}", self.node)), 1, ttl.div_ceil(1000))
+            .sadd(self.node_key("nodes"), &self.node)
             .query_async::<()>(&mut connection)
             .await?;
         if !self.is_healthy() {
@@ -482,44 +491,101 @@ impl Inner {
         Ok(())
     }
 
-    async fn resync(&self) -> Result<(), redis::RedisError> {
-        let mut invocation = self.scripts.resync.prepare_invoke();
-        invocation.arg(&self.prefix).arg(self.channels.presence()).arg(&self.node);
-        for socket in self.local.entries() {
-            // The local store refused every meta that does not encode.
-            let meta = encode_meta(&socket.meta).unwrap_or_else(|_| "{}".to_owned());
-            invocation.arg(socket.namespace).arg(socket.socket_id.to_string()).arg(socket.entity_id).arg(meta);
-            invocation.arg(socket.rooms.len()).arg(socket.rooms);
+    /// Notes, once per namespace, that this node has sockets there, so that a node that reaps
+    /// it knows where to look.
+    async fn record_namespace(&self, namespace: &str) -> Result<(), redis::RedisError> {
+        if self.namespaces().contains(namespace) {
+            return Ok(());
         }
-        invocation.invoke_async::<()>(&mut self.connection.clone()).await
+        let key = self.node_key(&format!("node:{}:namespaces", self.node));
+        self.connection.clone().sadd::<_, _, ()>(key, namespace).await?;
+        self.namespaces().insert(namespace.to_owned());
+        Ok(())
+    }
+
+    fn namespaces(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.recorded.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes Redis hold exactly this node's live sockets, namespace by namespace, and announces
+    /// the entities that changed meanwhile.
+    async fn resync(&self) -> Result<(), redis::RedisError> {
+        let mut by_namespace: HashMap<String, Vec<_>> = HashMap::new();
+        for socket in self.local.entries() {
+            by_namespace.entry(socket.namespace.clone()).or_default().push(socket);
+        }
+        // Namespaces where it had sockets before, but has none now, are emptied too.
+        let recorded: Vec<String> = self.namespaces().iter().cloned().collect();
+        for namespace in recorded {
+            by_namespace.entry(namespace).or_default();
+        }
+        self.namespaces().clear();
+        for (namespace, sockets) in by_namespace {
+            self.record_namespace(&namespace).await?;
+            let mut invocation = self.invocation(&self.scripts.resync, &namespace);
+            invocation.arg(&self.node).arg(&namespace);
+            for socket in sockets {
+                // The local store refused every meta that does not encode.
+                let meta = encode_meta(&socket.meta).unwrap_or_else(|_| "{}".to_owned());
+                invocation.arg(socket.socket_id.to_string()).arg(socket.entity_id).arg(meta);
+                invocation.arg(socket.rooms.len()).arg(socket.rooms);
+            }
+            let changed: Vec<String> = invocation.invoke_async(&mut self.connection.clone()).await?;
+            for pair in changed.chunks_exact(2) {
+                let status = if pair[0] == "online" { PresenceStatus::Online } else { PresenceStatus::Offline };
+                self.announce(&namespace, &pair[1], status);
+            }
+        }
+        Ok(())
     }
 
     /// Removes the sockets of nodes whose heartbeat expired.
     async fn reap(&self) -> Result<(), redis::RedisError> {
         let mut connection = self.connection.clone();
-        let nodes: Vec<String> = connection.smembers(self.key(&["nodes"])).await?;
+        let nodes: Vec<String> = connection.smembers(self.node_key("nodes")).await?;
         for dead in nodes.iter().filter(|node| **node != self.node) {
-            let offline: Vec<String> = self
-                .scripts
-                .reap
-                .arg(&self.prefix)
-                .arg(self.channels.presence())
-                .arg(dead)
-                .arg(&self.node)
-                .invoke_async(&mut connection)
-                .await?;
-            if !offline.is_empty() {
-                tracing::warn!(
-                    node = dead.as_str(),
-                    entities = offline.len() / 2,
-                    "removed the sockets of a node that stopped"
-                );
+            if connection.exists::<_, bool>(self.node_key(&format!("node:{dead}"))).await? {
+                continue;
             }
-            for pair in offline.chunks_exact(2) {
-                self.announce_locally(&pair[0], &pair[1], PresenceStatus::Offline, Origin::Local);
+            let namespaces_key = self.node_key(&format!("node:{dead}:namespaces"));
+            let namespaces: Vec<String> = connection.smembers(&namespaces_key).await?;
+            let mut removed = 0;
+            for namespace in &namespaces {
+                let mut invocation = self.invocation(&self.scripts.reap, namespace);
+                invocation.arg(dead).arg(namespace);
+                let offline: Vec<String> = invocation.invoke_async(&mut connection).await?;
+                removed += offline.len();
+                for entity in offline {
+                    self.announce(namespace, &entity, PresenceStatus::Offline);
+                }
+            }
+            let _: () = connection.del(&namespaces_key).await?;
+            let _: () = connection.srem(self.node_key("nodes"), dead).await?;
+            if removed > 0 {
+                tracing::warn!(node = dead.as_str(), entities = removed, "removed the sockets of a node that stopped");
             }
         }
         Ok(())
+    }
+
+    /// Announces a presence change this node made: to its own listeners, and on the presence
+    /// channel to the other nodes'.
+    fn announce(&self, namespace: &str, entity_id: &str, status: PresenceStatus) {
+        self.announce_locally(namespace, entity_id, status, Origin::Local);
+        let status = match status {
+            PresenceStatus::Online => WireStatus::Online,
+            PresenceStatus::Offline => WireStatus::Offline,
+            PresenceStatus::Updated => WireStatus::Updated,
+        };
+        let wire = Wire::Presence {
+            origin: self.node.clone(),
+            ns: namespace.to_owned(),
+            entity: entity_id.to_owned(),
+            status,
+        };
+        if let Ok(payload) = serde_json::to_string(&wire) {
+            self.queue(Outgoing::Publish { channel: self.channels.presence(), payload });
+        }
     }
 
     fn on_wire(&self, payload: &str) {
@@ -710,18 +776,25 @@ async fn outgoing_loop(inner: Weak<Inner>, stop: CancellationToken, mut outbox: 
                 }
             }
             Outgoing::PublishToSocket { namespace, socket_id, payload } => {
-                let mut invocation = strong.scripts.publish_to_socket.prepare_invoke();
-                invocation.arg(&strong.prefix).arg(namespace).arg(socket_id).arg(payload);
-                // -1: no such socket on any node, nothing was published.
-                match invocation.invoke_async::<i64>(&mut connection).await {
-                    Ok(-1) => {}
-                    published => strong.published(published),
+                // The socket's entity, then its channel: two slots on a Redis Cluster, so two
+                // commands rather than one script.
+                let entity =
+                    connection.hget::<_, _, Option<String>>(strong.key(&namespace, "sockets"), socket_id).await;
+                match entity {
+                    // No node holds the socket: nothing to publish.
+                    Ok(None) => {}
+                    Ok(Some(entity)) => {
+                        let channel = strong.channels.entity(&namespace, &entity);
+                        let published = connection.publish::<_, _, i64>(channel, payload).await;
+                        strong.published(published);
+                    }
+                    Err(error) => strong.published(Err(error)),
                 }
             }
             Outgoing::Room { join, namespace, socket_id, room } => {
                 let script = if join { &strong.scripts.join } else { &strong.scripts.leave };
-                let mut invocation = script.prepare_invoke();
-                invocation.arg(&strong.prefix).arg(namespace).arg(socket_id.to_string()).arg(room);
+                let mut invocation = strong.invocation(script, &namespace);
+                invocation.arg(&namespace).arg(socket_id.to_string()).arg(room);
                 if let Err(error) = invocation.invoke_async::<i64>(&mut connection).await {
                     strong.failed("write a room membership", &error);
                 }
@@ -779,10 +852,18 @@ impl RedisBackend {
         for room in rooms {
             inner.listen_to_room(entry.namespace, &room);
         }
+        if status == PresenceStatus::Online
+            && inner.is_healthy()
+            && let Err(error) = inner.record_namespace(entry.namespace).await
+        {
+            inner.failed(what, &error);
+        }
         if inner.is_healthy() {
-            let mut invocation = script.prepare_invoke();
-            invocation.arg(&inner.prefix).arg(inner.channels.presence()).arg(&inner.node).arg(entry.namespace);
-            invocation.arg(entry.socket_id.to_string());
+            let mut invocation = inner.invocation(script, entry.namespace);
+            if status != PresenceStatus::Updated {
+                invocation.arg(&inner.node);
+            }
+            invocation.arg(entry.namespace).arg(entry.socket_id.to_string());
             if status == PresenceStatus::Online {
                 invocation.arg(entry.entity_id);
             }
@@ -798,19 +879,12 @@ impl RedisBackend {
                 }
             };
             match futures_util::future::join(script, subscribed).await.0 {
-                Ok(result) => {
-                    // The script published the change when it was one.
-                    changed = result == 1;
-                    if changed {
-                        metrics::cluster_published();
-                        Counters::add(&inner.counters.published, 1);
-                    }
-                }
+                Ok(result) => changed = result == 1,
                 Err(error) => inner.failed(what, &error),
             }
         }
         if changed {
-            inner.announce_locally(entry.namespace, entry.entity_id, status, Origin::Local);
+            inner.announce(entry.namespace, entry.entity_id, status);
         }
         Ok(changed)
     }
@@ -857,7 +931,7 @@ impl PresenceStore for RedisBackend {
         namespace: &'a str,
         socket_id: SocketId,
     ) -> BoxFuture<'a, Result<Option<String>, PresenceError>> {
-        let key = self.inner.key(&["ns", namespace, "sockets"]);
+        let key = self.inner.key(namespace, "sockets");
         let redis = async move { self.inner.connection.clone().hget(key, socket_id.to_string()).await };
         Box::pin(self.read(
             "look up a socket",
@@ -872,7 +946,7 @@ impl PresenceStore for RedisBackend {
         namespace: &'a str,
         entity_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<SocketId>, PresenceError>> {
-        let key = self.inner.key(&["ns", namespace, "entity", entity_id]);
+        let key = self.inner.key(namespace, &format!("entity:{entity_id}"));
         let redis = async move { self.inner.connection.clone().smembers::<_, Vec<String>>(key).await };
         let parse = |ids: Vec<String>| ids.iter().filter_map(|id| id.parse().ok()).collect();
         Box::pin(
@@ -886,8 +960,8 @@ impl PresenceStore for RedisBackend {
         entity_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(SocketId, PresenceMeta)>, PresenceError>> {
         let redis = async move {
-            let mut invocation = self.inner.scripts.metas.prepare_invoke();
-            invocation.arg(&self.inner.prefix).arg(namespace).arg(entity_id);
+            let mut invocation = self.inner.invocation(&self.inner.scripts.metas, namespace);
+            invocation.arg(namespace).arg(entity_id);
             invocation.invoke_async::<Vec<String>>(&mut self.inner.connection.clone()).await
         };
         let parse = |found: Vec<String>| {
@@ -902,13 +976,13 @@ impl PresenceStore for RedisBackend {
     }
 
     fn online<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Result<Vec<String>, PresenceError>> {
-        let key = self.inner.key(&["ns", namespace, "online"]);
+        let key = self.inner.key(namespace, "online");
         let redis = async move { self.inner.connection.clone().smembers(key).await };
         Box::pin(self.read("list who is online", redis, sorted, move |local| local.online(namespace)))
     }
 
     fn count<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Result<usize, PresenceError>> {
-        let key = self.inner.key(&["ns", namespace, "online"]);
+        let key = self.inner.key(namespace, "online");
         let redis = async move { self.inner.connection.clone().scard(key).await };
         Box::pin(self.read("count who is online", redis, |count| count, move |local| local.count(namespace)))
     }
@@ -919,7 +993,7 @@ impl PresenceStore for RedisBackend {
         cursor: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<OnlinePage, PresenceError>> {
-        let key = self.inner.key(&["ns", namespace, "online"]);
+        let key = self.inner.key(namespace, "online");
         let redis = async move {
             // A cursor this store did not hand out starts the walk over.
             let position = cursor.and_then(|cursor| cursor.parse::<u64>().ok()).unwrap_or(0);
@@ -980,7 +1054,7 @@ impl PresenceStore for RedisBackend {
         namespace: &'a str,
         room: &'a str,
     ) -> BoxFuture<'a, Result<Vec<RoomMember>, PresenceError>> {
-        let key = self.inner.key(&["ns", namespace, "room", room]);
+        let key = self.inner.key(namespace, &format!("room:{room}"));
         let redis = async move { self.inner.connection.clone().hgetall::<_, Vec<(String, String)>>(key).await };
         let parse = |found: Vec<(String, String)>| {
             let mut members: Vec<RoomMember> = found
