@@ -16,8 +16,8 @@ use venta_ws::presence::{Origin, PresenceEntry, PresenceEvent, PresenceMeta, Pre
 use venta_ws::redis::{RedisBackend, RedisConfig};
 use venta_ws_examples::{Config, LocationService, connect_module};
 use venta_ws_tests::{
-    Client, LogCapture, SECRET, SocketIoClient, SocketIoToken, TestServer, WAIT, http_get, metric_value, rider,
-    rider_module, scrape_until, until,
+    Client, LogCapture, SECRET, SocketIoClient, SocketIoToken, TestServer, WAIT, emit_until_heard, http_get,
+    metric_value, rider, rider_module, scrape_until, until,
 };
 
 fn redis_url() -> String {
@@ -847,17 +847,7 @@ async fn after_a_redis_outage_each_node_listens_on_its_channels_again() {
 
     // Delivery across nodes is at most once while the nodes resubscribe: emit until one
     // arrives, then every later one does, to the entity and to the room.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let mut sent = 0;
-    loop {
-        sent += 1;
-        on_a.emit_to_entity("r2", "notice", &sent).expect("emits");
-        if let Ok(event) = tokio::time::timeout(Duration::from_millis(100), r2.recv()).await {
-            assert_eq!(event["event"], "notice");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "node b never listened on r2's channel again");
-    }
+    emit_until_heard(on_a, "r2", &mut r2, "node b never listened on r2's channel again").await;
     on_a.emit_to_room("order-17", "order.assigned", &17).expect("emits");
     on_a.emit_to_entity("r2", "marker", &1).expect("emits");
     let mut events = Vec::new();

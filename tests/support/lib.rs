@@ -115,6 +115,23 @@ impl TestServer {
     }
 }
 
+/// Emits `notice` events to `entity` from `from` until `client` hears one, for at most
+/// [`WAIT`]: delivery between nodes is at most once while a node subscribes again (after an
+/// outage or a failover), so the first emits may be lost. Panics with `what` if none arrives.
+pub async fn emit_until_heard(from: &venta_ws::Namespace, entity: &str, client: &mut Client, what: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut sent = 0;
+    loop {
+        sent += 1;
+        from.emit_to_entity(entity, "notice", &sent).expect("emits");
+        if let Ok(event) = tokio::time::timeout(std::time::Duration::from_millis(200), client.recv()).await {
+            assert_eq!(event["event"], "notice");
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+    }
+}
+
 /// Reads until `check` holds, or fails with the last value.
 pub async fn until<T: std::fmt::Debug, F: std::future::Future<Output = T>>(
     mut read: impl FnMut() -> F,

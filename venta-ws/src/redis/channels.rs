@@ -229,6 +229,11 @@ impl Subscriptions {
         self.connected.store(connected, Ordering::Release);
     }
 
+    /// Whether the node wants to listen on `channel`.
+    pub(super) fn wants(&self, channel: &str) -> bool {
+        self.lock().channels.contains(channel)
+    }
+
     /// How many channels the node listens on, besides the broadcast channel.
     pub(super) fn len(&self) -> usize {
         self.lock().channels.len()

@@ -28,6 +28,10 @@
 //!   entities that went offline (the node that removes them is the origin of those events).
 //!   A node that dies without cleaning up disappears from presence, its metas, index entries
 //!   and rooms with it, within about 1⅓ TTL.
+//! - **Redis Cluster** ([`RedisConfig::cluster`]): scripts run on the shard of their
+//!   namespace's hash slot and publications are sharded (`SPUBLISH`/`SSUBSCRIBE`); a channel
+//!   whose slot moves (a failover, a resharding) is subscribed again where it lives now
+//!   (`connection.rs`).
 //! - **Outages**: while Redis is unreachable, presence and fan-out are local to each node,
 //!   and errors are logged at most every 10 s. When Redis answers again, each node writes its
 //!   live sockets back, with their metas and rooms, so presence converges.
@@ -52,6 +56,7 @@
 //! ```
 
 mod channels;
+mod connection;
 mod scripts;
 
 pub use channels::{ClusterStats, Delivery};
@@ -65,7 +70,6 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
@@ -79,6 +83,7 @@ use crate::presence::{
     PresenceMeta, PresenceStatus, PresenceStore, RoomMember, encode_meta, sorted,
 };
 use channels::{Changes, Channels, Counters, Route, Subscriptions};
+use connection::{Commands, Heard, Subscriber, Topology};
 
 /// How often the same Redis error is logged at most.
 const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -96,7 +101,7 @@ const REMOTE_JOIN_WINDOW: Duration = Duration::from_secs(5);
 /// Where Redis is and how the nodes share it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisConfig {
-    url: String,
+    topology: Topology,
     prefix: String,
     node_ttl: Duration,
     response_timeout: Duration,
@@ -107,12 +112,22 @@ impl RedisConfig {
     /// Redis at `url` (`redis://host:port/db`), prefix `venta`, node TTL 30 s.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
-            url: url.into(),
+            topology: Topology::Single(url.into()),
             prefix: "venta".to_owned(),
             node_ttl: Duration::from_secs(30),
             response_timeout: Duration::from_secs(2),
             delivery: Delivery::Targeted,
         }
+    }
+
+    /// A Redis Cluster reached through `nodes` (`redis://host:port` each; one is enough, the
+    /// others are found), prefix `venta`, node TTL 30 s. Each script touches one namespace's
+    /// hash slot, and publications are sharded (`SPUBLISH`/`SSUBSCRIBE`): a channel lives on
+    /// the shard that owns its slot. Needs Redis 7 or later.
+    pub fn cluster<S: Into<String>>(nodes: impl IntoIterator<Item = S>) -> Self {
+        let mut config = Self::new(String::new());
+        config.topology = Topology::Cluster(nodes.into_iter().map(Into::into).collect());
+        config
     }
 
     /// The prefix of every key and channel, so several applications can share one Redis.
@@ -161,8 +176,7 @@ struct Inner {
     prefix: String,
     channels: Channels,
     config: RedisConfig,
-    client: redis::Client,
-    connection: ConnectionManager,
+    connection: Commands,
     /// This node's sockets: the truth written back to Redis after an outage, and the view
     /// served while Redis is down.
     local: InMemoryPresence,
@@ -304,22 +318,15 @@ fn node_id() -> String {
 impl RedisBackend {
     /// Connects, registers this node, and starts its heartbeat and its subscription.
     pub async fn connect(config: RedisConfig) -> Result<Self, RedisConnectError> {
-        let url = config.url.clone();
+        let url = config.topology.describe();
         let error = |source| RedisConnectError { url: url.clone(), source };
-        let client = redis::Client::open(config.url.as_str()).map_err(error)?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(config.response_timeout))
-            .set_connection_timeout(Some(config.response_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let connection = client.get_connection_manager_with_config(manager_config).await.map_err(error)?;
+        let connection = Commands::connect(&config.topology, config.response_timeout).await.map_err(error)?;
         let (outgoing, outbox) = mpsc::channel(CHANNEL_CAPACITY);
         let inner = Arc::new(Inner {
             node: node_id(),
             channels: Channels::new(&config.prefix, config.delivery),
             prefix: config.prefix.clone(),
             config,
-            client,
             connection,
             local: InMemoryPresence::default(),
             healthy: AtomicBool::new(true),
@@ -656,17 +663,17 @@ async fn subscribe_loop(
     let mut backoff = Duration::from_millis(100);
     loop {
         let Some(strong) = inner.upgrade() else { return };
-        let (client, broadcast) = (strong.client.clone(), strong.channels.broadcast());
+        let (topology, broadcast) = (strong.config.topology.clone(), strong.channels.broadcast());
+        let timeout = strong.config.response_timeout;
         let incoming = strong.incoming.clone();
         drop(strong);
         let subscribed = async {
-            let (mut sink, messages) = client.get_async_pubsub().await?.split();
-            sink.subscribe(&broadcast).await?;
-            apply(&subscriptions, &mut sink, subscriptions.all()).await?;
-            Ok::<_, redis::RedisError>((sink, messages))
+            let (mut subscriber, messages) = Subscriber::connect(&topology, &broadcast, timeout).await?;
+            apply(&subscriptions, &mut subscriber, subscriptions.all()).await?;
+            Ok::<_, redis::RedisError>((subscriber, messages))
         };
         match tokio::select! { () = stop.cancelled() => return, result = subscribed => result } {
-            Ok((mut sink, mut messages)) => {
+            Ok((mut subscriber, mut messages)) => {
                 backoff = Duration::from_millis(100);
                 subscriptions.connected(true);
                 if let Some(ready) = ready.take() {
@@ -676,15 +683,23 @@ async fn subscribe_loop(
                     tokio::select! {
                         () = stop.cancelled() => return,
                         () = subscriptions.changed() => {
-                            if let Err(error) = apply(&subscriptions, &mut sink, subscriptions.take_changes()).await {
+                            if let Err(error) = apply(&subscriptions, &mut subscriber, subscriptions.take_changes()).await {
                                 break format!("{error}");
                             }
                         }
                         message = messages.next() => {
                             let Some(message) = message else { break "the connection closed".to_owned() };
                             let Some(strong) = inner.upgrade() else { return };
-                            match message.get_payload::<String>() {
-                                Ok(payload) => strong.on_wire(&payload),
+                            match message {
+                                Ok(Heard::Message(payload)) => strong.on_wire(&payload),
+                                Ok(Heard::Dropped(channel)) => {
+                                    drop(strong);
+                                    let wanted = channel == broadcast || subscriptions.wants(&channel);
+                                    if wanted && let Err(error) = subscriber.subscribe(&[channel]).await {
+                                        break format!("{error}");
+                                    }
+                                    continue;
+                                }
                                 Err(error) => strong.failed("read a pub/sub message", &error),
                             }
                             drop(strong);
@@ -721,15 +736,15 @@ async fn caught_up(incoming: &broadcast::Sender<ClusterMessage>, stop: &Cancella
 /// dropped and the next one subscribes to everything wanted then, so nothing is half applied.
 async fn apply(
     subscriptions: &Subscriptions,
-    sink: &mut PubSubSink,
+    subscriber: &mut Subscriber,
     changes: Changes,
 ) -> Result<(), redis::RedisError> {
     // Never an empty UNSUBSCRIBE: that would end every subscription, the broadcast's too.
     for batch in changes.subscribe.chunks(SUBSCRIBE_BATCH) {
-        sink.subscribe(batch).await?;
+        subscriber.subscribe(batch).await?;
     }
     for batch in changes.unsubscribe.chunks(SUBSCRIBE_BATCH) {
-        sink.unsubscribe(batch).await?;
+        subscriber.unsubscribe(batch).await?;
     }
     subscriptions.done(changes.version);
     Ok(())
@@ -754,15 +769,10 @@ async fn outgoing_loop(inner: Weak<Inner>, stop: CancellationToken, mut outbox: 
         match outgoing {
             Outgoing::Publish { channel, payload } => {
                 // The publications queued behind it go in the same round trip, in order.
-                let mut pipe = redis::pipe();
-                pipe.publish(channel, payload);
-                let mut batched = 1;
-                while batched < PUBLISH_BATCH {
+                let mut batch = vec![(channel, payload)];
+                while batch.len() < PUBLISH_BATCH {
                     match outbox.try_recv() {
-                        Ok(Outgoing::Publish { channel, payload }) => {
-                            pipe.publish(channel, payload);
-                            batched += 1;
-                        }
+                        Ok(Outgoing::Publish { channel, payload }) => batch.push((channel, payload)),
                         Ok(other) => {
                             next = Some(other);
                             break;
@@ -770,7 +780,7 @@ async fn outgoing_loop(inner: Weak<Inner>, stop: CancellationToken, mut outbox: 
                         Err(_) => break,
                     }
                 }
-                match pipe.query_async::<Vec<i64>>(&mut connection).await {
+                match connection.publish_all(&batch).await {
                     Ok(receivers) => receivers.into_iter().for_each(|receivers| strong.published(Ok(receivers))),
                     Err(error) => strong.published(Err(error)),
                 }
@@ -785,7 +795,7 @@ async fn outgoing_loop(inner: Weak<Inner>, stop: CancellationToken, mut outbox: 
                     Ok(None) => {}
                     Ok(Some(entity)) => {
                         let channel = strong.channels.entity(&namespace, &entity);
-                        let published = connection.publish::<_, _, i64>(channel, payload).await;
+                        let published = connection.publish(&channel, &payload).await;
                         strong.published(published);
                     }
                     Err(error) => strong.published(Err(error)),
