@@ -35,8 +35,11 @@ use crate::load::{WAIT, open};
 use crate::run::{Server, mint_tokens};
 use crate::{Error, SECRET, framework};
 
-/// The environment a node reads: Redis's URL, the key prefix, and `targeted` or `broadcast`.
+/// The environment a node reads: Redis's URL (or, for a Redis Cluster, its nodes' URLs,
+/// comma-separated, in `VENTA_BENCH_REDIS_CLUSTER`), the key prefix, and `targeted` or
+/// `broadcast`.
 const REDIS_URL: &str = "VENTA_BENCH_REDIS_URL";
+const REDIS_CLUSTER: &str = "VENTA_BENCH_REDIS_CLUSTER";
 const PREFIX: &str = "VENTA_BENCH_PREFIX";
 const DELIVERY: &str = "VENTA_BENCH_DELIVERY";
 
@@ -45,14 +48,18 @@ const EVENT: &str = "bench";
 
 /// Serves one node: the framework's gateways through Redis, and the routes the harness drives.
 pub async fn serve_node(listener: TcpListener) -> Result<(), Error> {
-    let url = std::env::var(REDIS_URL).map_err(|_| format!("{REDIS_URL} is not set"))?;
+    let config = match (std::env::var(REDIS_CLUSTER), std::env::var(REDIS_URL)) {
+        (Ok(nodes), _) => RedisConfig::cluster(nodes.split(',').map(str::to_owned)),
+        (_, Ok(url)) => RedisConfig::new(url),
+        _ => return Err(format!("neither {REDIS_URL} nor {REDIS_CLUSTER} is set").into()),
+    };
     let prefix = std::env::var(PREFIX).map_err(|_| format!("{PREFIX} is not set"))?;
     let delivery = match std::env::var(DELIVERY).as_deref() {
         Ok("broadcast") => Delivery::Broadcast,
         Ok("targeted") | Err(_) => Delivery::Targeted,
         Ok(other) => return Err(format!("{DELIVERY} is `targeted` or `broadcast`, not `{other}`").into()),
     };
-    let redis = RedisBackend::connect(RedisConfig::new(url).prefix(prefix).delivery(delivery)).await?;
+    let redis = RedisBackend::connect(config.prefix(prefix).delivery(delivery)).await?;
     let module = framework::builder(SECRET)?.redis(redis.clone()).build()?;
     let node = Arc::new(Node { hub: module.hub(), redis });
     let routes = axum::Router::new()
@@ -147,6 +154,8 @@ pub struct ClusterPlan {
     pub concurrency: usize,
     /// Redis, shared by the nodes.
     pub redis_url: String,
+    /// Instead of `redis_url`: every node of a Redis Cluster (its CPU time is summed over them).
+    pub redis_cluster: Vec<String>,
 }
 
 impl Default for ClusterPlan {
@@ -161,6 +170,7 @@ impl Default for ClusterPlan {
             broadcasts: 10,
             concurrency: 32,
             redis_url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
+            redis_cluster: Vec::new(),
         }
     }
 }
@@ -188,6 +198,8 @@ pub struct ClusterMeasurement {
     pub redis_cpu_us_per_emit: f64,
     /// The same per delivery to a socket, in µs.
     pub redis_cpu_us_per_delivery: f64,
+    /// The Redis CPU time per emit of each server (each node of a Redis Cluster), in µs.
+    pub redis_cpu_us_per_emit_by_server: Vec<f64>,
 }
 
 impl ClusterMeasurement {
@@ -220,7 +232,7 @@ async fn measure(
     let prefix = format!("venta-bench-{}-{delivery}", std::process::id());
     let mut nodes = Vec::new();
     for _ in 0..plan.nodes {
-        nodes.push(spawn_node(exe, &plan.redis_url, &prefix, delivery).await?);
+        nodes.push(spawn_node(exe, plan, &prefix, delivery).await?);
     }
     let addrs: Vec<SocketAddr> = nodes.iter().map(Server::addr).collect();
     let sockets = Sockets::open(&addrs, plan.sockets, plan.concurrency.max(64)).await?;
@@ -292,8 +304,11 @@ async fn measure(
     Ok(measured)
 }
 
-async fn spawn_node(exe: &Path, redis_url: &str, prefix: &str, delivery: &str) -> Result<Server, Error> {
-    let envs = [(REDIS_URL, redis_url), (PREFIX, prefix), (DELIVERY, delivery)];
+async fn spawn_node(exe: &Path, plan: &ClusterPlan, prefix: &str, delivery: &str) -> Result<Server, Error> {
+    let cluster = plan.redis_cluster.join(",");
+    let redis =
+        if cluster.is_empty() { (REDIS_URL, plan.redis_url.as_str()) } else { (REDIS_CLUSTER, cluster.as_str()) };
+    let envs = [redis, (PREFIX, prefix), (DELIVERY, delivery)];
     Server::spawn_with_env(exe, &["serve", "cluster-node", "--addr", "127.0.0.1:0"], &envs, Stdio::inherit()).await
 }
 
@@ -316,7 +331,7 @@ async fn run_workload(
 ) -> Result<ClusterMeasurement, Error> {
     let Workload { name: workload, requests: requests_to_send, emits, expected } = workload;
     let before = all_stats(addrs).await?;
-    let redis_before = redis_cpu(&plan.redis_url).await?;
+    let redis_before = redis_cpus(plan).await?;
     let received_before = sockets.received.load(Ordering::Acquire);
     let started = Instant::now();
     requests(&requests_to_send, plan.concurrency).await?;
@@ -342,7 +357,9 @@ async fn run_workload(
         return Err(format!("{workload}: {deliveries} events arrived for {expected} expected").into());
     }
     let after = all_stats(addrs).await?;
-    let redis_cpu_us = (redis_cpu(&plan.redis_url).await? - redis_before).as_secs_f64() * 1e6;
+    let redis_after = redis_cpus(plan).await?;
+    let redis_cpu_us: Vec<f64> =
+        redis_after.iter().zip(&redis_before).map(|(after, before)| (*after - *before).as_secs_f64() * 1e6).collect();
     let per_emit = |total: u64| total as f64 / emits as f64;
     let delta = |field: fn(&ClusterStats) -> u64| after.iter().zip(&before).map(|(a, b)| field(a) - field(b)).sum();
     Ok(ClusterMeasurement {
@@ -354,9 +371,21 @@ async fn run_workload(
         redis_deliveries_per_emit: per_emit(delta(|stats| stats.delivered)),
         nodes_woken_per_emit: per_emit(delta(|stats| stats.received + stats.echoes)),
         channels_per_node: after.iter().map(|stats| stats.channels).collect(),
-        redis_cpu_us_per_emit: redis_cpu_us / emits as f64,
-        redis_cpu_us_per_delivery: redis_cpu_us / deliveries as f64,
+        redis_cpu_us_per_emit: redis_cpu_us.iter().sum::<f64>() / emits as f64,
+        redis_cpu_us_per_delivery: redis_cpu_us.iter().sum::<f64>() / deliveries as f64,
+        redis_cpu_us_per_emit_by_server: redis_cpu_us.iter().map(|us| us / emits as f64).collect(),
     })
+}
+
+/// The CPU time each Redis server of the plan has used.
+async fn redis_cpus(plan: &ClusterPlan) -> Result<Vec<Duration>, Error> {
+    let servers =
+        if plan.redis_cluster.is_empty() { std::slice::from_ref(&plan.redis_url) } else { &plan.redis_cluster[..] };
+    let mut cpus = Vec::with_capacity(servers.len());
+    for url in servers {
+        cpus.push(redis_cpu(url).await?);
+    }
+    Ok(cpus)
 }
 
 /// The CPU time the Redis server at `url` has used, as its `INFO cpu` says.
@@ -495,13 +524,13 @@ pub fn markdown(plan: &ClusterPlan, measurements: &[ClusterMeasurement]) -> Stri
         plan.nodes, plan.sockets, plan.entity_emits, plan.rooms, plan.room_size, plan.room_nodes, plan.broadcasts
     );
     out.push_str(
-        "| workload | delivery | Redis deliveries per emit | nodes woken per emit | deliveries/s | Redis CPU per emit (µs) | Redis CPU per delivery (µs) | channels per node |\n",
+        "| workload | delivery | Redis deliveries per emit | nodes woken per emit | deliveries/s | Redis CPU per emit (µs) | Redis CPU per delivery (µs) | per server (µs per emit) | channels per node |\n",
     );
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---|\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---|---|\n");
     for workload in ["entity", "room", "broadcast"] {
         for m in measurements.iter().filter(|m| m.workload == workload) {
             out.push_str(&format!(
-                "| {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {:.3} | {:?} |\n",
+                "| {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {:.3} | {} | {:?} |\n",
                 m.workload,
                 m.delivery,
                 m.redis_deliveries_per_emit,
@@ -509,6 +538,7 @@ pub fn markdown(plan: &ClusterPlan, measurements: &[ClusterMeasurement]) -> Stri
                 m.per_second(),
                 m.redis_cpu_us_per_emit,
                 m.redis_cpu_us_per_delivery,
+                m.redis_cpu_us_per_emit_by_server.iter().map(|us| format!("{us:.2}")).collect::<Vec<_>>().join(", "),
                 m.channels_per_node
             ));
         }

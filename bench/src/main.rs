@@ -63,8 +63,8 @@ venta-ws-bench serve socketioxide [--addr 127.0.0.1:0]\n       \
 venta-ws-bench observe [run's options] [--json PATH] [--markdown PATH]\n       \
 venta-ws-bench serve framework-observed [--addr 127.0.0.1:0]\n       \
 venta-ws-bench cluster [--nodes N] [--sockets N] [--entity-emits N] [--rooms N] [--room-size N] [--room-nodes N] [--broadcasts N] \
-[--concurrency N] [--redis URL] [--json PATH] [--svg PATH] [--markdown PATH]\n       \
-venta-ws-bench serve cluster-node [--addr 127.0.0.1:0]   (VENTA_BENCH_REDIS_URL, VENTA_BENCH_PREFIX, VENTA_BENCH_DELIVERY)";
+[--concurrency N] [--redis URL | --redis-cluster URL,URL,..] [--json PATH] [--svg PATH] [--markdown PATH]\n       \
+venta-ws-bench serve cluster-node [--addr 127.0.0.1:0]   (VENTA_BENCH_REDIS_URL or VENTA_BENCH_REDIS_CLUSTER, VENTA_BENCH_PREFIX, VENTA_BENCH_DELIVERY)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -288,6 +288,7 @@ async fn cluster_command(args: &[String]) -> Result<(), Error> {
             "--broadcasts" => plan.broadcasts = value.parse()?,
             "--concurrency" => plan.concurrency = value.parse()?,
             "--redis" => plan.redis_url = value.clone(),
+            "--redis-cluster" => plan.redis_cluster = value.split(',').map(str::to_owned).collect(),
             "--json" => json = Some(value.into()),
             "--svg" => svg = Some(value.into()),
             "--markdown" => markdown = Some(value.into()),
