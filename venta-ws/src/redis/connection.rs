@@ -195,12 +195,14 @@ impl Subscriber {
     pub(super) async fn subscribe(&mut self, channels: &[String]) -> RedisResult<()> {
         match self {
             Self::Single(sink) => sink.subscribe(channels).await,
-            // A sharded subscription names channels of one slot: one at a time.
+            // A sharded subscription names channels of one slot: one command per channel, all
+            // sent before any answer is awaited.
             Self::Cluster(connection) => {
-                for channel in channels {
-                    connection.ssubscribe(channel).await?;
-                }
-                Ok(())
+                let subscribing = channels.iter().map(|channel| {
+                    let mut connection = connection.clone();
+                    async move { connection.ssubscribe(channel).await }
+                });
+                futures_util::future::try_join_all(subscribing).await.map(drop)
             }
         }
     }
@@ -210,10 +212,11 @@ impl Subscriber {
         match self {
             Self::Single(sink) => sink.unsubscribe(channels).await,
             Self::Cluster(connection) => {
-                for channel in channels {
-                    connection.sunsubscribe(channel).await?;
-                }
-                Ok(())
+                let unsubscribing = channels.iter().map(|channel| {
+                    let mut connection = connection.clone();
+                    async move { connection.sunsubscribe(channel).await }
+                });
+                futures_util::future::try_join_all(unsubscribing).await.map(drop)
             }
         }
     }
