@@ -154,7 +154,7 @@ impl Clock<'_> {
     ) -> F::Output {
         loop {
             if core.is_closing() {
-                if core.finished().is_cancelled() {
+                if core.is_finished() {
                     return futures_util::future::join(writer.close(), work).await.1;
                 }
                 return work.await;

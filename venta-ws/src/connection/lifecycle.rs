@@ -310,7 +310,7 @@ impl<G: GatewayHandlers> GatewayRuntime<G> {
         // while `on_disconnect` runs, not after it: a client that does not read holds the close
         // up to the close timeout.
         let closing = async {
-            if socket.core().finished().is_cancelled() {
+            if socket.core().is_finished() {
                 writer.close().await;
             }
         };

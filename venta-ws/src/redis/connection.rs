@@ -195,15 +195,7 @@ impl Subscriber {
     pub(super) async fn subscribe(&mut self, channels: &[String]) -> RedisResult<()> {
         match self {
             Self::Single(sink) => sink.subscribe(channels).await,
-            // A sharded subscription names channels of one slot: one command per channel, all
-            // sent before any answer is awaited.
-            Self::Cluster(connection) => {
-                let subscribing = channels.iter().map(|channel| {
-                    let mut connection = connection.clone();
-                    async move { connection.ssubscribe(channel).await }
-                });
-                futures_util::future::try_join_all(subscribing).await.map(drop)
-            }
+            Self::Cluster(connection) => sharded(connection, channels, true).await,
         }
     }
 
@@ -211,15 +203,22 @@ impl Subscriber {
     pub(super) async fn unsubscribe(&mut self, channels: &[String]) -> RedisResult<()> {
         match self {
             Self::Single(sink) => sink.unsubscribe(channels).await,
-            Self::Cluster(connection) => {
-                let unsubscribing = channels.iter().map(|channel| {
-                    let mut connection = connection.clone();
-                    async move { connection.sunsubscribe(channel).await }
-                });
-                futures_util::future::try_join_all(unsubscribing).await.map(drop)
-            }
+            Self::Cluster(connection) => sharded(connection, channels, false).await,
         }
     }
+}
+
+/// Subscribes to (or unsubscribes from) sharded `channels`. A sharded subscription names
+/// channels of one slot: one command per channel, all sent before any answer is awaited.
+async fn sharded(connection: &ClusterConnection, channels: &[String], subscribe: bool) -> RedisResult<()> {
+    let commands =
+        channels.iter().map(|channel| {
+            let mut connection = connection.clone();
+            async move {
+                if subscribe { connection.ssubscribe(channel).await } else { connection.sunsubscribe(channel).await }
+            }
+        });
+    futures_util::future::try_join_all(commands).await.map(drop)
 }
 
 /// The messages of an unbounded channel as a stream.

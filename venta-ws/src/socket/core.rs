@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use axum::extract::ws::{Message, Utf8Bytes};
@@ -35,9 +35,10 @@ pub(crate) struct SocketCore {
     close: OnceLock<CloseRequest>,
     /// Cancelled when a close is requested: the read loop stops after the handler in flight.
     closing: CancellationToken,
-    /// Cancelled when the writer must send the close frame: after the read loop ended, or at
-    /// once for a close that does not flush (a slow consumer, a dead client).
-    finished: CancellationToken,
+    /// Set when the close frame must be sent: after the read loop ended, or at once for a close
+    /// that does not flush (a slow consumer, a dead client). Only read, never awaited: the
+    /// socket's own task sends the close.
+    finished: AtomicBool,
     pub(crate) rooms: Mutex<HashSet<Arc<str>>>,
 }
 
@@ -57,7 +58,7 @@ impl SocketCore {
             expires_at: AtomicU64::new(expires_at.unwrap_or(0)),
             close: OnceLock::new(),
             closing: CancellationToken::new(),
-            finished: CancellationToken::new(),
+            finished: AtomicBool::new(false),
             rooms: Mutex::new(HashSet::new()),
         }
     }
@@ -73,7 +74,7 @@ impl SocketCore {
     }
 
     pub(crate) fn enqueue(&self, message: Message) -> bool {
-        if self.finished.is_cancelled() {
+        if self.is_finished() {
             return false;
         }
         match self.outbox.push(message) {
@@ -93,14 +94,14 @@ impl SocketCore {
         let _ = self.close.set(CloseRequest { code: closure.code(), reason: closure.reason(), flush });
         self.closing.cancel();
         if !flush {
-            self.finished.cancel();
+            self.finished.store(true, Ordering::Release);
         }
     }
 
     /// Tells the writer to send the close frame now; nothing more is queued.
     pub(crate) fn finish(&self) {
         self.close(Closure::Finished);
-        self.finished.cancel();
+        self.finished.store(true, Ordering::Release);
     }
 
     /// The frames waiting for the writer.
@@ -108,8 +109,10 @@ impl SocketCore {
         &self.outbox
     }
 
-    pub(crate) fn finished(&self) -> &CancellationToken {
-        &self.finished
+    /// Whether the close frame must be sent now ([`finish`](Self::finish), or a close that
+    /// does not flush).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
     }
 
     pub(crate) fn close_request(&self) -> Option<&CloseRequest> {
